@@ -1,0 +1,4 @@
+#ifndef CTORCH_H
+#define CTORCH_H
+int ct_placeholder(void);
+#endif

@@ -1,0 +1,1 @@
+public enum HDF5Library {}
