@@ -1,1 +1,1 @@
-public enum HDF5Library {}
+public enum HDF5Library { public static var version: String { "pending" } }

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import Rachis
+import Torch
+
+extension Device: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+/// Threads, device and seed: shared by every command that computes.
+struct EngineOptions: ParsableArguments {
+    @Option(help: "libtorch intra-op threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Device: cpu, cuda or cuda:N.")
+    var device: Device = .cpu
+
+    @Option(help: "Seed for every random choice.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads).") }
+        if case let .cuda(index) = device, index >= Torch.cudaDeviceCount {
+            throw ValidationError(Torch.cudaDeviceCount == 0
+                ? "--device \(device): this libtorch has no CUDA device. Use --device cpu, or build with LIBTORCH pointing at a CUDA libtorch."
+                : "--device \(device): only \(Torch.cudaDeviceCount) CUDA device(s) are present.")
+        }
+    }
+
+    /// Applies the thread count to libtorch.
+    func apply() throws {
+        try Torch.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+    }
+}
+
+/// Writes a line to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}

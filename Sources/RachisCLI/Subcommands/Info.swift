@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import Rachis
+
+extension RachisCommand {
+    struct Info: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the libtorch and HDF5 versions, libtorch's build configuration, threads and devices.")
+
+        @Flag(help: "Print JSON instead of text.")
+        var json = false
+
+        @OptionGroup var engine: EngineOptions
+
+        func run() throws {
+            try engine.apply()
+            let info = EngineInfo.current()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(info), as: UTF8.self))
+                return
+            }
+            print("""
+                rachis    \(info.rachisVersion)
+                libtorch  \(info.libtorchVersion)
+                HDF5      \(info.hdf5Version)
+                threads   \(info.threads)
+                devices   \(info.devices.joined(separator: ", "))
+
+                libtorch build configuration:
+                \(info.libtorchBuildConfiguration)
+
+                \(info.parallelInfo)
+                """)
+        }
+    }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what Rachis needs on Debian 12 (system packages through apt-get, Python packages the tests use through
+# pip) and builds it. Safe to run again: it installs only what is missing.
+#   CONFIG=release scripts/setup.sh     build the release configuration (default: debug)
+#   LIBTORCH=/path scripts/setup.sh     build against another libtorch (see README)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libtorch-dev libhdf5-dev pkg-config zlib1g-dev libpng-dev python3-pip)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    echo "setup: installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Files written by other tools (nibabel, SimpleITK, h5py) check Rachis's readers and writers in the tests.
+if ! python3 -c 'import nibabel, SimpleITK, h5py' 2>/dev/null; then
+    echo "setup: installing nibabel, SimpleITK and h5py from PyPI" >&2
+    python3 -m pip install --quiet --disable-pip-version-check nibabel SimpleITK h5py \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages nibabel SimpleITK h5py
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    echo "setup: swift is not on PATH. Install Swift 6 (https://www.swift.org/install/linux/) and run this again." >&2
+    exit 1
+fi
+
+swift build -c "${CONFIG:-debug}"
