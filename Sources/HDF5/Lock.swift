@@ -1,0 +1,48 @@
+import CHDF5
+import Foundation
+
+/// The one lock around every libhdf5 call: Debian's libhdf5 is the serial build, which is not thread-safe.
+/// Recursive, because a handle's `deinit` (which closes its id under the lock) may run inside a locked region.
+/// Creating it initialises the library once and turns libhdf5's own printing of errors to stderr off.
+enum Library {
+    static let lock: NSRecursiveLock = {
+        let lock = NSRecursiveLock()
+        lock.name = "HDF5.Library.lock"
+        _ = H5open()
+        _ = H5Eset_auto2(hid_t(H5E_DEFAULT), nil, nil)
+        return lock
+    }()
+
+    /// Runs `body` holding the library lock.
+    static func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// Runs one libhdf5 call under the lock; a negative result becomes an `HDF5Error` carrying the error stack.
+    @discardableResult
+    static func call<T: BinaryInteger>(_ operation: String, _ context: Context, _ body: () -> T) throws -> T {
+        try locked {
+            let result = body()
+            if result < 0 { throw HDF5Error(.library, operation, context, frames: ErrorStack.take()) }
+            return result
+        }
+    }
+}
+
+/// Where an operation happened, for error messages: the file on disk and the object path inside it.
+struct Context: Sendable {
+    var file: String
+    var object: String
+}
+
+/// The version of the linked libhdf5.
+public enum HDF5Library {
+    /// The libhdf5 version, like "1.10.8".
+    public static var version: String {
+        var major: UInt32 = 0, minor: UInt32 = 0, release: UInt32 = 0
+        Library.locked { _ = H5get_libversion(&major, &minor, &release) }
+        return "\(major).\(minor).\(release)"
+    }
+}
