@@ -24,4 +24,13 @@ static inline unsigned chdf5_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline unsigned chdf5_acc_excl(void) { return H5F_ACC_EXCL; }
 static inline size_t chdf5_variable(void) { return H5T_VARIABLE; }
 static inline hsize_t chdf5_unlimited(void) { return H5S_UNLIMITED; }
+// Turns libhdf5's automatic printing of error stacks to stderr off for the calling thread, once. Debian's libhdf5 is
+// built thread-safe (H5_HAVE_THREADSAFE), where error stacks and their printing settings are per thread.
+static inline void chdf5_silence_errors(void) {
+    static _Thread_local int silenced = 0;
+    if (!silenced) {
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+        silenced = 1;
+    }
+}
 #endif

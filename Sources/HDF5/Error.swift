@@ -83,7 +83,7 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// Walks libhdf5's (global, in the serial build) error stack into frames and clears it. Call under the library lock.
+/// Walks the calling thread's libhdf5 error stack into frames and clears it. Call under the library lock.
 enum ErrorStack {
     private struct RawFrame {
         var function: String, description: String, major: hid_t, minor: hid_t

@@ -19,6 +19,11 @@ public enum ObjectKind: Sendable, Equatable, CustomStringConvertible {
 public struct Child: Sendable, Equatable {
     public var name: String
     public var kind: ObjectKind
+
+    public init(name: String, kind: ObjectKind) {
+        self.name = name
+        self.kind = kind
+    }
 }
 
 /// How a new dataset is laid out on disk.

@@ -1,15 +1,15 @@
 import CHDF5
 import Foundation
 
-/// The one lock around every libhdf5 call: Debian's libhdf5 is the serial build, which is not thread-safe.
+/// The one lock around every libhdf5 call, so that the module is safe whether or not libhdf5 was built thread-safe
+/// (Debian 12's is, other builds are not), and so that an error stack is walked by the thread that made it.
 /// Recursive, because a handle's `deinit` (which closes its id under the lock) may run inside a locked region.
-/// Creating it initialises the library once and turns libhdf5's own printing of errors to stderr off.
+/// Creating it initialises the library once; every thread that enters turns libhdf5's own stderr printing off.
 enum Library {
     static let lock: NSRecursiveLock = {
         let lock = NSRecursiveLock()
         lock.name = "HDF5.Library.lock"
         _ = H5open()
-        _ = H5Eset_auto2(hid_t(H5E_DEFAULT), nil, nil)
         return lock
     }()
 
@@ -17,6 +17,7 @@ enum Library {
     static func locked<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
+        chdf5_silence_errors()
         return try body()
     }
 
