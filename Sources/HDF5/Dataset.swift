@@ -70,7 +70,9 @@ public final class Dataset: Object, @unchecked Sendable {
     public func read<T: HDF5Scalar>(as type: T.Type) throws -> HDF5Array<T> { try endpoint.read(nil) }
 
     /// Reads a hyperslab as `T`; the result's shape is `count`.
-    public func read<T: HDF5Scalar>(as type: T.Type, offset: [Int], count: [Int], stride: [Int]? = nil) throws -> HDF5Array<T> {
+    public func read<T: HDF5Scalar>(
+        as type: T.Type, offset: [Int], count: [Int], stride: [Int]? = nil
+    ) throws -> HDF5Array<T> {
         try endpoint.read(selection(offset, count, stride))
     }
 
@@ -126,8 +128,8 @@ public final class Dataset: Object, @unchecked Sendable {
             throw HDF5Error(.rankMismatch(expected: current.count, found: shape.count), "resize", context)
         }
         for (size, max) in zip(shape, maximum) where size < 0 || max.map({ size > $0 }) ?? false {
-            throw HDF5Error(.invalidArgument("shape \(shape) is outside the maximum shape \(maximum.map { $0.map(String.init) ?? "unlimited" })"),
-                            "resize", context)
+            let limits = maximum.map { $0.map(String.init) ?? "unlimited" }
+            throw HDF5Error(.invalidArgument("shape \(shape) is outside the maximum shape \(limits)"), "resize", context)
         }
         let dims = shape.map { hsize_t($0) }
         try Library.call("H5Dset_extent", context) { H5Dset_extent(handle.id, dims) }

@@ -43,7 +43,8 @@ struct Selection {
         }
         if offset.contains(where: { $0 < 0 }) || count.contains(where: { $0 < 0 }) || stride.contains(where: { $0 < 1 }) {
             throw HDF5Error(.invalidArgument(
-                "hyperslab needs offset >= 0, count >= 0, stride >= 1; got offset \(offset) count \(count) stride \(stride)"),
+                "hyperslab needs offset >= 0, count >= 0, stride >= 1; "
+                    + "got offset \(offset) count \(count) stride \(stride)"),
                 operation, context)
         }
         for axis in shape.indices where count[axis] > 0 && offset[axis] + (count[axis] - 1) * stride[axis] >= shape[axis] {

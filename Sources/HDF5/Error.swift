@@ -43,7 +43,7 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable {
     public var operation: String
     /// The file on disk.
     public var file: String
-    /// The object path inside the file ("/subjects/s001/image"), or "/" for the file itself.
+    /// The object path inside the file ("/subjects/s001/image"; "/" for the file; "/subjects/s001@rater" for an attribute).
     public var object: String
     public var frames: [Frame]
 
@@ -81,6 +81,12 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable {
         case let .io(text): return text
         }
     }
+}
+
+/// Where an operation happened, for error messages: the file on disk and the object path inside it.
+struct Context: Sendable {
+    var file: String
+    var object: String
 }
 
 /// Walks the calling thread's libhdf5 error stack into frames and clears it. Call under the library lock.

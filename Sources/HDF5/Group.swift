@@ -82,8 +82,7 @@ public class Container: Object, @unchecked Sendable {
             _ = try withUnsafeMutablePointer(to: &names) { pointer in
                 try Library.call("H5Literate", context) {
                     H5Literate(handle.id, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, data in
-                        if let name, let data { data.assumingMemoryBound(to: [String].self).pointee.append(String(cString: name)) }
-                        return 0
+                        collectName(name, into: data)
                     }, pointer)
                 }
             }
@@ -178,7 +177,9 @@ public class Container: Object, @unchecked Sendable {
             chunks = Self.guessChunks(shape: shape, maxShape: options.maxShape, elementBytes: type.nativeID == nil ? 16 : 8)
         }
         if let chunks {
-            guard !shape.isEmpty else { throw HDF5Error(.invalidArgument("a scalar dataset cannot be chunked"), op, context) }
+            guard !shape.isEmpty else {
+                throw HDF5Error(.invalidArgument("a scalar dataset cannot be chunked"), op, context)
+            }
             guard chunks.count == shape.count else {
                 throw HDF5Error(.rankMismatch(expected: shape.count, found: chunks.count), op, context)
             }

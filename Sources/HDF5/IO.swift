@@ -40,6 +40,11 @@ struct Endpoint {
         }
     }
 
+    private func moveNumbers<T: HDF5Scalar>(_: T.Type, write: Bool, _ transfer: Transfer, _ base: UnsafePointer<T>?) throws {
+        guard transfer.count > 0, let base else { return }
+        try move(write, T.hdf5Type.nativeID!, transfer, UnsafeMutableRawPointer(mutating: base))
+    }
+
     private func checkConversion(from source: HDF5Type, to target: HDF5Type, _ op: String) throws {
         if !source.convertsLosslessly(to: target) {
             let (stored, requested) = op.hasPrefix("write") ? (target, source) : (source, target)
@@ -52,13 +57,13 @@ struct Endpoint {
     func read<T: HDF5Scalar>(_ selection: Selection?) throws -> HDF5Array<T> {
         if T.self == Bool.self {
             let bytes: HDF5Array<UInt8> = try read(selection)
-            return HDF5Array(values: bytes.values.map { ($0 != 0) as! T }, shape: bytes.shape)
+            return HDF5Array(values: bytes.values.map { $0 != 0 } as! [T], shape: bytes.shape)
         }
         return try Library.locked {
             let transfer = try Transfer(space: try space(), selection: selection, context, "read")
             try checkConversion(from: try elementType(), to: T.hdf5Type, "read")
             let values = try [T](unsafeUninitializedCapacity: transfer.count) { buffer, initialized in
-                if transfer.count > 0 { try move(false, T.hdf5Type.nativeID!, transfer, UnsafeMutableRawPointer(buffer.baseAddress!)) }
+                try moveNumbers(T.self, write: false, transfer, buffer.baseAddress)
                 initialized = transfer.count
             }
             return HDF5Array(values: values, shape: transfer.shape)
@@ -76,7 +81,7 @@ struct Endpoint {
             let transfer = try Transfer(space: try space(), selection: selection, context, "read")
             try checkCount(buffer.count, transfer.shape, "read")
             try checkConversion(from: try elementType(), to: T.hdf5Type, "read")
-            if transfer.count > 0 { try move(false, T.hdf5Type.nativeID!, transfer, UnsafeMutableRawPointer(buffer.baseAddress!)) }
+            try moveNumbers(T.self, write: false, transfer, buffer.baseAddress)
         }
     }
 
@@ -89,7 +94,7 @@ struct Endpoint {
             let transfer = try Transfer(space: try space(), selection: selection, context, "write")
             try checkCount(values.count, transfer.shape, "write")
             try checkConversion(from: T.hdf5Type, to: try elementType(), "write")
-            if transfer.count > 0 { try move(true, T.hdf5Type.nativeID!, transfer, UnsafeMutableRawPointer(mutating: values.baseAddress!)) }
+            try moveNumbers(T.self, write: true, transfer, values.baseAddress)
         }
     }
 
@@ -157,7 +162,7 @@ struct Endpoint {
                     let utf8 = Array(value.utf8)
                     guard utf8.count <= limit else {
                         throw HDF5Error(.invalidArgument(
-                            "string \"\(value)\" has \(utf8.count) UTF-8 bytes; the fixed-length string type holds \(limit)"),
+                            "string \"\(value)\" has \(utf8.count) UTF-8 bytes; the fixed-length type holds \(limit)"),
                             "write", context)
                     }
                     bytes.replaceSubrange(index * size ..< index * size + utf8.count, with: utf8)

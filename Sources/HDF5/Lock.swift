@@ -31,19 +31,3 @@ enum Library {
         }
     }
 }
-
-/// Where an operation happened, for error messages: the file on disk and the object path inside it.
-struct Context: Sendable {
-    var file: String
-    var object: String
-}
-
-/// The version of the linked libhdf5.
-public enum HDF5Library {
-    /// The libhdf5 version, like "1.10.8".
-    public static var version: String {
-        var major: UInt32 = 0, minor: UInt32 = 0, release: UInt32 = 0
-        Library.locked { _ = H5get_libversion(&major, &minor, &release) }
-        return "\(major).\(minor).\(release)"
-    }
-}

@@ -38,8 +38,7 @@ public class Object: @unchecked Sendable {
         _ = try withUnsafeMutablePointer(to: &names) { pointer in
             try Library.call("H5Aiterate2", context) {
                 H5Aiterate2(handle.id, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, data in
-                    if let name, let data { data.assumingMemoryBound(to: [String].self).pointee.append(String(cString: name)) }
-                    return 0
+                    collectName(name, into: data)
                 }, pointer)
             }
         }

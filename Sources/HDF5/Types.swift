@@ -143,3 +143,10 @@ func elementCount(_ shape: [Int]) -> Int { shape.reduce(1, *) }
 func string(fromCBuffer buffer: [CChar]) -> String {
     String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
+
+/// The body of the C callbacks that list names (links, attributes): appends `name` to the `[String]` at `data`.
+func collectName(_ name: UnsafePointer<CChar>?, into data: UnsafeMutableRawPointer?) -> herr_t {
+    guard let name, let data else { return -1 }
+    data.assumingMemoryBound(to: [String].self).pointee.append(String(cString: name))
+    return 0
+}
