@@ -90,6 +90,8 @@ struct DatasetTests {
             let buffer = hdf5Error { try small.withUnsafeMutableBufferPointer { try dataset.read(into: $0) } }
             #expect(buffer?.kind == .shapeMismatch(expected: [2, 3, 4], found: [3]))
             #expect(hdf5Error { try dataset.write([Float(1)]) }?.kind == .shapeMismatch(expected: [2, 3, 4], found: [1]))
+            let half = hdf5Error { try small.withUnsafeMutableBufferPointer { try dataset.read(into: $0, offset: [0, 0, 0]) } }
+            #expect(half?.kind == .invalidArgument("a hyperslab needs both offset and count"))
         }
     }
 

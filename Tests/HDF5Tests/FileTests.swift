@@ -136,6 +136,20 @@ struct FileTests {
         }
     }
 
+    @Test func closingOneOpeningOfAFileLeavesAnotherUsable() throws {
+        try withTemporaryDirectory { folder in
+            let url = folder.appendingPathComponent("twice.h5")
+            do { try File.create(at: url).createDataset("x", values: [Int16(5)]) }
+            let first = try File.open(url)
+            let dataset = try first.openDataset("x")
+            var second: File? = try File.open(url)
+            #expect(try second?.openDataset("x").read(as: Int16.self).values == [5])
+            try second?.close()
+            second = nil
+            #expect(try dataset.read(as: Int16.self).values == [5])
+        }
+    }
+
     @Test func explicitCloseInvalidatesChildren() throws {
         try withTemporaryDirectory { folder in
             let file = try File.create(at: folder.appendingPathComponent("closed.h5"))
