@@ -11,6 +11,8 @@ enum Fixture {
         return url
     }
 
+    static func remove(_ folder: URL) { try? FileManager.default.removeItem(at: folder) }
+
     /// Deterministic pseudo-random floats in `range` (an LCG, so tests do not depend on the platform's RNG).
     static func values(count: Int, seed: UInt64, range: ClosedRange<Float> = -100...100, integers: Bool = false) -> [Float] {
         var state = seed &* 6364136223846793005 &+ 1442695040888963407

@@ -22,7 +22,9 @@ struct ImportOrientationTests {
     /// Reads `bytes` as a NIfTI file and checks that the canonical volume's directions are PIR (within the
     /// obliqueness of the source) and that each voxel sits where the source affine puts the source voxel.
     func expectCanonical(_ bytes: Data, sourceAffine: [[Double]], oblique: Bool = false) throws {
-        let url = try Fixture.folder().appendingPathComponent("case.nii")
+        let folder = try Fixture.folder()
+        defer { Fixture.remove(folder) }
+        let url = folder.appendingPathComponent("case.nii")
         try bytes.write(to: url)
         let volume = try ImageIO.read(url)
         let g = volume.geometry

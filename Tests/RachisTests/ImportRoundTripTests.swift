@@ -8,6 +8,7 @@ struct ImportRoundTripTests {
     @Test(arguments: names, [false, true])
     func writeThenReadGivesTheSameVolume(name: String, compressed: Bool) throws {
         let folder = try Fixture.folder()
+        defer { Fixture.remove(folder) }
         let url = folder.appendingPathComponent(name)
         let volume = Fixture.volume()
         try ImageIO.write(volume, to: url, compressed: compressed)
@@ -29,7 +30,9 @@ struct ImportRoundTripTests {
 
     @Test(arguments: VoxelType.allCases, ["labels.nii.gz", "labels.mha"])
     func everyVoxelTypeRoundTripsExactly(type: VoxelType, name: String) throws {
-        let url = try Fixture.folder().appendingPathComponent(name)
+        let folder = try Fixture.folder()
+        defer { Fixture.remove(folder) }
+        let url = folder.appendingPathComponent(name)
         let volume = Fixture.volume(type: type, seed: 11)
         try ImageIO.write(volume, to: url, compressed: true)
         let back = try ImageIO.read(url, reorient: false)
@@ -40,7 +43,9 @@ struct ImportRoundTripTests {
 
     @Test(arguments: names)
     func channelsRoundTripAndMoveTogetherWhenReoriented(name: String) throws {
-        let url = try Fixture.folder().appendingPathComponent(name)
+        let folder = try Fixture.folder()
+        defer { Fixture.remove(folder) }
+        let url = folder.appendingPathComponent(name)
         var volume = Fixture.volume(channels: 3)
         volume.geometry.direction = [[0, 0, -1], [0, 1, 0], [1, 0, 0]]  // far from PIR: a real permutation
         try ImageIO.write(volume, to: url, compressed: true)

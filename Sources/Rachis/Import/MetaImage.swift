@@ -49,12 +49,15 @@ public enum MetaImage {
             throw ImageIOError.unsupportedDatatype(path: path, field: "ElementType", value: typeName)
         }
         let channelText = field("ElementNumberOfChannels") ?? "1"
-        guard let channels = Int(channelText), channels >= 1 else {
-            throw invalid("ElementNumberOfChannels", channelText, "a positive integer")
+        guard let channels = Int(channelText), (1...4096).contains(channels) else {
+            throw invalid("ElementNumberOfChannels", channelText, "an integer from 1 to 4096")
         }
         let bigEndian = field("BinaryDataByteOrderMSB", "ElementByteOrderMSB")?.lowercased() == "true"
         let compressed = field("CompressedData")?.lowercased() == "true"
         let shape = [Int(dims[2]), Int(dims[1]), Int(dims[0])]
+        guard dims.reduce(Double(channels), *) < Double(Int32.max) else {
+            throw invalid("DimSize", dims.map { "\(Int($0))" }.joined(separator: " "), "fewer than 2^31 voxels")
+        }
         let count = shape.reduce(channels, *)
         let expectedBytes = count * type.size
 

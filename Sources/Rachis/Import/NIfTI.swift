@@ -112,9 +112,14 @@ public enum NIfTI {
             guard let type = NIfTI.datatypeCodes[datatype] else {
                 throw ImageIOError.unsupportedDatatype(path: path, field: "datatype", value: "\(datatype)")
             }
-            let count = size[0...3].reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
-            guard count < Int(Int32.max) else { throw invalid("dim", size, "fewer than 2^31 voxels") }
+            guard size[0...3].reduce(1.0, { $0 * Double($1) }) < Double(Int32.max) else {
+                throw invalid("dim", size, "fewer than 2^31 voxels")
+            }
+            let count = size[0...3].reduce(1, *)
             guard voxOffset >= 348 else { throw invalid("vox_offset", voxOffset, "≥ 348") }
+            guard voxOffset <= data.count else {
+                throw ImageIOError.truncated(path: path, field: "vox_offset", neededBytes: voxOffset, foundBytes: data.count)
+            }
             let needed = voxOffset + count * type.size
             guard data.count >= needed else {
                 throw ImageIOError.truncated(path: path, field: "voxel data", neededBytes: needed, foundBytes: data.count)
