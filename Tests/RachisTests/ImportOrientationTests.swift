@@ -102,6 +102,18 @@ struct ImportOrientationTests {
         #expect(Fixture.close(back.geometry.affine, volume.geometry.affine, tolerance: 1e-5))
     }
 
+    @Test func sformWinsOverQform() throws {
+        var header = Fixture.NIfTIHeader()
+        header.sformCode = 1
+        header.srow = Self.sformCases[2].affine
+        header.qformCode = 1
+        header.quatern = [0, 0, 1]  // 180° about z: a different geometry
+        header.qoffset = [100, 100, 100]
+        let volume = try NIfTI.decode(header.bytes(voxels: Self.linearIndex, type: .float32), path: "s.nii")
+        #expect(Fixture.close(volume.geometry.originMM, [-5, 12, 60]))
+        #expect(volume.geometry.direction == [[1, 0, 0], [0, 0, -1], [0, -1, 0]])  // srow (i, j, k) = (P, I, R)
+    }
+
     @Test func pixdimFallbackAndUnits() throws {
         var header = Fixture.NIfTIHeader()
         header.pixdim = [1, 0.001, 0.002, 0.003, 1, 1, 1, 1]

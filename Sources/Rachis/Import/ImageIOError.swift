@@ -1,6 +1,8 @@
+import Foundation
+
 /// Why reading or writing a medical image file failed. Every case names the file and, where one is to blame,
 /// the header field, so the message says what to fix.
-public enum ImageIOError: Error, Equatable, CustomStringConvertible {
+public enum ImageIOError: LocalizedError, Equatable, CustomStringConvertible {
     /// The file does not exist.
     case missingFile(path: String)
     /// The extension is not one of `.nii`, `.nii.gz`, `.mha`, `.mhd`.
@@ -29,6 +31,8 @@ public enum ImageIOError: Error, Equatable, CustomStringConvertible {
     case inconsistentVolume(path: String, expectedCount: Int, foundCount: Int)
     /// The operating system refused a read or write.
     case ioFailed(path: String, reason: String)
+
+    public var errorDescription: String? { description }
 
     public var description: String {
         switch self {
