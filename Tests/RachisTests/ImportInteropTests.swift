@@ -29,6 +29,14 @@ struct ImportInteropTests {
         return String(decoding: output, as: UTF8.self)
     }
 
+    @Test func missingPythonModuleFailsWithTheInstallHint() {
+        withKnownIssue {
+            _ = Self.python("import rachis_module_that_does_not_exist", [])
+        } matching: { issue in
+            issue.comments.contains { $0.rawValue.contains("pip install nibabel SimpleITK") }
+        }
+    }
+
     struct Point: Decodable {
         var value: Float
         var world: [Double]

@@ -55,7 +55,7 @@ public struct ImageVolume: Equatable, Sendable {
     public func intLabels(path: String = "") throws -> [Int32] {
         var labels = [Int32](repeating: 0, count: voxels.count)
         for (i, v) in voxels.enumerated() {
-            guard v.rounded() == v, abs(v) <= 2_147_483_520 else {
+            guard v.rounded() == v, abs(v) <= 2_147_483_520 else {  // the largest Float below Int32.max
                 throw ImageIOError.nonIntegerLabel(path: path, index: i, value: v)
             }
             labels[i] = Int32(v)
