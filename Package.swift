@@ -119,9 +119,10 @@ let package = Package(
         .target(name: "Torch", dependencies: ["CTorch"]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .target(name: "HDF5", dependencies: ["CHDF5"]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "Rachis",
-            dependencies: ["Torch", "HDF5", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Torch", "HDF5", "CZlib", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "RachisCLI",
