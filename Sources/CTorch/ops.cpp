@@ -187,6 +187,9 @@ CTTensor *ct_reduce(int op, CTTensor *a, const int64_t *dims, int ndims, int kee
             case CT_ANY:
             case CT_ALL: {
                 r = t;
+                // Reduce from the last axis down so earlier axes keep their positions; wrap negative
+                // dims first, or a dim counted from the end would shift as axes are removed.
+                for (auto &dim : d) dim = at::maybe_wrap_dim(dim, t.dim());
                 std::sort(d.begin(), d.end(), std::greater<int64_t>());
                 for (auto dim : d) {
                     if (op == CT_PROD) r = r.prod(dim, keep);
