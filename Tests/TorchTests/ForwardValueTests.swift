@@ -174,4 +174,19 @@ struct ForwardValueTests {
         #expect(try a.matmul(b).array(Double.self) == [4, 5, 10, 11])
         #expect(try a.linear(b.transpose(0, 1), bias: doubles([1, -1])).array(Double.self) == [5, 4, 11, 10])
     }
+
+    /// A Swift scalar keeps a floating tensor's dtype, and is not truncated against an integer tensor.
+    @Test func scalarOperandsOnIntegerAndFloatTensors() throws {
+        let n = try Tensor([2, 4] as [Int64])
+        #expect(try (1.5 / n).array(Double.self) == [0.75, 0.375])
+        #expect(try (1.5 - n).array(Double.self) == [-0.5, -2.5])
+        #expect(try (n + 1.5).array(Double.self) == [3.5, 5.5])
+        #expect(try n.apply(.maximum, 2.5).array(Double.self) == [2.5, 4])
+        #expect(try allClose(n.apply(.atan2, 0.5, reversed: true), [Foundation.atan2(0.5, 2), Foundation.atan2(0.5, 4)], rtol: 1e-6))
+        #expect(try n.apply(.minimum, 3).array(Int64.self) == [2, 3])
+        let f = try Tensor([1, 2] as [Float])
+        #expect(try f.apply(.maximum, 1.5).dtype == .float32)
+        #expect(try (2 / f).dtype == .float32)
+        #expect(try (2 / f).array(Float.self) == [2, 1])
+    }
 }

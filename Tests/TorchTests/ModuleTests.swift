@@ -211,4 +211,25 @@ struct ModuleTests {
         try net.zeroGrad()
         #expect(net.parameters().allSatisfy { $0.grad == nil })
     }
+
+    /// PyTorch's default initialisation: weights U(±1/√fanIn) (kaiming-uniform with a = √5), biases U(±1/√fanIn);
+    /// a transposed convolution takes its fan-in from weight dim 1.
+    @Test func defaultInitialisationBounds() throws {
+        let (conv, transposed, linear) = try TorchRNG.seeded(8) {
+            (try Conv3d(2, 3, kernel: 2, dtype: .float64), try ConvTranspose3d(4, 2, kernel: 3, dtype: .float64),
+             try Linear(50, 40, dtype: .float64))
+        }
+        for (layer, fanIn) in [(conv as Module, 16.0), (transposed, 54), (linear, 50)] {
+            let bound = 1 / fanIn.squareRoot()
+            for (name, p) in layer.namedParameters() {
+                let values = try p.tensor.array(Double.self)
+                #expect(values.allSatisfy { Swift.abs($0) <= bound }, "\(name)")
+                if values.count >= 40 { #expect(values.contains { Swift.abs($0) > bound * 0.9 }, "\(name) uses its range") }
+            }
+        }
+        let normal = try TorchRNG.seeded(9) { try Init.kaimingNormal([200, 50], dtype: .float64) }
+        let std = try normal.std().item()
+        #expect(Swift.abs(std - (2.0 / 50).squareRoot()) < 0.01)
+        #expect(Init.fans([8, 4, 3, 3, 3]) == (fanIn: 108, fanOut: 216))
+    }
 }
