@@ -186,6 +186,8 @@ struct EngineTests {
         // With an explicit gradient, a non-scalar backward works.
         try (y * 2).backward(gradient: try doubles([1, 10]))
         #expect(try y.grad?.array(Double.self) == [2, 20])
+        // A NaN value is a value, not an error.
+        #expect(try Tensor(scalar: Double.nan).item().isNaN)
         // After an error, later calls still work.
         #expect(try (x + 1).sum().item() == 6)
     }

@@ -30,7 +30,7 @@ struct MemoryTests {
     /// Autograd graphs and gradients are freed too: a leaked graph (leaf, nodes, saved tensors, gradients)
     /// would cost well over a kilobyte per iteration. (The error path is left out: libtorch 1.13 builds a
     /// symbolised backtrace for every c10::Error, some milliseconds each.)
-    @Test func autogradAndErrorsDoNotLeak() throws {
+    @Test func autogradGraphsDoNotLeak() throws {
         func churn(_ n: Int) throws {
             for _ in 0..<n {
                 let x = try Tensor.ones([8], dtype: .float64).requiringGrad()

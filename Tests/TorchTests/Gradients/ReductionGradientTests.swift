@@ -57,6 +57,17 @@ struct ReductionGradientTests {
         #expect(try values.array(Double.self) == [3, 6])
         #expect(try indices.array(Int64.self) == [2, 2])
         #expect(try x.argmin(dim: 0).array(Int64.self) == [0, 0, 0])
+        let y = try doubles([3, 1, 4, 1.5, 9, 2], shape: [2, 3])
+        let top = try y.topk(2, dim: 1)
+        #expect(try top.values.array(Double.self) == [4, 3, 9, 2])
+        #expect(try top.indices.array(Int64.self) == [2, 0, 1, 2])
+        #expect(try y.topk(1, dim: 0, largest: false).values.array(Double.self) == [1.5, 1, 2])
+        let sorted = try y.sorted(dim: 1, descending: true)
+        #expect(try sorted.values.array(Double.self) == [4, 3, 1, 9, 2, 1.5])
+        #expect(try sorted.indices.array(Int64.self) == [2, 0, 1, 1, 2, 0])
+        #expect(try y.cumsum(dim: 0).array(Double.self) == [3, 1, 4, 4.5, 10, 6])
+        #expect(try y.gt(2).any(dims: [1]).array(Bool.self) == [true, true])
+        #expect(try y.gt(2).all(dims: [1]).array(Bool.self) == [false, false])
     }
 }
 
