@@ -15,6 +15,12 @@ struct NNGradientTests {
         GradientCase("convTranspose3d padding groups", [[1, 4, 2, 2, 2], [4, 1, 3, 3, 3]]) {
             try $0[0].convTranspose3d($0[1], stride: 2, padding: 1, groups: 2)
         },
+        GradientCase("convTranspose3d dilation", [[1, 2, 2, 2, 1], [2, 2, 2, 2, 2], [2]]) {
+            try $0[0].convTranspose3d($0[1], bias: $0[2], stride: [1, 2, 1], padding: [1, 0, 0], dilation: 2)
+        },
+        GradientCase("conv3d channels-last", [[2, 3, 2, 3, 3], [2, 3, 2, 2, 2], [2]]) {
+            try $0[0].channelsLast3d().conv3d($0[1].channelsLast3d(), bias: $0[2], padding: 1)
+        },
     ]
 
     static let pooling: [GradientCase] = [
