@@ -64,7 +64,8 @@ at::Tensor binary(int op, const at::Tensor &a, const at::Tensor &b) {
 // A scalar operand as a 0-dim tensor of a's dtype (or float64 for integer a with a fractional scalar),
 // so type promotion follows PyTorch's rules for Python scalars.
 at::Tensor scalar_like(const at::Tensor &a, double s) {
-    return at::scalar_tensor(s, at::TensorOptions().dtype(at::kDouble)).to(a.device());
+    bool keep = a.is_floating_point() || (a.scalar_type() != at::kBool && std::floor(s) == s);
+    return at::scalar_tensor(s, at::TensorOptions().dtype(keep ? a.scalar_type() : at::kDouble).device(a.device()));
 }
 
 at::Tensor binary_scalar(int op, const at::Tensor &a, double s, bool reversed) {
@@ -85,8 +86,7 @@ at::Tensor binary_scalar(int op, const at::Tensor &a, double s, bool reversed) {
             case CT_REMAINDER: return at::remainder(a, sc);
             default: break;
         }
-        auto b = scalar_like(a, s).to(a.scalar_type());
-        return binary(op, a, b);
+        return binary(op, a, scalar_like(a, s));
     }
     switch (op) {
         case CT_ADD: return at::add(a, sc);
@@ -95,8 +95,7 @@ at::Tensor binary_scalar(int op, const at::Tensor &a, double s, bool reversed) {
         case CT_POW: return at::pow(sc, a);
         default: break;
     }
-    auto b = scalar_like(a, s).to(a.scalar_type());
-    return binary(op, b, a);
+    return binary(op, scalar_like(a, s), a);
 }
 
 void binary_(int op, at::Tensor &a, const at::Tensor &b) {
@@ -187,6 +186,9 @@ CTTensor *ct_reduce(int op, CTTensor *a, const int64_t *dims, int ndims, int kee
             case CT_ANY:
             case CT_ALL: {
                 r = t;
+                // Reduce from the last axis down so earlier axes keep their positions; wrap negative
+                // dims first, or a dim counted from the end would shift as axes are removed.
+                for (auto &dim : d) dim = at::maybe_wrap_dim(dim, t.dim());
                 std::sort(d.begin(), d.end(), std::greater<int64_t>());
                 for (auto dim : d) {
                     if (op == CT_PROD) r = r.prod(dim, keep);
