@@ -106,6 +106,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .target(
@@ -121,7 +122,10 @@ let package = Package(
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(
             name: "Rachis",
-            dependencies: ["Torch", "HDF5", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "Torch", "HDF5", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
         ),
         .executableTarget(
             name: "RachisCLI",

@@ -1,0 +1,70 @@
+/// Turns ground-truth labels into what an annotator would have delivered, per `AnnotationMode`.
+struct PhantomAnnotator {
+    let shape: [Int]
+
+    /// In-plane (H, W) morphology of a label volume, `steps` times: erosion keeps a voxel whose four
+    /// neighbours share its label; dilation gives a background voxel the label of a labelled neighbour.
+    func morph(_ labels: [UInt8], steps: Int, erode: Bool, only keep: ((UInt8) -> Bool)? = nil) -> [UInt8] {
+        var current = labels
+        let (nh, nw) = (shape[1], shape[2])
+        for _ in 0..<steps {
+            var next = current
+            for d in 0..<shape[0] {
+                for h in 0..<nh {
+                    for w in 0..<nw {
+                        let i = (d * nh + h) * nw + w, v = current[i]
+                        let neighbours = [h > 0 ? current[i - nw] : v, h + 1 < nh ? current[i + nw] : v,
+                                          w > 0 ? current[i - 1] : v, w + 1 < nw ? current[i + 1] : v]
+                        if erode, v != 0, keep?(v) ?? true, neighbours.contains(where: { $0 != v }) {
+                            next[i] = 0
+                        } else if !erode, v == 0, let grow = neighbours.first(where: { $0 != 0 && (keep?($0) ?? true) }) {
+                            next[i] = grow
+                        }
+                    }
+                }
+            }
+            current = next
+        }
+        return current
+    }
+
+    /// Each level's voxels replaced by its bounding box (boxes claim only voxels no earlier box holds).
+    func boxes(_ labels: [UInt8]) -> [UInt8] {
+        var lo: [UInt8: [Int]] = [:], hi: [UInt8: [Int]] = [:]
+        let (nh, nw) = (shape[1], shape[2])
+        for (i, v) in labels.enumerated() where v != 0 {
+            let p = [i / (nh * nw), (i / nw) % nh, i % nw]
+            lo[v] = lo[v].map { zip($0, p).map { min($0, $1) } } ?? p
+            hi[v] = hi[v].map { zip($0, p).map { max($0, $1) } } ?? p
+        }
+        var out = [UInt8](repeating: 0, count: labels.count)
+        for v in lo.keys.sorted(by: { try! VertebraLevel(id: Int($0)) < VertebraLevel(id: Int($1)) }) {
+            let a = lo[v]!, b = hi[v]!
+            for d in a[0]...b[0] { for h in a[1]...b[1] { for w in a[2]...b[2] {
+                let i = (d * nh + h) * nw + w
+                if out[i] == 0 { out[i] = v }
+            } } }
+        }
+        return out
+    }
+
+    /// The most frequent value per voxel across `volumes`; ties go to the earliest volume.
+    func majority(_ volumes: [[UInt8]]) -> [UInt8] {
+        (0..<volumes[0].count).map { i in
+            var best = volumes[0][i], bestCount = 0
+            for r in volumes.indices {
+                let v = volumes[r][i]
+                let count = volumes.reduce(0) { $0 + ($1[i] == v ? 1 : 0) }
+                if count > bestCount { best = v; bestCount = count }
+            }
+            return best
+        }
+    }
+
+    func majority(_ classes: [Int]) -> Int {
+        classes.max { a, b in
+            let ca = classes.filter { $0 == a }.count, cb = classes.filter { $0 == b }.count
+            return ca < cb || (ca == cb && classes.firstIndex(of: a)! > classes.firstIndex(of: b)!)
+        }!
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+
+/// What the phantom really contains, whatever the annotation delivered: for evaluation and tests.
+public struct PhantomTruth: Equatable, Sendable {
+    /// Exact VerSe level per voxel, `[D, H, W]`.
+    public var vertebraLabels: [UInt8]
+    /// Exact `StructureLabel` per voxel, `[D, H, W]`.
+    public var structureLabels: [UInt8]
+    /// Visible vertebrae, cranial to caudal, with their true class (the sacrum is always class 0).
+    public var levels: [VertebraLevel]
+    public var classIndices: [Int]
+    /// Whether the shortcut cue was drawn next to each visible vertebra (all false when off).
+    public var shortcutCues: [Bool]
+}
+
+public struct PhantomSample: Equatable, Sendable {
+    public var subject: Subject
+    public var truth: PhantomTruth
+}
+
+/// Synthetic sagittal spine MRI (T1 and STIR) with SpA-like lesions and loose annotations.
+///
+/// A pure function of the recipe and the subject index: `sample(at: k)` is the same whatever else is
+/// generated, in any order, on any thread.
+public struct PhantomGenerator: Sendable {
+    public let recipe: PhantomRecipe
+    public static let channelNames = ["T1", "STIR"]
+
+    public init(recipe: PhantomRecipe) throws(PhantomRecipe.Error) {
+        try recipe.validate()
+        self.recipe = recipe
+    }
+
+    /// The recipe's grid in canonical PIR orientation, centred on the world origin.
+    public func geometry() -> Geometry {
+        let atZero = Geometry(shape: recipe.shape, spacingMM: recipe.spacingMM)
+        let centre = atZero.worldMM(index: recipe.shape.map { Double($0 - 1) / 2 })
+        return Geometry(shape: recipe.shape, spacingMM: recipe.spacingMM, originMM: centre.map { -$0 })
+    }
+
+    public func subject(at index: Int) -> Subject { sample(at: index).subject }
+
+    /// Subjects `range` (default: the recipe's count), generated concurrently.
+    public func subjects(_ range: Range<Int>? = nil) -> [Subject] {
+        let range = range ?? 0..<recipe.count
+        let results = SubjectSlots(count: range.count)
+        DispatchQueue.concurrentPerform(iterations: range.count) { k in
+            results.set(k, subject(at: range.lowerBound + k))
+        }
+        return results.values()
+    }
+
+    public func sample(at index: Int) -> PhantomSample {
+        let seed = recipe.seed, stream = UInt64(bitPattern: Int64(index))
+        var anatomyRNG = SplitMix64(seed: seed, stream: stream, 1)
+        var scannerRNG = SplitMix64(seed: seed, stream: stream, 2)
+        var annotationRNG = SplitMix64(seed: seed, stream: stream, 3)
+        let anatomy = PhantomAnatomy.make(recipe: recipe, rng: &anatomyRNG)
+        var renderer = PhantomRenderer(recipe: recipe)
+        renderer.paintAnatomy(anatomy)
+        let image = renderer.acquire(recipe: recipe, rng: &scannerRNG)
+        let geometry = geometry()
+
+        // Visible vertebrae: centroid of their voxels, cut when they touch the top or bottom rows.
+        let (nh, nw) = (recipe.shape[1], recipe.shape[2])
+        var sums: [UInt8: SIMD4<Double>] = [:], cut: Set<UInt8> = []
+        for (i, v) in renderer.vertebra.enumerated() where v != 0 {
+            let h = (i / nw) % nh
+            sums[v, default: .zero] += SIMD4(Double(i / (nh * nw)), Double(h), Double(i % nw), 1)
+            if h == 0 || h == nh - 1 { cut.insert(v) }
+        }
+        let visible = anatomy.vertebrae.filter { sums[UInt8($0.level.id)] != nil }
+        let truth = PhantomTruth(
+            vertebraLabels: renderer.vertebra, structureLabels: renderer.structure, levels: visible.map(\.level),
+            classIndices: visible.map(\.classIndex), shortcutCues: visible.map { $0.cue != nil })
+        let centroids = visible.map { v -> [Double] in
+            let s = sums[UInt8(v.level.id)]!
+            return geometry.worldMM(index: [s.x / s.w, s.y / s.w, s.z / s.w])
+        }
+
+        let weights = AnnotationMode.allCases.map { recipe.annotationModes[$0.rawValue] ?? 0 }
+        let mode = AnnotationMode.allCases[annotationRNG.categorical(weights)]
+        var records = visible.indices.map { k in
+            VertebraRecord(level: visible[k].level, centroidMM: centroids[k], classIndex: visible[k].classIndex,
+                           annotation: mode, cutByFieldOfView: cut.contains(UInt8(visible[k].level.id)))
+        }
+        let n = renderer.vertebra.count
+        let annotator = PhantomAnnotator(shape: recipe.shape)
+        var vertebraLabels = renderer.vertebra, structureLabels = renderer.structure
+        var vertebraAnnotated = [UInt8](repeating: 1, count: n), structureAnnotated = vertebraAnnotated
+        var raters: [RaterLabels] = []
+        let margin = recipe.maskMarginVoxels
+        switch mode {
+        case .full:
+            break
+        case .partial:
+            let grownTruth = annotator.morph(renderer.vertebra, steps: 1, erode: false)
+            var dropped: Set<UInt8> = []
+            for k in records.indices where annotationRNG.bernoulli(recipe.partialFraction) {
+                dropped.insert(UInt8(records[k].level.id))
+                records[k].annotation = .unlabelled
+                records[k].classIndex = nil
+                records[k].centroidMM = nil
+            }
+            for i in 0..<n where dropped.contains(grownTruth[i]) || dropped.contains(vertebraLabels[i]) {
+                vertebraAnnotated[i] = 0
+                vertebraLabels[i] = 0
+            }
+            let droppable: [StructureLabel] = [.intervertebralDisc, .spinalCanal, .posteriorElements]
+            let droppedStructures = Set(droppable.filter { _ in annotationRNG.bernoulli(recipe.partialFraction) }.map(\.rawValue))
+            if !droppedStructures.isEmpty {
+                let grown = annotator.morph(renderer.structure, steps: 1, erode: false) { droppedStructures.contains($0) }
+                for i in 0..<n where droppedStructures.contains(grown[i]) || droppedStructures.contains(structureLabels[i]) {
+                    structureAnnotated[i] = 0
+                    structureLabels[i] = 0
+                }
+            }
+        case .box:
+            vertebraLabels = annotator.boxes(renderer.vertebra)
+            structureLabels = [UInt8](repeating: 0, count: n)
+            structureAnnotated = structureLabels
+        case .eroded, .dilated:
+            vertebraLabels = annotator.morph(renderer.vertebra, steps: margin, erode: mode == .eroded)
+            structureLabels = annotator.morph(renderer.structure, steps: margin, erode: mode == .eroded)
+        case .raters:
+            var raterVertebra: [[UInt8]] = [], raterStructure: [[UInt8]] = []
+            for _ in 0..<recipe.raterCount {
+                let steps = Int(annotationRNG.unit() * Double(margin + 1))
+                let erode = annotationRNG.bernoulli(0.5)
+                let skipped = Set(records.filter { _ in annotationRNG.bernoulli(recipe.raterDropout) }.map { UInt8($0.level.id) })
+                var v = annotator.morph(renderer.vertebra, steps: steps, erode: erode)
+                for i in 0..<n where skipped.contains(v[i]) { v[i] = 0 }
+                raterVertebra.append(v)
+                raterStructure.append(annotator.morph(renderer.structure, steps: steps, erode: erode))
+                for k in records.indices {
+                    var c = visible[k].classIndex
+                    if recipe.classNames.count > 1 && annotationRNG.bernoulli(recipe.raterClassErrorRate) {
+                        c = (c + 1 + Int(annotationRNG.unit() * Double(recipe.classNames.count - 1))) % recipe.classNames.count
+                    }
+                    records[k].raterClasses.append(c)
+                }
+            }
+            raters = zip(raterVertebra, raterStructure).map { RaterLabels(vertebraLabels: $0, structureLabels: $1) }
+            vertebraLabels = annotator.majority(raterVertebra)
+            structureLabels = annotator.majority(raterStructure)
+            for k in records.indices { records[k].classIndex = annotator.majority(records[k].raterClasses) }
+        case .classOnly, .unlabelled:
+            vertebraLabels = [UInt8](repeating: 0, count: n)
+            structureLabels = vertebraLabels
+            vertebraAnnotated = vertebraLabels
+            structureAnnotated = vertebraLabels
+            for k in records.indices { records[k].centroidMM = nil }
+            if mode == .unlabelled { records = [] }
+        }
+
+        let subject = Subject(
+            id: String(format: "%@-%05d", recipe.name, index), geometry: geometry,
+            channelNames: Self.channelNames, image: image, vertebraLabels: vertebraLabels,
+            structureLabels: structureLabels, vertebraAnnotated: vertebraAnnotated,
+            structureAnnotated: structureAnnotated, raters: raters, vertebrae: records,
+            classNames: recipe.classNames, annotationMode: mode)
+        return PhantomSample(subject: subject, truth: truth)
+    }
+}
+
+/// Result slots written from `concurrentPerform`, each index by exactly one iteration.
+private final class SubjectSlots: @unchecked Sendable {
+    private var slots: [Subject?]
+    private let lock = NSLock()
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ k: Int, _ subject: Subject) { lock.withLock { slots[k] = subject } }
+
+    func values() -> [Subject] { lock.withLock { slots.map { $0! } } }
+}
