@@ -242,7 +242,7 @@ struct PhantomAnatomy: Sendable {
         let aortaRange = sBody[index(11)]...sBody[index(23)]
         var rows: [PhantomRow] = [], sCursor = 0.0
         for h in 0..<recipe.shape[1] {
-            let y = Double(h) * recipe.spacingMM[1]
+            let y = (Double(h) + 0.5) * recipe.spacingMM[1]
             while sCursor < total && place(sCursor).0.x < y { sCursor += step }
             let (p, angle) = place(sCursor)
             // Sizes interpolated between the two nearest body centres.

@@ -111,11 +111,8 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
     public static func decode(yaml text: String, file: String? = nil) throws(Error) -> PhantomRecipe {
         do {
             return try YAMLDecoder().decode(PhantomRecipe.self, from: text)
-        } catch let error as Error {
-            if case .unknownKey(let key, _) = error { throw .unknownKey(key, file: file) }
-            throw error
         } catch {
-            throw .unreadable(file: file ?? "<text>", reason: String(describing: error))
+            throw recipeError(error, file: file ?? "<text>")
         }
     }
 
@@ -123,12 +120,21 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
     public static func decode(json data: Data, file: String? = nil) throws(Error) -> PhantomRecipe {
         do {
             return try JSONDecoder().decode(PhantomRecipe.self, from: data)
-        } catch let error as Error {
-            if case .unknownKey(let key, _) = error { throw .unknownKey(key, file: file) }
-            throw error
         } catch {
-            throw .unreadable(file: file ?? "<data>", reason: String(describing: error))
+            throw recipeError(error, file: file ?? "<data>")
         }
+    }
+
+    /// Our own error, however deep the decoder wrapped it, with the file named; else an unreadable file.
+    private static func recipeError(_ error: Swift.Error, file: String) -> Error {
+        var current: Swift.Error? = error
+        while let e = current {
+            if case .unknownKey(let key, _)? = e as? Error { return .unknownKey(key, file: file) }
+            if let ours = e as? Error { return ours }
+            guard case .dataCorrupted(let context)? = e as? DecodingError else { break }
+            current = context.underlyingError
+        }
+        return .unreadable(file: file, reason: String(describing: error))
     }
 
     /// Loads a `.json` file as JSON, anything else as YAML.

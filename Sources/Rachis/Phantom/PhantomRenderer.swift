@@ -19,7 +19,8 @@ private enum Tissue {
     static let fatLesion = SIMD2<Float>(0.30, -0.10)
 }
 
-/// Noise-free T1/STIR volumes and ground-truth labels, then scanner effects.
+/// Noise-free T1/STIR volumes and ground-truth labels, then scanner effects. Voxel `i` covers
+/// `[i, i + 1) · spacing` in grid millimetres along each axis (its centre at `(i + 0.5) · spacing`).
 struct PhantomRenderer {
     let shape: [Int]
     let spacing: SIMD3<Double>
@@ -55,9 +56,9 @@ struct PhantomRenderer {
             let back = row.bodyDepth / 2 + anatomy.backOffsetMM
             let canalCentre = row.bodyDepth / 2 + 1.5 + row.canalAP / 2
             for d in 0..<nd {
-                let x = Double(d) * spacing.x - row.centreX
+                let x = (Double(d) + 0.5) * spacing.x - row.centreX
                 for w in 0..<nw {
-                    let u = (Double(w) * spacing.z - row.centreZ) * cosA
+                    let u = ((Double(w) + 0.5) * spacing.z - row.centreZ) * cosA
                     let inside = ramp((back - u) / spacing.z)
                     let anterior = ramp((-row.bodyDepth / 2 - 8 - u) / 6)
                     var s = Tissue.muscle + Float(anterior) * (Tissue.viscera - Tissue.muscle)
@@ -92,8 +93,8 @@ struct PhantomRenderer {
     mutating func paint(_ shapes: [Superellipsoid], tissue: (Int) -> SIMD2<Float>,
                         structure label: StructureLabel?, level: UInt8? = nil) {
         let (lo, hi) = shapes[0].bounds
-        let first = (0..<3).map { max(Int(floor(lo[$0] / spacing[$0])) - 1, 0) }
-        let last = (0..<3).map { min(Int(ceil(hi[$0] / spacing[$0])) + 1, shape[$0] - 1) }
+        let first = (0..<3).map { max(Int(floor(lo[$0] / spacing[$0] - 0.5)) - 1, 0) }
+        let last = (0..<3).map { min(Int(ceil(hi[$0] / spacing[$0] - 0.5)) + 1, shape[$0] - 1) }
         guard (0..<3).allSatisfy({ first[$0] <= last[$0] }) else { return }
         let edge = edgeSpacing
         let offsets = (0..<3).map { a in (0..<sub[a]).map { (Double($0) + 0.5) / Double(sub[a]) - 0.5 } }
@@ -105,7 +106,7 @@ struct PhantomRenderer {
                     for od in offsets[0] {
                         for oh in offsets[1] {
                             for ow in offsets[2] {
-                                let p = SIMD3(Double(d) + od, Double(h) + oh, Double(w) + ow) * spacing
+                                let p = SIMD3(Double(d) + od + 0.5, Double(h) + oh + 0.5, Double(w) + ow + 0.5) * spacing
                                 alpha += shapes.reduce(1.0) { min($0, $1.occupancy(p, spacing: edge)) }
                             }
                         }
