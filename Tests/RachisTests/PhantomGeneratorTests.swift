@@ -85,7 +85,7 @@ struct PhantomGeneratorTests {
     }
 
     @Test func classPrevalenceFollowsTheRecipe() {
-        let g = recipe { $0.shape = [6, 48, 32]; $0.spacingMM = [8, 4, 4]; $0.classPrevalence = [0.5, 0.3, 0.2] }
+        let g = recipe { $0.shape = [4, 32, 20]; $0.spacingMM = [12, 6, 6]; $0.classPrevalence = [0.5, 0.3, 0.2] }
         var counts = [0, 0, 0]
         for k in 0..<50 {
             let truth = g.sample(at: k).truth
@@ -129,7 +129,7 @@ struct PhantomGeneratorTests {
     }
 
     @Test func shortcutAgreesWithTheClassAtTheSetRate() {
-        let g = recipe { $0.shape = [6, 48, 32]; $0.spacingMM = [8, 4, 4]; $0.shortcut = true; $0.shortcutStrength = 0.8 }
+        let g = recipe { $0.shape = [4, 32, 20]; $0.spacingMM = [12, 6, 6]; $0.shortcut = true; $0.shortcutStrength = 0.8 }
         var agree = 0, total = 0
         for k in 0..<50 {
             let truth = g.sample(at: k).truth
@@ -140,7 +140,7 @@ struct PhantomGeneratorTests {
         }
         let rate = Double(agree) / Double(total)
         #expect(abs(rate - 0.8) < 4 * (0.16 / Double(total)).squareRoot(), "agreement \(rate) over \(total)")
-        let off = recipe { $0.shape = [6, 48, 32]; $0.spacingMM = [8, 4, 4] }.sample(at: 0).truth.shortcutCues
+        let off = recipe { $0.shape = [4, 32, 20]; $0.spacingMM = [12, 6, 6] }.sample(at: 0).truth.shortcutCues
         #expect(!off.contains(true))
     }
 

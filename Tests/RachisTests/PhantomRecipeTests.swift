@@ -13,6 +13,14 @@ struct PhantomRecipeTests {
         #expect(recipe.shortcut == (name == "shortcut"))
     }
 
+    @Test func schemaListsExactlyTheRecipeKeys() throws {
+        let data = try Data(contentsOf: Self.packageRoot.appendingPathComponent("schemas/phantom-recipe.schema.json"))
+        let schema = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let properties = try #require(schema["properties"] as? [String: Any])
+        #expect(Set(properties.keys) == Set(PhantomRecipe.CodingKeys.allCases.map(\.rawValue)))
+        #expect(schema["additionalProperties"] as? Bool == false)
+    }
+
     @Test func missingKeysTakeDefaults() throws {
         let recipe = try PhantomRecipe.decode(yaml: "count: 3\nspacingMM: [3.5, 1.25, 1.25]\n")
         var expected = PhantomRecipe()

@@ -6,19 +6,27 @@ import Foundation
 struct Superellipsoid: Sendable {
     var centre: SIMD3<Double>
     /// Tilt of the `a` axis from +Y toward +Z, radians.
-    var angle: Double
+    let angle: Double
     var radii: SIMD3<Double>
     var exponent: Double
+    private let c: Double, s: Double
+
+    init(centre: SIMD3<Double>, angle: Double, radii: SIMD3<Double>, exponent: Double) {
+        self.centre = centre
+        self.angle = angle
+        self.radii = radii
+        self.exponent = exponent
+        (c, s) = (cos(angle), sin(angle))
+    }
 
     func local(_ p: SIMD3<Double>) -> SIMD3<Double> {
-        let d = p - centre, c = cos(angle), s = sin(angle)
+        let d = p - centre
         return SIMD3(d.x, d.y * c + d.z * s, -d.y * s + d.z * c)
     }
 
     /// Grid-mm point of local coordinates `(x, a, b)`.
     func world(_ q: SIMD3<Double>) -> SIMD3<Double> {
-        let c = cos(angle), s = sin(angle)
-        return centre + SIMD3(q.x, q.y * c - q.z * s, q.y * s + q.z * c)
+        centre + SIMD3(q.x, q.y * c - q.z * s, q.y * s + q.z * c)
     }
 
     /// Fraction of a voxel inside, with a linear ramp one voxel wide (`spacing` in mm per X, a, b).

@@ -13,12 +13,16 @@ struct PhantomAnnotator {
                 for h in 0..<nh {
                     for w in 0..<nw {
                         let i = (d * nh + h) * nw + w, v = current[i]
-                        let neighbours = [h > 0 ? current[i - nw] : v, h + 1 < nh ? current[i + nw] : v,
-                                          w > 0 ? current[i - 1] : v, w + 1 < nw ? current[i + 1] : v]
-                        if erode, v != 0, keep?(v) ?? true, neighbours.contains(where: { $0 != v }) {
-                            next[i] = 0
-                        } else if !erode, v == 0, let grow = neighbours.first(where: { $0 != 0 && (keep?($0) ?? true) }) {
-                            next[i] = grow
+                        guard erode ? v != 0 && keep?(v) ?? true : v == 0 else { continue }
+                        for n in [h > 0 ? current[i - nw] : v, h + 1 < nh ? current[i + nw] : v,
+                                  w > 0 ? current[i - 1] : v, w + 1 < nw ? current[i + 1] : v] {
+                            if erode, n != v {
+                                next[i] = 0
+                                break
+                            } else if !erode, n != 0, keep?(n) ?? true {
+                                next[i] = n
+                                break
+                            }
                         }
                     }
                 }

@@ -63,18 +63,18 @@ public struct PhantomGenerator: Sendable {
 
         // Visible vertebrae: centroid of their voxels, cut when they touch the top or bottom rows.
         let (nh, nw) = (recipe.shape[1], recipe.shape[2])
-        var sums: [UInt8: SIMD4<Double>] = [:], cut: Set<UInt8> = []
+        var sums = [SIMD4<Double>](repeating: .zero, count: 256), cut: Set<UInt8> = []
         for (i, v) in renderer.vertebra.enumerated() where v != 0 {
             let h = (i / nw) % nh
-            sums[v, default: .zero] += SIMD4(Double(i / (nh * nw)), Double(h), Double(i % nw), 1)
+            sums[Int(v)] += SIMD4(Double(i / (nh * nw)), Double(h), Double(i % nw), 1)
             if h == 0 || h == nh - 1 { cut.insert(v) }
         }
-        let visible = anatomy.vertebrae.filter { sums[UInt8($0.level.id)] != nil }
+        let visible = anatomy.vertebrae.filter { sums[$0.level.id].w > 0 }
         let truth = PhantomTruth(
             vertebraLabels: renderer.vertebra, structureLabels: renderer.structure, levels: visible.map(\.level),
             classIndices: visible.map(\.classIndex), shortcutCues: visible.map { $0.cue != nil })
         let centroids = visible.map { v -> [Double] in
-            let s = sums[UInt8(v.level.id)]!
+            let s = sums[v.level.id]
             return geometry.worldMM(index: [s.x / s.w, s.y / s.w, s.z / s.w])
         }
 

@@ -34,10 +34,18 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 
     public mutating func bernoulli(_ p: Double) -> Bool { unit() < p }
 
-    /// Standard normal (Box-Muller; one value per call).
-    public mutating func normal() -> Double {
-        let u = 1 - unit()
-        return (-2 * log(u)).squareRoot() * cos(2 * .pi * unit())
+    /// Standard normal (one value per call).
+    public mutating func normal() -> Double { normalPair().0 }
+
+    /// Two independent standard normals (Marsaglia's polar method: no trigonometry).
+    public mutating func normalPair() -> (Double, Double) {
+        while true {
+            let u = 2 * unit() - 1, v = 2 * unit() - 1, s = u * u + v * v
+            if s > 0 && s < 1 {
+                let f = (-2 * log(s) / s).squareRoot()
+                return (u * f, v * f)
+            }
+        }
     }
 
     /// Index drawn with probability proportional to `weights`.

@@ -88,33 +88,33 @@ struct PhantomRenderer {
         return min(max(0.5 - distance, 0), 1)
     }
 
-    /// Blends `tissue` into the voxels covered by the intersection of `shapes`; where the cover is at
+    /// Blends `tissue` into the voxels covered by the intersection of `shapes` (one or two); where the cover is at
     /// least a half, sets the structure (and vertebra) label.
-    mutating func paint(_ shapes: [Superellipsoid], tissue: (Int) -> SIMD2<Float>,
+    mutating func paint(_ shapes: [Superellipsoid], tissue: SIMD2<Float>,
                         structure label: StructureLabel?, level: UInt8? = nil) {
         let (lo, hi) = shapes[0].bounds
         let first = (0..<3).map { max(Int(floor(lo[$0] / spacing[$0] - 0.5)) - 1, 0) }
         let last = (0..<3).map { min(Int(ceil(hi[$0] / spacing[$0] - 0.5)) + 1, shape[$0] - 1) }
         guard (0..<3).allSatisfy({ first[$0] <= last[$0] }) else { return }
-        let edge = edgeSpacing
-        let offsets = (0..<3).map { a in (0..<sub[a]).map { (Double($0) + 0.5) / Double(sub[a]) - 0.5 } }
-        let samples = Double(sub.reduce(1, *))
+        let edge = edgeSpacing, outer = shapes[0], inner = shapes.dropFirst().first
+        // Sub-sample centres in voxel units, relative to the voxel corner.
+        var offsets: [SIMD3<Double>] = []
+        for a in 0..<sub[0] { for b in 0..<sub[1] { for c in 0..<sub[2] {
+            offsets.append((SIMD3(Double(a), Double(b), Double(c)) + 0.5) / SIMD3(Double(sub[0]), Double(sub[1]), Double(sub[2])))
+        } } }
         for d in first[0]...last[0] {
             for h in first[1]...last[1] {
                 for w in first[2]...last[2] {
                     var alpha = 0.0
-                    for od in offsets[0] {
-                        for oh in offsets[1] {
-                            for ow in offsets[2] {
-                                let p = SIMD3(Double(d) + od + 0.5, Double(h) + oh + 0.5, Double(w) + ow + 0.5) * spacing
-                                alpha += shapes.reduce(1.0) { min($0, $1.occupancy(p, spacing: edge)) }
-                            }
-                        }
+                    for offset in offsets {
+                        let p = (SIMD3(Double(d), Double(h), Double(w)) + offset) * spacing
+                        let a = outer.occupancy(p, spacing: edge)
+                        alpha += a > 0 ? min(a, inner?.occupancy(p, spacing: edge) ?? 1) : 0
                     }
-                    alpha /= samples
+                    alpha /= Double(offsets.count)
                     guard alpha > 0 else { continue }
                     let i = (d * shape[1] + h) * shape[2] + w
-                    signal[i] += Float(alpha) * (tissue(i) - signal[i])
+                    signal[i] += Float(alpha) * (tissue - signal[i])
                     if alpha >= 0.5 {
                         if let label { structure[i] = label.rawValue }
                         if let level { vertebra[i] = level }
@@ -127,29 +127,29 @@ struct PhantomRenderer {
     mutating func paintAnatomy(_ anatomy: PhantomAnatomy) {
         paintBackground(anatomy)
         for disc in anatomy.discs {
-            paint([disc.shape], tissue: { _ in Tissue.annulus }, structure: .intervertebralDisc)
+            paint([disc.shape], tissue: Tissue.annulus, structure: .intervertebralDisc)
             var nucleus = disc.shape
             nucleus.radii *= SIMD3(0.6, 0.55, 0.6)
             let tone = Tissue.annulus + Float(disc.hydration) * (Tissue.nucleus - Tissue.annulus)
-            paint([nucleus], tissue: { _ in tone }, structure: nil)
+            paint([nucleus], tissue: tone, structure: nil)
         }
         for v in anatomy.vertebrae {
             let id = UInt8(v.level.id)
             for element in v.posterior {
-                paint([element], tissue: { _ in Tissue.posterior }, structure: .posteriorElements, level: id)
+                paint([element], tissue: Tissue.posterior, structure: .posteriorElements, level: id)
             }
-            paint([v.body], tissue: { _ in Tissue.cortex }, structure: .vertebralBody, level: id)
+            paint([v.body], tissue: Tissue.cortex, structure: .vertebralBody, level: id)
             var marrow = v.body
             marrow.radii -= 1.2
             let tone = Tissue.marrow * SIMD2(Float(v.marrowTone), 1)
-            paint([marrow], tissue: { _ in tone }, structure: nil)
+            paint([marrow], tissue: tone, structure: nil)
             if !v.lesions.isEmpty {
                 let change = (v.classIndex == 1 ? Tissue.oedema : Tissue.fatLesion) * Float(v.lesionContrast)
                 for lesion in v.lesions {
-                    paint([lesion, marrow], tissue: { _ in tone + change }, structure: .lesion)
+                    paint([lesion, marrow], tissue: tone + change, structure: .lesion)
                 }
             }
-            if let cue = v.cue { paint([cue], tissue: { _ in Tissue.cue }, structure: nil) }
+            if let cue = v.cue { paint([cue], tissue: Tissue.cue, structure: nil) }
         }
     }
 
@@ -173,8 +173,8 @@ struct PhantomRenderer {
                     let bias = exp(strength * (bdh + axes[2][w]))
                     for c in 0..<2 {
                         let clean = signal[i][c] * bias * scales[c]
-                        let re = clean + sigma * scales[c] * Float(rng.normal())
-                        let im = sigma * scales[c] * Float(rng.normal())
+                        let (n1, n2) = rng.normalPair()
+                        let re = clean + sigma * scales[c] * Float(n1), im = sigma * scales[c] * Float(n2)
                         image[c * n + i] = (re * re + im * im).squareRoot()
                     }
                     i += 1
