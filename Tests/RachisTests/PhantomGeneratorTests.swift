@@ -144,6 +144,24 @@ struct PhantomGeneratorTests {
         #expect(!off.contains(true))
     }
 
+    @Test func transitionalAnatomyFollowsTheRate() throws {
+        let small = { (rate: Double) in
+            recipe { $0.shape = [4, 32, 20]; $0.spacingMM = [12, 6, 6]; $0.fovCenterLevels = ["T12", "L4"]; $0.transitionalRate = rate }
+        }
+        let (t13, l6, l5) = try (VertebraLevel(name: "T13"), VertebraLevel(name: "L6"), VertebraLevel(name: "L5"))
+        let never = (0..<20).flatMap { small(0).sample(at: $0).truth.levels }
+        #expect(!never.contains(t13) && !never.contains(l6))
+        var seen = [0, 0, 0]
+        for k in 0..<30 {
+            let levels = small(1).sample(at: k).truth.levels
+            #expect(!(levels.contains(t13) && levels.contains(l6)))
+            if levels.contains(t13) { seen[0] += 1 }
+            if levels.contains(l6) { seen[1] += 1 }
+            if let last = levels.last, last.id == 26, !levels.contains(l5) { seen[2] += 1 }
+        }
+        #expect(seen.allSatisfy { $0 > 0 }, "T13, L6, missing L5 seen: \(seen)")
+    }
+
     @Test func anatomyIsDefinedInMillimetres() {
         // The same seed on a thick-sliced and a fine grid covering the same field of view.
         let thick = recipe { $0.shape = [10, 56, 40]; $0.spacingMM = [5, 3.5, 3.5] }

@@ -59,9 +59,6 @@ struct Superellipsoid: Sendable {
     }
 }
 
-struct PhantomLesion: Sendable {
-    var shape: Superellipsoid
-}
 
 struct PhantomVertebra: Sendable {
     var level: VertebraLevel

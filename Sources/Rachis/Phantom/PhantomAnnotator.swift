@@ -1,3 +1,13 @@
+/// Labels and table as delivered by the annotators of one subject.
+struct PhantomAnnotation {
+    var vertebraLabels: [UInt8]
+    var structureLabels: [UInt8]
+    var vertebraAnnotated: [UInt8]
+    var structureAnnotated: [UInt8]
+    var raters: [RaterLabels]
+    var records: [VertebraRecord]
+}
+
 /// Turns ground-truth labels into what an annotator would have delivered, per `AnnotationMode`.
 struct PhantomAnnotator {
     let shape: [Int]
@@ -70,5 +80,82 @@ struct PhantomAnnotator {
             let ca = classes.filter { $0 == a }.count, cb = classes.filter { $0 == b }.count
             return ca < cb || (ca == cb && classes.firstIndex(of: a)! > classes.firstIndex(of: b)!)
         }!
+    }
+
+    /// Degrades `truth` as `mode` says; `records` hold the true classes and centroids of the visible vertebrae.
+    func annotate(mode: AnnotationMode, truth: PhantomTruth, records: [VertebraRecord], recipe: PhantomRecipe,
+                  rng: inout SplitMix64) -> PhantomAnnotation {
+        let n = truth.vertebraLabels.count
+        var records = records
+        var vertebraLabels = truth.vertebraLabels, structureLabels = truth.structureLabels
+        var vertebraAnnotated = [UInt8](repeating: 1, count: n), structureAnnotated = vertebraAnnotated
+        var raters: [RaterLabels] = []
+        let margin = recipe.maskMarginVoxels
+        switch mode {
+        case .full:
+            break
+        case .partial:
+            let grownTruth = morph(truth.vertebraLabels, steps: 1, erode: false)
+            var dropped: Set<UInt8> = []
+            for k in records.indices where rng.bernoulli(recipe.partialFraction) {
+                dropped.insert(UInt8(records[k].level.id))
+                records[k].annotation = .unlabelled
+                records[k].classIndex = nil
+                records[k].centroidMM = nil
+            }
+            for i in 0..<n where dropped.contains(grownTruth[i]) || dropped.contains(vertebraLabels[i]) {
+                vertebraAnnotated[i] = 0
+                vertebraLabels[i] = 0
+            }
+            let droppable: [StructureLabel] = [.intervertebralDisc, .spinalCanal, .posteriorElements]
+            let droppedStructures = Set(droppable.filter { _ in rng.bernoulli(recipe.partialFraction) }.map(\.rawValue))
+            if !droppedStructures.isEmpty {
+                let grown = morph(truth.structureLabels, steps: 1, erode: false) { droppedStructures.contains($0) }
+                for i in 0..<n where droppedStructures.contains(grown[i]) || droppedStructures.contains(structureLabels[i]) {
+                    structureAnnotated[i] = 0
+                    structureLabels[i] = 0
+                }
+            }
+        case .box:
+            vertebraLabels = boxes(truth.vertebraLabels)
+            structureLabels = [UInt8](repeating: 0, count: n)
+            structureAnnotated = structureLabels
+        case .eroded, .dilated:
+            vertebraLabels = morph(truth.vertebraLabels, steps: margin, erode: mode == .eroded)
+            structureLabels = morph(truth.structureLabels, steps: margin, erode: mode == .eroded)
+        case .raters:
+            var raterVertebra: [[UInt8]] = [], raterStructure: [[UInt8]] = []
+            for _ in 0..<recipe.raterCount {
+                let steps = Int(rng.unit() * Double(margin + 1))
+                let erode = rng.bernoulli(0.5)
+                let skipped = Set(records.filter { _ in rng.bernoulli(recipe.raterDropout) }.map { UInt8($0.level.id) })
+                var v = morph(truth.vertebraLabels, steps: steps, erode: erode)
+                for i in 0..<n where skipped.contains(v[i]) { v[i] = 0 }
+                raterVertebra.append(v)
+                raterStructure.append(morph(truth.structureLabels, steps: steps, erode: erode))
+                for k in records.indices {
+                    var c = truth.classIndices[k]
+                    if recipe.classNames.count > 1 && rng.bernoulli(recipe.raterClassErrorRate) {
+                        c = (c + 1 + Int(rng.unit() * Double(recipe.classNames.count - 1))) % recipe.classNames.count
+                    }
+                    records[k].raterClasses.append(c)
+                }
+            }
+            raters = zip(raterVertebra, raterStructure).map { RaterLabels(vertebraLabels: $0, structureLabels: $1) }
+            vertebraLabels = majority(raterVertebra)
+            structureLabels = majority(raterStructure)
+            for k in records.indices { records[k].classIndex = majority(records[k].raterClasses) }
+        case .classOnly, .unlabelled:
+            vertebraLabels = [UInt8](repeating: 0, count: n)
+            structureLabels = vertebraLabels
+            vertebraAnnotated = vertebraLabels
+            structureAnnotated = vertebraLabels
+            for k in records.indices { records[k].centroidMM = nil }
+            if mode == .unlabelled { records = [] }
+        }
+
+        return PhantomAnnotation(vertebraLabels: vertebraLabels, structureLabels: structureLabels,
+                                 vertebraAnnotated: vertebraAnnotated, structureAnnotated: structureAnnotated,
+                                 raters: raters, records: records)
     }
 }

@@ -80,84 +80,18 @@ public struct PhantomGenerator: Sendable {
 
         let weights = AnnotationMode.allCases.map { recipe.annotationModes[$0.rawValue] ?? 0 }
         let mode = AnnotationMode.allCases[annotationRNG.categorical(weights)]
-        var records = visible.indices.map { k in
+        let records = visible.indices.map { k in
             VertebraRecord(level: visible[k].level, centroidMM: centroids[k], classIndex: visible[k].classIndex,
                            annotation: mode, cutByFieldOfView: cut.contains(UInt8(visible[k].level.id)))
         }
-        let n = renderer.vertebra.count
-        let annotator = PhantomAnnotator(shape: recipe.shape)
-        var vertebraLabels = renderer.vertebra, structureLabels = renderer.structure
-        var vertebraAnnotated = [UInt8](repeating: 1, count: n), structureAnnotated = vertebraAnnotated
-        var raters: [RaterLabels] = []
-        let margin = recipe.maskMarginVoxels
-        switch mode {
-        case .full:
-            break
-        case .partial:
-            let grownTruth = annotator.morph(renderer.vertebra, steps: 1, erode: false)
-            var dropped: Set<UInt8> = []
-            for k in records.indices where annotationRNG.bernoulli(recipe.partialFraction) {
-                dropped.insert(UInt8(records[k].level.id))
-                records[k].annotation = .unlabelled
-                records[k].classIndex = nil
-                records[k].centroidMM = nil
-            }
-            for i in 0..<n where dropped.contains(grownTruth[i]) || dropped.contains(vertebraLabels[i]) {
-                vertebraAnnotated[i] = 0
-                vertebraLabels[i] = 0
-            }
-            let droppable: [StructureLabel] = [.intervertebralDisc, .spinalCanal, .posteriorElements]
-            let droppedStructures = Set(droppable.filter { _ in annotationRNG.bernoulli(recipe.partialFraction) }.map(\.rawValue))
-            if !droppedStructures.isEmpty {
-                let grown = annotator.morph(renderer.structure, steps: 1, erode: false) { droppedStructures.contains($0) }
-                for i in 0..<n where droppedStructures.contains(grown[i]) || droppedStructures.contains(structureLabels[i]) {
-                    structureAnnotated[i] = 0
-                    structureLabels[i] = 0
-                }
-            }
-        case .box:
-            vertebraLabels = annotator.boxes(renderer.vertebra)
-            structureLabels = [UInt8](repeating: 0, count: n)
-            structureAnnotated = structureLabels
-        case .eroded, .dilated:
-            vertebraLabels = annotator.morph(renderer.vertebra, steps: margin, erode: mode == .eroded)
-            structureLabels = annotator.morph(renderer.structure, steps: margin, erode: mode == .eroded)
-        case .raters:
-            var raterVertebra: [[UInt8]] = [], raterStructure: [[UInt8]] = []
-            for _ in 0..<recipe.raterCount {
-                let steps = Int(annotationRNG.unit() * Double(margin + 1))
-                let erode = annotationRNG.bernoulli(0.5)
-                let skipped = Set(records.filter { _ in annotationRNG.bernoulli(recipe.raterDropout) }.map { UInt8($0.level.id) })
-                var v = annotator.morph(renderer.vertebra, steps: steps, erode: erode)
-                for i in 0..<n where skipped.contains(v[i]) { v[i] = 0 }
-                raterVertebra.append(v)
-                raterStructure.append(annotator.morph(renderer.structure, steps: steps, erode: erode))
-                for k in records.indices {
-                    var c = visible[k].classIndex
-                    if recipe.classNames.count > 1 && annotationRNG.bernoulli(recipe.raterClassErrorRate) {
-                        c = (c + 1 + Int(annotationRNG.unit() * Double(recipe.classNames.count - 1))) % recipe.classNames.count
-                    }
-                    records[k].raterClasses.append(c)
-                }
-            }
-            raters = zip(raterVertebra, raterStructure).map { RaterLabels(vertebraLabels: $0, structureLabels: $1) }
-            vertebraLabels = annotator.majority(raterVertebra)
-            structureLabels = annotator.majority(raterStructure)
-            for k in records.indices { records[k].classIndex = annotator.majority(records[k].raterClasses) }
-        case .classOnly, .unlabelled:
-            vertebraLabels = [UInt8](repeating: 0, count: n)
-            structureLabels = vertebraLabels
-            vertebraAnnotated = vertebraLabels
-            structureAnnotated = vertebraLabels
-            for k in records.indices { records[k].centroidMM = nil }
-            if mode == .unlabelled { records = [] }
-        }
+        let annotation = PhantomAnnotator(shape: recipe.shape)
+            .annotate(mode: mode, truth: truth, records: records, recipe: recipe, rng: &annotationRNG)
 
         let subject = Subject(
-            id: String(format: "%@-%05d", recipe.name, index), geometry: geometry,
-            channelNames: Self.channelNames, image: image, vertebraLabels: vertebraLabels,
-            structureLabels: structureLabels, vertebraAnnotated: vertebraAnnotated,
-            structureAnnotated: structureAnnotated, raters: raters, vertebrae: records,
+            id: "\(recipe.name)-\(String(format: "%05d", index))", geometry: geometry,
+            channelNames: Self.channelNames, image: image, vertebraLabels: annotation.vertebraLabels,
+            structureLabels: annotation.structureLabels, vertebraAnnotated: annotation.vertebraAnnotated,
+            structureAnnotated: annotation.structureAnnotated, raters: annotation.raters, vertebrae: annotation.records,
             classNames: recipe.classNames, annotationMode: mode)
         return PhantomSample(subject: subject, truth: truth)
     }
