@@ -8,6 +8,21 @@ struct PhantomAnnotation {
     var records: [VertebraRecord]
 }
 
+/// A set of label values as a lookup table (hash-free in per-voxel loops).
+private struct LabelSet {
+    private var member = [Bool](repeating: false, count: 256)
+    private(set) var isEmpty = true
+
+    init(_ values: [UInt8] = []) { for v in values { insert(v) } }
+
+    mutating func insert(_ v: UInt8) {
+        member[Int(v)] = true
+        isEmpty = false
+    }
+
+    func contains(_ v: UInt8) -> Bool { member[Int(v)] }
+}
+
 /// Turns ground-truth labels into what an annotator would have delivered, per `AnnotationMode`.
 struct PhantomAnnotator {
     let shape: [Int]
@@ -64,15 +79,20 @@ struct PhantomAnnotator {
 
     /// The most frequent value per voxel across `volumes`; ties go to the earliest volume.
     func majority(_ volumes: [[UInt8]]) -> [UInt8] {
-        (0..<volumes[0].count).map { i in
-            var best = volumes[0][i], bestCount = 0
+        var out = volumes[0]
+        for i in out.indices {
+            var bestCount = 0
             for r in volumes.indices {
                 let v = volumes[r][i]
-                let count = volumes.reduce(0) { $0 + ($1[i] == v ? 1 : 0) }
-                if count > bestCount { best = v; bestCount = count }
+                var count = 0
+                for other in volumes where other[i] == v { count += 1 }
+                if count > bestCount {
+                    out[i] = v
+                    bestCount = count
+                }
             }
-            return best
         }
+        return out
     }
 
     func majority(_ classes: [Int]) -> Int {
@@ -96,7 +116,7 @@ struct PhantomAnnotator {
             break
         case .partial:
             let grownTruth = morph(truth.vertebraLabels, steps: 1, erode: false)
-            var dropped: Set<UInt8> = []
+            var dropped = LabelSet()
             for k in records.indices where rng.bernoulli(recipe.partialFraction) {
                 dropped.insert(UInt8(records[k].level.id))
                 records[k].annotation = .unlabelled
@@ -108,7 +128,7 @@ struct PhantomAnnotator {
                 vertebraLabels[i] = 0
             }
             let droppable: [StructureLabel] = [.intervertebralDisc, .spinalCanal, .posteriorElements]
-            let droppedStructures = Set(droppable.filter { _ in rng.bernoulli(recipe.partialFraction) }.map(\.rawValue))
+            let droppedStructures = LabelSet(droppable.filter { _ in rng.bernoulli(recipe.partialFraction) }.map(\.rawValue))
             if !droppedStructures.isEmpty {
                 let grown = morph(truth.structureLabels, steps: 1, erode: false) { droppedStructures.contains($0) }
                 for i in 0..<n where droppedStructures.contains(grown[i]) || droppedStructures.contains(structureLabels[i]) {
@@ -128,7 +148,7 @@ struct PhantomAnnotator {
             for _ in 0..<recipe.raterCount {
                 let steps = Int(rng.unit() * Double(margin + 1))
                 let erode = rng.bernoulli(0.5)
-                let skipped = Set(records.filter { _ in rng.bernoulli(recipe.raterDropout) }.map { UInt8($0.level.id) })
+                let skipped = LabelSet(records.filter { _ in rng.bernoulli(recipe.raterDropout) }.map { UInt8($0.level.id) })
                 var v = morph(truth.vertebraLabels, steps: steps, erode: erode)
                 for i in 0..<n where skipped.contains(v[i]) { v[i] = 0 }
                 raterVertebra.append(v)

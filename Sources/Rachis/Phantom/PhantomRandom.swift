@@ -48,6 +48,19 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         }
     }
 
+    /// Two independent standard normals in single precision (polar method, two draws per 64-bit word).
+    public mutating func normalPairFloat() -> (Float, Float) {
+        while true {
+            let bits = next()
+            let u = Float(bits >> 40) * 0x1p-23 - 1, v = Float((bits >> 8) & 0xFF_FFFF) * 0x1p-23 - 1
+            let s = u * u + v * v
+            if s > 0 && s < 1 {
+                let f = (-2 * logf(s) / s).squareRoot()
+                return (u * f, v * f)
+            }
+        }
+    }
+
     /// Index drawn with probability proportional to `weights`.
     public mutating func categorical(_ weights: [Double]) -> Int {
         var r = unit() * weights.reduce(0, +)

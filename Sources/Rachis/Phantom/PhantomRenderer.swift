@@ -66,10 +66,10 @@ struct PhantomRenderer {
                     s *= Float(inside)
                     let canal = ellipse(x, u - canalCentre, row.canalWidth / 2, row.canalAP / 2)
                     s += Float(canal) * (Tissue.csf - s)
-                    if row.cord > 0 {
+                    if row.cord > 0 && abs(x) < 5 * row.cord + spacing.x {
                         s += Float(ellipse(x, u - canalCentre, 5 * row.cord, 4 * row.cord)) * (Tissue.cord - s)
                     }
-                    if row.aorta {
+                    if row.aorta && abs(x + 12) < 10 + spacing.x {
                         s += Float(ellipse(x + 12, u + row.bodyDepth / 2 + 16, 10, 10)) * (Tissue.flowVoid - s)
                     }
                     let i = (d * nh + h) * nw + w
@@ -158,25 +158,25 @@ struct PhantomRenderer {
         let n = signal.count
         let scales = (0..<2).map { _ in Float(rng.uniform(recipe.intensityScale)) }
         let sigma = Float(rng.uniform(recipe.noiseSigma))
-        // Separable bias: exp(strength · mean of one low-frequency cosine per axis).
+        // Separable bias: exp(strength · mean of one low-frequency cosine per axis), one factor per axis.
+        let strength = log1p(recipe.biasStrength)
         let axes = (0..<3).map { a -> [Float] in
-            let frequency = rng.uniform(0.3, 1.0), phase = rng.uniform(0, 2 * .pi), count = shape[a]
-            return (0..<count).map { Float(cos(2 * .pi * frequency * Double($0) / Double(count) + phase) / 3) }
+            let frequency = rng.uniform(0.3, 1.0), phase = rng.uniform(0, 2 * .pi), count = Double(shape[a])
+            return (0..<shape[a]).map { Float(exp(strength * cos(2 * .pi * frequency * Double($0) / count + phase) / 3)) }
         }
-        let strength = Float(log1p(recipe.biasStrength))
+        let noise = scales.map { sigma * $0 }
         var image = [Float](repeating: 0, count: 2 * n)
         var i = 0
         for d in 0..<shape[0] {
             for h in 0..<shape[1] {
-                let bdh = axes[0][d] + axes[1][h]
+                let bdh = axes[0][d] * axes[1][h]
                 for w in 0..<shape[2] {
-                    let bias = exp(strength * (bdh + axes[2][w]))
-                    for c in 0..<2 {
-                        let clean = signal[i][c] * bias * scales[c]
-                        let (n1, n2) = rng.normalPair()
-                        let re = clean + sigma * scales[c] * Float(n1), im = sigma * scales[c] * Float(n2)
-                        image[c * n + i] = (re * re + im * im).squareRoot()
-                    }
+                    let clean = signal[i] * (bdh * axes[2][w]) * SIMD2(scales[0], scales[1])
+                    let (n1, n2) = rng.normalPairFloat(), (n3, n4) = rng.normalPairFloat()
+                    let re = clean + SIMD2(noise[0] * n1, noise[1] * n3), im = SIMD2(noise[0] * n2, noise[1] * n4)
+                    let magnitude = (re * re + im * im).squareRoot()
+                    image[i] = magnitude.x
+                    image[n + i] = magnitude.y
                     i += 1
                 }
             }
