@@ -59,7 +59,6 @@ struct Superellipsoid: Sendable {
     }
 }
 
-
 struct PhantomVertebra: Sendable {
     var level: VertebraLevel
     var body: Superellipsoid

@@ -27,8 +27,9 @@ private struct LabelSet {
 struct PhantomAnnotator {
     let shape: [Int]
 
-    /// In-plane (H, W) morphology of a label volume, `steps` times: erosion keeps a voxel whose four
-    /// neighbours share its label; dilation gives a background voxel the label of a labelled neighbour.
+    /// In-plane (H, W) morphology of a label volume, `steps` times: erosion clears a labelled voxel next
+    /// to background (so labels that touch, like a lesion inside a body, stay touching); dilation gives a
+    /// background voxel the label of a labelled neighbour. `only` restricts both to some labels.
     func morph(_ labels: [UInt8], steps: Int, erode: Bool, only keep: ((UInt8) -> Bool)? = nil) -> [UInt8] {
         var current = labels
         let (nh, nw) = (shape[1], shape[2])
@@ -41,7 +42,7 @@ struct PhantomAnnotator {
                         guard erode ? v != 0 && keep?(v) ?? true : v == 0 else { continue }
                         for n in [h > 0 ? current[i - nw] : v, h + 1 < nh ? current[i + nw] : v,
                                   w > 0 ? current[i - 1] : v, w + 1 < nw ? current[i + 1] : v] {
-                            if erode, n != v {
+                            if erode, n == 0 {
                                 next[i] = 0
                                 break
                             } else if !erode, n != 0, keep?(n) ?? true {
