@@ -1,0 +1,110 @@
+import Foundation
+
+/// What the phantom really contains, whatever the annotation delivered: for evaluation and tests.
+public struct PhantomTruth: Equatable, Sendable {
+    /// Exact VerSe level per voxel, `[D, H, W]`.
+    public var vertebraLabels: [UInt8]
+    /// Exact `StructureLabel` per voxel, `[D, H, W]`.
+    public var structureLabels: [UInt8]
+    /// Visible vertebrae, cranial to caudal, with their true class (the sacrum is always class 0).
+    public var levels: [VertebraLevel]
+    public var classIndices: [Int]
+    /// Whether the shortcut cue was drawn next to each visible vertebra (all false when off).
+    public var shortcutCues: [Bool]
+}
+
+public struct PhantomSample: Equatable, Sendable {
+    public var subject: Subject
+    public var truth: PhantomTruth
+}
+
+/// Synthetic sagittal spine MRI (T1 and STIR) with SpA-like lesions and loose annotations.
+///
+/// A pure function of the recipe and the subject index: `sample(at: k)` is the same whatever else is
+/// generated, in any order, on any thread.
+public struct PhantomGenerator: Sendable {
+    public let recipe: PhantomRecipe
+    public static let channelNames = ["T1", "STIR"]
+
+    public init(recipe: PhantomRecipe) throws(PhantomRecipe.Error) {
+        try recipe.validate()
+        self.recipe = recipe
+    }
+
+    /// The recipe's grid in canonical PIR orientation, centred on the world origin.
+    public func geometry() -> Geometry {
+        let atZero = Geometry(shape: recipe.shape, spacingMM: recipe.spacingMM)
+        let centre = atZero.worldMM(index: recipe.shape.map { Double($0 - 1) / 2 })
+        return Geometry(shape: recipe.shape, spacingMM: recipe.spacingMM, originMM: centre.map { -$0 })
+    }
+
+    public func subject(at index: Int) -> Subject { sample(at: index).subject }
+
+    /// Subjects `range` (default: the recipe's count), generated concurrently.
+    public func subjects(_ range: Range<Int>? = nil) -> [Subject] {
+        let range = range ?? 0..<recipe.count
+        let results = SubjectSlots(count: range.count)
+        DispatchQueue.concurrentPerform(iterations: range.count) { k in
+            results.set(k, subject(at: range.lowerBound + k))
+        }
+        return results.values()
+    }
+
+    public func sample(at index: Int) -> PhantomSample {
+        let seed = recipe.seed, stream = UInt64(bitPattern: Int64(index))
+        var anatomyRNG = SplitMix64(seed: seed, stream: stream, 1)
+        var scannerRNG = SplitMix64(seed: seed, stream: stream, 2)
+        var annotationRNG = SplitMix64(seed: seed, stream: stream, 3)
+        let anatomy = PhantomAnatomy.make(recipe: recipe, rng: &anatomyRNG)
+        var renderer = PhantomRenderer(recipe: recipe)
+        renderer.paintAnatomy(anatomy)
+        let image = renderer.acquire(recipe: recipe, rng: &scannerRNG)
+        let geometry = geometry()
+
+        // Visible vertebrae: centroid of their voxels, cut when they touch the top or bottom rows.
+        let (nh, nw) = (recipe.shape[1], recipe.shape[2])
+        var sums = [SIMD4<Double>](repeating: .zero, count: 256), cut: Set<UInt8> = []
+        for (i, v) in renderer.vertebra.enumerated() where v != 0 {
+            let h = (i / nw) % nh
+            sums[Int(v)] += SIMD4(Double(i / (nh * nw)), Double(h), Double(i % nw), 1)
+            if h == 0 || h == nh - 1 { cut.insert(v) }
+        }
+        let visible = anatomy.vertebrae.filter { sums[$0.level.id].w > 0 }
+        let truth = PhantomTruth(
+            vertebraLabels: renderer.vertebra, structureLabels: renderer.structure, levels: visible.map(\.level),
+            classIndices: visible.map(\.classIndex), shortcutCues: visible.map { $0.cue != nil })
+        let centroids = visible.map { v -> [Double] in
+            let s = sums[v.level.id]
+            return geometry.worldMM(index: [s.x / s.w, s.y / s.w, s.z / s.w])
+        }
+
+        let weights = AnnotationMode.allCases.map { recipe.annotationModes[$0.rawValue] ?? 0 }
+        let mode = AnnotationMode.allCases[annotationRNG.categorical(weights)]
+        let records = visible.indices.map { k in
+            VertebraRecord(level: visible[k].level, centroidMM: centroids[k], classIndex: visible[k].classIndex,
+                           annotation: mode, cutByFieldOfView: cut.contains(UInt8(visible[k].level.id)))
+        }
+        let annotation = PhantomAnnotator(shape: recipe.shape)
+            .annotate(mode: mode, truth: truth, records: records, recipe: recipe, rng: &annotationRNG)
+
+        let subject = Subject(
+            id: "\(recipe.name)-\(String(format: "%05d", index))", geometry: geometry,
+            channelNames: Self.channelNames, image: image, vertebraLabels: annotation.vertebraLabels,
+            structureLabels: annotation.structureLabels, vertebraAnnotated: annotation.vertebraAnnotated,
+            structureAnnotated: annotation.structureAnnotated, raters: annotation.raters, vertebrae: annotation.records,
+            classNames: recipe.classNames, annotationMode: mode)
+        return PhantomSample(subject: subject, truth: truth)
+    }
+}
+
+/// Result slots written from `concurrentPerform`, each index by exactly one iteration.
+private final class SubjectSlots: @unchecked Sendable {
+    private var slots: [Subject?]
+    private let lock = NSLock()
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ k: Int, _ subject: Subject) { lock.withLock { slots[k] = subject } }
+
+    func values() -> [Subject] { lock.withLock { slots.map { $0! } } }
+}
