@@ -115,6 +115,36 @@ struct PhantomAnatomy: Sendable {
         }
     }
 
+    /// Pedicles (either side of the canal) and a spinous process pointing posteriorly and caudally.
+    static func posteriorElements(of body: Superellipsoid, level: VertebraLevel, scale: Double) -> [Superellipsoid] {
+        let dim = dimensions(level), radii = body.radii, angle = body.angle
+        let canal = scale * dim.canalAP, wing = 0.3 * radii.x + 0.25 * scale * dim.canalWidth
+        let pedicles = [-1.0, 1].map { side in
+            Superellipsoid(centre: body.world(SIMD3(side * wing, -0.1 * radii.y, radii.z + canal / 2)),
+                           angle: angle, radii: SIMD3(3.5, 0.35 * radii.y, canal / 2 + 2), exponent: 2)
+        }
+        let length = scale * (level.region == .cervical ? 14 : level.region == .thoracic ? 24 : 26)
+        let tilt = angle - (level.region == .thoracic ? 0.7 : 0.3)
+        let base = body.world(SIMD3(0, 0.1 * radii.y, radii.z + 1.5 + canal))
+        let spinous = Superellipsoid(centre: base + (length / 2) * SIMD3(0, -sin(tilt), cos(tilt)), angle: tilt,
+                                     radii: SIMD3(4, 0.35 * radii.y, length / 2 + 1), exponent: 4)
+        return pedicles + [spinous]
+    }
+
+    /// SpA lesions at the body's corners: anterior (more often) or posterior, superior or inferior.
+    static func cornerLesions(in body: Superellipsoid, recipe: PhantomRecipe, rng: inout SplitMix64) -> [Superellipsoid] {
+        let (low, high) = (recipe.lesionsPerVertebra[0], recipe.lesionsPerVertebra[1])
+        let count = low + Int(rng.unit() * Double(high - low + 1))
+        return (0..<count).map { _ in
+            let ap: Double = rng.bernoulli(0.75) ? -1 : 1, si: Double = rng.bernoulli(0.5) ? -1 : 1
+            let radius = rng.uniform(recipe.lesionRadiusMM)
+            let corner = SIMD3(rng.uniform(-0.3, 0.3) * body.radii.x, si * (body.radii.y - 0.6 * radius),
+                               ap * (body.radii.z - 0.6 * radius))
+            return Superellipsoid(centre: body.world(corner), angle: body.angle,
+                                  radii: SIMD3(radius * rng.uniform(1.5, 2.5), radius, radius), exponent: 2)
+        }
+    }
+
     static func make(recipe: PhantomRecipe, rng: inout SplitMix64) -> PhantomAnatomy {
         // Level sequence with transitional anatomy.
         var ids = Array(1...19)
@@ -188,37 +218,9 @@ struct PhantomAnatomy: Sendable {
             let radii = scale * SIMD3(dim.width / 2, dim.height / 2, dim.depth / 2)
             let body = Superellipsoid(centre: SIMD3(centreX, p.x, p.y), angle: angle + (isSacrum ? 0.35 : 0),
                                       radii: radii, exponent: isSacrum ? 2 : 4)
-            var posterior: [Superellipsoid] = []
-            if recipe.posteriorElements && !isSacrum {
-                let canal = scale * dim.canalAP, wing = 0.3 * radii.x + 0.25 * scale * dim.canalWidth
-                for side in [-1.0, 1] {
-                    posterior.append(Superellipsoid(
-                        centre: body.world(SIMD3(side * wing, -0.1 * radii.y, radii.z + canal / 2)),
-                        angle: angle, radii: SIMD3(3.5, 0.35 * radii.y, canal / 2 + 2), exponent: 2))
-                }
-                let length = scale * (level.region == .cervical ? 14 : level.region == .thoracic ? 24 : 26)
-                let tilt = angle - (level.region == .thoracic ? 0.7 : 0.3)
-                let base = body.world(SIMD3(0, 0.1 * radii.y, radii.z + 1.5 + canal))
-                posterior.append(Superellipsoid(
-                    centre: base + (length / 2) * SIMD3(0, -sin(tilt), cos(tilt)), angle: tilt,
-                    radii: SIMD3(4, 0.35 * radii.y, length / 2 + 1), exponent: 4))
-            }
+            let posterior = recipe.posteriorElements && !isSacrum ? posteriorElements(of: body, level: level, scale: scale) : []
             let classIndex = isSacrum ? 0 : rng.categorical(prevalence)
-            var lesions: [Superellipsoid] = []
-            if classIndex != 0 {
-                let n = recipe.lesionsPerVertebra[0]
-                    + Int(rng.unit() * Double(recipe.lesionsPerVertebra[1] - recipe.lesionsPerVertebra[0] + 1))
-                for _ in 0..<n {
-                    // Corners: anterior (more often) or posterior, superior or inferior.
-                    let ap: Double = rng.bernoulli(0.75) ? -1 : 1, si: Double = rng.bernoulli(0.5) ? -1 : 1
-                    let radius = rng.uniform(recipe.lesionRadiusMM)
-                    let corner = SIMD3(rng.uniform(-0.3, 0.3) * radii.x, si * (radii.y - 0.6 * radius),
-                                       ap * (radii.z - 0.6 * radius))
-                    lesions.append(Superellipsoid(centre: body.world(corner), angle: angle,
-                                                  radii: SIMD3(radius * rng.uniform(1.5, 2.5), radius, radius),
-                                                  exponent: 2))
-                }
-            }
+            let lesions = classIndex == 0 ? [] : cornerLesions(in: body, recipe: recipe, rng: &rng)
             var cue: Superellipsoid?
             if recipe.shortcut && !isSacrum {
                 let agrees = rng.bernoulli(recipe.shortcutStrength)

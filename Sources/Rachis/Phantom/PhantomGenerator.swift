@@ -38,6 +38,7 @@ public struct PhantomGenerator: Sendable {
         return Geometry(shape: recipe.shape, spacingMM: recipe.spacingMM, originMM: centre.map { -$0 })
     }
 
+    /// Subject `index` as annotated (what a dataset stores).
     public func subject(at index: Int) -> Subject { sample(at: index).subject }
 
     /// Subjects `range` (default: the recipe's count), generated concurrently.
@@ -50,6 +51,8 @@ public struct PhantomGenerator: Sendable {
         return results.values()
     }
 
+    /// Subject `index` with its ground truth. Independent random streams for anatomy, scanner and
+    /// annotation, each from `(recipe.seed, index)`: changing an annotation knob keeps the images.
     public func sample(at index: Int) -> PhantomSample {
         let seed = recipe.seed, stream = UInt64(bitPattern: Int64(index))
         var anatomyRNG = SplitMix64(seed: seed, stream: stream, 1)
