@@ -98,3 +98,17 @@ struct JSONSchemaTests {
         }
     }
 }
+
+extension JSONSchemaTests {
+    /// The binary's built-in copies equal schemas/ (scripts/embed-schemas.sh regenerates them).
+    @Test func embeddedSchemasMatchTheFiles() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("schemas")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".schema.json") }
+        #expect(Set(files) == Set(JSONSchema.embedded.keys), "run scripts/embed-schemas.sh")
+        for name in files {
+            let onDisk = try JSONSchema(contentsOf: folder.appendingPathComponent(name)).root
+            #expect(try JSONSchema.shipped(name).root == onDisk, "\(name) differs from its built-in copy: run scripts/embed-schemas.sh")
+        }
+    }
+}

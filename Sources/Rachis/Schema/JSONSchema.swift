@@ -161,3 +161,20 @@ public struct JSONSchema: Sendable {
         if let condition = s["if"], matches(value, condition), let then = s["then"] { check(value, against: then, path: path, into: &out) }
     }
 }
+
+extension JSONSchema {
+    public enum LookupError: Error, CustomStringConvertible {
+        case unknown(String)
+        public var description: String {
+            switch self {
+            case let .unknown(name): "no schema named \(name) is built in (known: \(JSONSchema.embedded.keys.sorted().joined(separator: ", ")))"
+            }
+        }
+    }
+
+    /// A schema shipped in schemas/ (and built into the binary), e.g. "dataset.schema.json".
+    public static func shipped(_ name: String) throws -> JSONSchema {
+        guard let text = embedded[name] else { throw LookupError.unknown(name) }
+        return JSONSchema(try JSONValue.parse(Data(text.utf8), source: name), name: name)
+    }
+}

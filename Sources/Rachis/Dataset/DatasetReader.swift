@@ -1,0 +1,194 @@
+import Foundation
+import HDF5
+
+/// Reads a Rachis dataset file: the header, whole subjects, or crops of a subject's volumes (hyperslabs, so a crop
+/// reads only the chunks it touches). Safe to share between threads (libhdf5 calls are serialised).
+public final class DatasetReader: @unchecked Sendable {
+    public let url: URL
+    public let header: DatasetHeader
+    /// Subject ids in file order (sorted by name).
+    public let subjectIDs: [String]
+    let file: File
+
+    public init(url: URL) throws {
+        self.url = url
+        let file: File
+        do {
+            file = try File.open(url, mode: .readOnly)
+        } catch let error as HDF5Error {
+            switch error.kind {
+            case .fileNotFound: throw DatasetError.notADataset(file: url.path, reason: "the file does not exist")
+            case .notHDF5: throw DatasetError.notADataset(file: url.path, reason: "the file is not HDF5")
+            default: throw DatasetError.notADataset(file: url.path, reason: "HDF5 cannot open it (\(error.frames.last?.description ?? error.description))")
+            }
+        }
+        let path = url.path
+        func attribute(_ name: String) throws -> String {
+            guard file.hasAttribute(name) else { throw DatasetError.notADataset(file: path, reason: "the root attribute \(name) is missing") }
+            return try file.readAttribute(name, as: String.self)
+        }
+        let format = try attribute("format")
+        guard format == DatasetFile.format else {
+            throw DatasetError.notADataset(file: path, reason: "format is \"\(format)\", expected \"\(DatasetFile.format)\"")
+        }
+        let version = try file.readAttribute("format_version", as: Int64.self)
+        guard version == DatasetFile.formatVersion else {
+            throw DatasetError.unsupportedVersion(file: path, found: Int(version), supported: DatasetFile.formatVersion)
+        }
+        header = DatasetHeader(
+            name: try attribute("name"),
+            classNames: try file.readAttribute("class_names", as: [String].self),
+            structureNames: try file.readAttribute("structure_names", as: [String].self),
+            channelNames: try file.readAttribute("channel_names", as: [String].self))
+        guard file.kind(of: "subjects") == .group else { throw DatasetError.notADataset(file: path, reason: "the group /subjects is missing") }
+        subjectIDs = try file.openGroup("subjects").children().filter { $0.kind == .group }.map(\.name)
+        self.file = file
+    }
+
+    func group(_ id: String) throws -> Group {
+        guard file.kind(of: "subjects/" + id) == .group else {
+            throw DatasetError.unknownSubject(file: url.path, id: id, known: subjectIDs.count)
+        }
+        return try file.openGroup("subjects/" + id)
+    }
+
+    func invalid(_ id: String, _ object: String, _ message: String) -> DatasetError {
+        .invalidContent(file: url.path, object: "/subjects/\(id)/\(object)", message: message)
+    }
+
+    public func geometry(of id: String) throws -> Geometry {
+        let g = try group(id)
+        let shape = try g.openDataset("image").shape
+        guard shape.count == 4 else { throw invalid(id, "image", "expected [C, D, H, W], found shape \(shape)") }
+        let spacing = try g.readAttribute("spacing_mm", as: [Double].self)
+        let origin = try g.readAttribute("origin_mm", as: [Double].self)
+        let direction = try g.readAttribute("direction", as: [Double].self)
+        guard spacing.count == 3, spacing.allSatisfy({ $0 > 0 && $0.isFinite }) else { throw invalid(id, "@spacing_mm", "expected 3 positive values, found \(spacing)") }
+        guard origin.count == 3, origin.allSatisfy(\.isFinite) else { throw invalid(id, "@origin_mm", "expected 3 finite values, found \(origin)") }
+        guard direction.count == 9, direction.allSatisfy(\.isFinite) else { throw invalid(id, "@direction", "expected 9 finite values, found \(direction.count)") }
+        return Geometry(shape: Array(shape.dropFirst()), spacingMM: spacing, originMM: origin,
+                        direction: (0..<3).map { Array(direction[($0 * 3)..<($0 * 3 + 3)]) })
+    }
+
+    public func annotationMode(of id: String) throws -> AnnotationMode {
+        let text = try group(id).readAttribute("annotation_mode", as: String.self)
+        guard let mode = AnnotationMode(rawValue: text) else { throw invalid(id, "@annotation_mode", "unknown annotation mode \"\(text)\"") }
+        return mode
+    }
+
+    public func tasks(of id: String) throws -> [LearningTask] {
+        try group(id).readAttribute("tasks", as: [String].self).map { text in
+            guard let task = LearningTask(rawValue: text) else { throw invalid(id, "@tasks", "unknown task \"\(text)\"") }
+            return task
+        }
+    }
+
+    /// The per-vertebra table, cranial to caudal.
+    public func vertebrae(of id: String) throws -> [VertebraRecord] {
+        let table = try group(id).openGroup("vertebrae")
+        let levels = try table.openDataset("level_id").read(as: Int32.self).values
+        let centroids = try table.openDataset("centroid_mm").read(as: Double.self).values
+        let classes = try table.openDataset("class").read(as: Int32.self).values
+        let annotations = try table.openDataset("annotation").readStrings().values
+        let cut = try table.openDataset("cut_by_field_of_view").read(as: UInt8.self).values
+        let raters = table.exists("rater_classes") ? try table.openDataset("rater_classes").read(as: Int32.self) : nil
+        let n = levels.count
+        for (name, count) in [("centroid_mm", centroids.count / 3), ("class", classes.count), ("annotation", annotations.count), ("cut_by_field_of_view", cut.count)]
+        where count != n {
+            throw invalid(id, "vertebrae/\(name)", "has \(count) rows, level_id has \(n)")
+        }
+        let raterCount = raters?.shape.last ?? 0
+        return try (0..<n).map { i in
+            let level: VertebraLevel
+            do { level = try VertebraLevel(id: Int(levels[i])) } catch { throw invalid(id, "vertebrae/level_id", "row \(i): \(error)") }
+            guard let annotation = AnnotationMode(rawValue: annotations[i]) else {
+                throw invalid(id, "vertebrae/annotation", "row \(i): unknown annotation \"\(annotations[i])\"")
+            }
+            let centroid = Array(centroids[(3 * i)..<(3 * i + 3)])
+            let raterClasses = raters.map { r in (0..<raterCount).map { Int(r.values[i * raterCount + $0]) } } ?? []
+            return VertebraRecord(level: level, centroidMM: centroid.contains(where: \.isNaN) ? nil : centroid,
+                                  classIndex: classes[i] < 0 ? nil : Int(classes[i]), raterClasses: raterClasses,
+                                  annotation: annotation, cutByFieldOfView: cut[i] != 0)
+        }
+    }
+
+    /// A whole subject.
+    public func subject(_ id: String) throws -> Subject {
+        let g = try group(id)
+        let geometry = try geometry(of: id)
+        let n = geometry.voxelCount
+        let image = try g.openDataset("image").read(as: Float.self).values
+        func volume(_ path: String) throws -> [UInt8] {
+            guard g.exists(path) else { return [UInt8](repeating: 0, count: n) }
+            let data = try g.openDataset(path).read(as: UInt8.self)
+            guard data.shape == geometry.shape else { throw invalid(id, path, "shape \(data.shape) differs from the image's \(geometry.shape)") }
+            return data.values
+        }
+        var raters: [RaterLabels] = []
+        if g.exists("raters") {
+            let count = try g.openGroup("raters").children().count
+            for r in 0..<count {
+                raters.append(RaterLabels(vertebraLabels: try volume("raters/\(r)/vertebrae"), structureLabels: try volume("raters/\(r)/structures")))
+            }
+        }
+        var subject = Subject(
+            id: id, geometry: geometry, channelNames: header.channelNames, image: image,
+            vertebraLabels: try volume("labels/vertebrae"), structureLabels: try volume("labels/structures"),
+            vertebraAnnotated: try volume("annotated/vertebrae"), structureAnnotated: try volume("annotated/structures"),
+            raters: raters, vertebrae: try vertebrae(of: id), classNames: header.classNames, annotationMode: try annotationMode(of: id))
+        subject.tasks = try tasks(of: id)
+        return subject
+    }
+
+    /// A crop of every channel, `[C, size...]`, starting at voxel `offset` ([d, h, w]).
+    public func imageCrop(_ id: String, offset: [Int], size: [Int]) throws -> [Float] {
+        let g = try group(id)
+        let shape = try g.openDataset("image").shape
+        try checkCrop(id, offset, size, Array(shape.dropFirst()))
+        return try g.openDataset("image").read(as: Float.self, offset: [0] + offset, count: [shape[0]] + size).values
+    }
+
+    /// A crop of a `[D, H, W]` label or mask volume (e.g. "labels/vertebrae", "annotated/structures"); zeros when
+    /// the subject has no such volume.
+    public func volumeCrop(_ id: String, _ path: String, offset: [Int], size: [Int]) throws -> [UInt8] {
+        let g = try group(id)
+        let shape = Array(try g.openDataset("image").shape.dropFirst())
+        try checkCrop(id, offset, size, shape)
+        guard g.exists(path) else { return [UInt8](repeating: 0, count: size.reduce(1, *)) }
+        return try g.openDataset(path).read(as: UInt8.self, offset: offset, count: size).values
+    }
+
+    private func checkCrop(_ id: String, _ offset: [Int], _ size: [Int], _ shape: [Int]) throws {
+        guard offset.count == 3, size.count == 3,
+              (0..<3).allSatisfy({ offset[$0] >= 0 && size[$0] > 0 && offset[$0] + size[$0] <= shape[$0] }) else {
+            throw DatasetError.cropOutOfBounds(file: url.path, subject: id, offset: offset, size: size, shape: shape)
+        }
+    }
+
+    /// The splits stored in the file, by name.
+    public func splits() throws -> [Split] {
+        guard file.kind(of: "splits") == .group else { return [] }
+        return try file.openGroup("splits").children().filter { $0.kind == .group }.map { child in
+            let g = try file.openGroup("splits/" + child.name)
+            func ids(_ name: String) throws -> [String] { g.exists(name) ? try g.openDataset(name).readStrings().values : [] }
+            return Split(name: child.name, train: try ids("train"), val: try ids("val"), test: try ids("test"),
+                         method: g.hasAttribute("method") ? try g.readAttribute("method", as: String.self) : "")
+        }
+    }
+
+    public func provenance() throws -> Provenance {
+        let p = try file.openGroup("provenance")
+        func text(_ name: String) throws -> String { p.hasAttribute(name) ? try p.readAttribute(name, as: String.self) : "" }
+        var sources: [Provenance.SourceFile] = []
+        if p.exists("source_files") {
+            let files = try p.openDataset("source_files").readStrings().values
+            let sums = p.exists("source_sha256") ? try p.openDataset("source_sha256").readStrings().values : []
+            sources = files.enumerated().map { Provenance.SourceFile(path: $1, sha256: sums.indices.contains($0) ? sums[$0] : "") }
+        }
+        return Provenance(command: try text("command"), recipe: p.hasAttribute("recipe") ? try text("recipe") : nil,
+                          sourceFiles: sources, toolVersion: try text("tool_version"), created: try text("created"))
+    }
+
+    /// The file's structure as JSON, for schema validation.
+    public func describe() throws -> JSONValue { try HDF5Tree.describe(file) }
+}

@@ -1,0 +1,158 @@
+import Foundation
+
+/// Checks a dataset file against its schema and its content rules, listing every problem rather than stopping
+/// at the first: shapes, geometry, level ids, class indices, each centroid inside its vertebra, no NaN or Inf,
+/// splits that name existing subjects once.
+public struct DatasetValidator {
+    public struct Problem: Equatable, Sendable, CustomStringConvertible {
+        /// The HDF5 object (`/subjects/s001/image`) or schema location the problem is about.
+        public var object: String
+        public var message: String
+        public var description: String { "\(object): \(message)" }
+    }
+
+    /// How far (in voxels) a centroid may sit from its vertebra's labelled voxels: partial-volume edges and
+    /// eroded masks put a true centroid just outside the label.
+    public var centroidToleranceVoxels = 1
+
+    public init() {}
+
+    public func validate(_ url: URL) throws -> [Problem] {
+        let reader = try DatasetReader(url: url)
+        var problems: [Problem] = []
+        let schema = try JSONSchema.shipped("dataset.schema.json")
+        for violation in schema.validate(try reader.describe()) {
+            problems.append(Problem(object: "layout " + Self.objectPath(violation.path), message: violation.message))
+        }
+        for id in reader.subjectIDs {
+            do {
+                problems += try check(subject: id, in: reader)
+            } catch {
+                problems.append(Problem(object: "/subjects/\(id)", message: "cannot be read: \(error)"))
+            }
+        }
+        let known = Set(reader.subjectIDs)
+        for split in try reader.splits() {
+            let parts = [("train", split.train), ("val", split.val), ("test", split.test)]
+            for (part, ids) in parts {
+                for id in ids where !known.contains(id) {
+                    problems.append(Problem(object: "/splits/\(split.name)/\(part)", message: "names unknown subject \"\(id)\""))
+                }
+                for id in Set(ids) where ids.filter({ $0 == id }).count > 1 {
+                    problems.append(Problem(object: "/splits/\(split.name)/\(part)", message: "lists \"\(id)\" more than once"))
+                }
+            }
+            for (i, a) in parts.enumerated() {
+                for b in parts.dropFirst(i + 1) {
+                    let shared = Set(a.1).intersection(b.1)
+                    if !shared.isEmpty {
+                        problems.append(Problem(object: "/splits/\(split.name)", message: "\(a.0) and \(b.0) share \(shared.sorted().joined(separator: ", "))"))
+                    }
+                }
+            }
+        }
+        return problems
+    }
+
+    /// Turns a JSON pointer into the tree description (`/groups/subjects/groups/s1/datasets/image/shape`) into an
+    /// HDF5 path with the field (`/subjects/s1/image shape`).
+    static func objectPath(_ pointer: String) -> String {
+        var parts = pointer.split(separator: "/").map(String.init)
+        var path: [String] = []
+        var suffix: [String] = []
+        while !parts.isEmpty {
+            let key = parts.removeFirst()
+            if key == "groups" || key == "datasets", !parts.isEmpty {
+                path.append(parts.removeFirst())
+            } else if key == "attributes", !parts.isEmpty {
+                suffix.append("@" + parts.removeFirst())
+            } else {
+                suffix.append(key)
+            }
+        }
+        return "/" + path.joined(separator: "/") + (suffix.isEmpty ? "" : " " + suffix.joined(separator: " "))
+    }
+
+    func check(subject id: String, in reader: DatasetReader) throws -> [Problem] {
+        var problems: [Problem] = []
+        func problem(_ object: String, _ message: String) { problems.append(Problem(object: "/subjects/\(id)/\(object)", message: message)) }
+        let subject = try reader.subject(id)
+        let geometry = subject.geometry
+        let n = geometry.voxelCount
+
+        if subject.image.count != reader.header.channelNames.count * n {
+            problem("image", "has \(subject.image.count / Swift.max(n, 1)) channels, the dataset names \(reader.header.channelNames.count)")
+        }
+        let nonFinite = subject.image.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+        if nonFinite > 0 { problem("image", "\(nonFinite) voxels are NaN or Inf") }
+
+        let d = geometry.direction
+        for a in 0..<3 {
+            for b in a..<3 {
+                let dot = (0..<3).reduce(0.0) { $0 + d[$1][a] * d[$1][b] }
+                if abs(dot - (a == b ? 1 : 0)) > 1e-4 {
+                    problem("@direction", "columns are not orthonormal (column \(a) · column \(b) = \(dot))")
+                }
+            }
+        }
+
+        let validLevels = Set(VertebraLevel.anatomicalIDs.map(UInt8.init)).union([0])
+        for (name, values) in [("labels/vertebrae", subject.vertebraLabels)] + subject.raters.enumerated().map { ("raters/\($0)/vertebrae", $1.vertebraLabels) } {
+            let unknown = Set(values).subtracting(validLevels)
+            if !unknown.isEmpty { problem(name, "unknown level ids \(unknown.sorted()) (VerSe ids are 1-26 and 28)") }
+        }
+        let structureCount = reader.header.structureNames.count
+        for (name, values) in [("labels/structures", subject.structureLabels)] + subject.raters.enumerated().map { ("raters/\($0)/structures", $1.structureLabels) } {
+            if let maximum = values.max(), Int(maximum) >= structureCount {
+                problem(name, "label \(maximum) exceeds the \(structureCount) structure names")
+            }
+        }
+        for (name, values) in [("annotated/vertebrae", subject.vertebraAnnotated), ("annotated/structures", subject.structureAnnotated)] {
+            if let bad = values.first(where: { $0 > 1 }) { problem(name, "holds \(bad); annotation masks are 0 or 1") }
+        }
+
+        let labelledLevels = Set(subject.vertebraLabels)
+        var seen: Set<Int> = []
+        let classCount = reader.header.classNames.count
+        for record in subject.vertebrae {
+            let level = record.level
+            if !seen.insert(level.id).inserted { problem("vertebrae/level_id", "\(level.name) appears twice") }
+            if let c = record.classIndex, !(0..<classCount).contains(c) {
+                problem("vertebrae/class", "\(level.name) has class \(c); there are \(classCount) class names")
+            }
+            for c in record.raterClasses where c >= classCount {
+                problem("vertebrae/rater_classes", "\(level.name) has a rater class \(c); there are \(classCount) class names")
+            }
+            guard let centroid = record.centroidMM else { continue }
+            guard centroid.allSatisfy(\.isFinite) else { problem("vertebrae/centroid_mm", "\(level.name) centroid is not finite"); continue }
+            let index = geometry.index(worldMM: centroid).map { Int(($0).rounded()) }
+            guard (0..<3).allSatisfy({ index[$0] >= 0 && index[$0] < geometry.shape[$0] }) else {
+                problem("vertebrae/centroid_mm", "\(level.name) centroid \(centroid.map { ($0 * 10).rounded() / 10 }) mm lies outside the image")
+                continue
+            }
+            // Loose labels may leave a vertebra without voxels (an eroded sliver at the edge): nothing to check then.
+            if labelledLevels.contains(UInt8(level.id)), labelled(level.id, near: index, in: subject) == false {
+                problem("vertebrae/centroid_mm", "\(level.name) centroid at voxel \(index) is not inside its vertebra's label")
+            }
+        }
+        return problems
+    }
+
+    /// Whether a voxel within the tolerance of `index` carries `level`; nil when no annotated voxel is nearby
+    /// (the label is unknown there: nothing to check).
+    func labelled(_ level: Int, near index: [Int], in subject: Subject) -> Bool? {
+        let shape = subject.geometry.shape
+        let t = centroidToleranceVoxels
+        var annotatedNearby = false
+        for d in Swift.max(0, index[0] - t)...Swift.min(shape[0] - 1, index[0] + t) {
+            for h in Swift.max(0, index[1] - t)...Swift.min(shape[1] - 1, index[1] + t) {
+                for w in Swift.max(0, index[2] - t)...Swift.min(shape[2] - 1, index[2] + t) {
+                    let i = (d * shape[1] + h) * shape[2] + w
+                    if subject.vertebraLabels[i] == level { return true }
+                    if subject.vertebraAnnotated[i] != 0 { annotatedNearby = true }
+                }
+            }
+        }
+        return annotatedNearby ? false : nil
+    }
+}

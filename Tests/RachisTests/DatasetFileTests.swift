@@ -1,0 +1,172 @@
+import Foundation
+import HDF5
+import Testing
+@testable import Rachis
+
+/// A temporary folder removed when the value is released.
+final class TemporaryFolder {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("rachis-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(at: url) }
+    func file(_ name: String) -> URL { url.appendingPathComponent(name) }
+}
+
+enum TestData {
+    /// Small phantom subjects covering every annotation mode (the tiny recipe, made smaller).
+    static func phantomSubjects(count: Int = 9) throws -> [Subject] {
+        var recipe = PhantomRecipe()
+        recipe.seed = 3
+        recipe.count = count
+        recipe.shape = [8, 48, 32]
+        recipe.spacingMM = [4, 3, 3]
+        recipe.annotationModes = ["full": 2, "partial": 1, "box": 1, "eroded": 1, "dilated": 1, "raters": 1, "classOnly": 1, "unlabelled": 1]
+        return try PhantomGenerator(recipe: recipe).subjects()
+    }
+
+    static func header(for subjects: [Subject]) -> DatasetHeader {
+        DatasetHeader(name: "test", classNames: subjects[0].classNames, channelNames: subjects[0].channelNames)
+    }
+
+    static func writeDataset(_ subjects: [Subject], to url: URL, splits: [Split] = []) throws {
+        try DatasetFile.create(at: url, header: header(for: subjects), provenance: Provenance(command: "test")) { writer in
+            for s in subjects { try writer.add(s) }
+            for split in splits { try writer.add(split) }
+        }
+    }
+}
+
+struct DatasetFileTests {
+    @Test func subjectsRoundTripExactly() throws {
+        let folder = try TemporaryFolder()
+        let subjects = try TestData.phantomSubjects()
+        #expect(Set(subjects.map(\.annotationMode)).count >= 5)
+        let url = folder.file("d.h5")
+        try TestData.writeDataset(subjects, to: url)
+        let reader = try DatasetReader(url: url)
+        #expect(reader.header == TestData.header(for: subjects))
+        #expect(reader.subjectIDs == subjects.map(\.id).sorted())
+        for subject in subjects {
+            let back = try reader.subject(subject.id)
+            if subject.hasVoxelLabels {
+                #expect(back == subject, "subject \(subject.id) (\(subject.annotationMode)) changed in the round trip")
+            } else {
+                // Without voxel labels nothing is stored: labels come back as zeros, annotated nowhere.
+                var expected = subject
+                let zeros = [UInt8](repeating: 0, count: subject.geometry.voxelCount)
+                (expected.vertebraLabels, expected.structureLabels, expected.vertebraAnnotated, expected.structureAnnotated) = (zeros, zeros, zeros, zeros)
+                #expect(subject.vertebraAnnotated.allSatisfy { $0 == 0 })
+                #expect(back == expected)
+            }
+        }
+        #expect(try reader.provenance().command == "test")
+    }
+
+    @Test func cropsEqualTheSameRegionOfTheWholeVolume() throws {
+        let folder = try TemporaryFolder()
+        let subjects = try TestData.phantomSubjects(count: 2)
+        let url = folder.file("d.h5")
+        try TestData.writeDataset(subjects, to: url)
+        let reader = try DatasetReader(url: url)
+        let s = subjects[0]
+        let shape = s.geometry.shape
+        let (offset, size) = ([2, 10, 5], [4, 20, 16])
+        let crop = try reader.imageCrop(s.id, offset: offset, size: size)
+        let labels = try reader.volumeCrop(s.id, "labels/vertebrae", offset: offset, size: size)
+        var expectedImage: [Float] = []
+        var expectedLabels: [UInt8] = []
+        for c in 0..<s.channelNames.count {
+            for d in 0..<size[0] {
+                for h in 0..<size[1] {
+                    for w in 0..<size[2] {
+                        let i = ((d + offset[0]) * shape[1] + h + offset[1]) * shape[2] + w + offset[2]
+                        expectedImage.append(s.image[c * s.geometry.voxelCount + i])
+                        if c == 0 { expectedLabels.append(s.vertebraLabels[i]) }
+                    }
+                }
+            }
+        }
+        #expect(crop == expectedImage)
+        #expect(labels == expectedLabels)
+        #expect(throws: DatasetError.self) { try reader.imageCrop(s.id, offset: [6, 0, 0], size: [4, 4, 4]) }
+    }
+
+    @Test func aPhantomDatasetValidatesClean() throws {
+        let folder = try TemporaryFolder()
+        let subjects = try TestData.phantomSubjects()
+        let url = folder.file("d.h5")
+        let ids = subjects.map(\.id)
+        try TestData.writeDataset(subjects, to: url, splits: [Split(name: "holdout", train: Array(ids.prefix(6)), val: Array(ids.suffix(3)), method: "test")])
+        let problems = try DatasetValidator().validate(url)
+        #expect(problems.isEmpty, "\(problems)")
+    }
+
+    @Test func existingFileIsNeverReplacedWithoutOverwrite() throws {
+        let folder = try TemporaryFolder()
+        let url = folder.file("d.h5")
+        try Data("precious".utf8).write(to: url)
+        let subjects = try TestData.phantomSubjects(count: 1)
+        #expect(throws: DatasetError.fileExists(url.path)) { try TestData.writeDataset(subjects, to: url) }
+        #expect(try Data(contentsOf: url) == Data("precious".utf8))
+        // A failure half-way leaves the original and no temporary file.
+        struct Stop: Error {}
+        #expect(throws: Stop.self) {
+            try DatasetFile.create(at: url, header: TestData.header(for: subjects), provenance: Provenance(command: "t"), overwrite: true) { writer in
+                try writer.add(subjects[0])
+                throw Stop()
+            }
+        }
+        #expect(try Data(contentsOf: url) == Data("precious".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.url.path) == ["d.h5"])
+    }
+
+    @Test func notADatasetErrorsNameTheFile() throws {
+        let folder = try TemporaryFolder()
+        let text = folder.file("t.h5")
+        try Data("hello".utf8).write(to: text)
+        #expect(throws: DatasetError.notADataset(file: text.path, reason: "the file is not HDF5")) { try DatasetReader(url: text) }
+        let missing = folder.file("missing.h5")
+        #expect(throws: DatasetError.notADataset(file: missing.path, reason: "the file does not exist")) { try DatasetReader(url: missing) }
+        let other = folder.file("other.h5")
+        do { let f = try File.create(at: other); try f.setAttribute("format", "something-else") }
+        #expect(throws: DatasetError.notADataset(file: other.path, reason: "format is \"something-else\", expected \"rachis-spine-dataset\"")) {
+            try DatasetReader(url: other)
+        }
+    }
+
+    @Test func validatorListsEveryProblem() throws {
+        let folder = try TemporaryFolder()
+        var subjects = try TestData.phantomSubjects()
+        let k = try #require(subjects.firstIndex { $0.annotationMode == .full })
+        subjects[k].image[5] = .nan
+        subjects[k].image[6] = .infinity
+        let url = folder.file("d.h5")
+        try TestData.writeDataset(subjects, to: url)
+        // Break the file behind the writer's back: an unknown level id, a centroid outside its vertebra, a stray key.
+        let id = subjects[k].id
+        try DatasetFile.update(at: url) { file in
+            let labels = try file.openDataset("subjects/\(id)/labels/vertebrae")
+            var values = try labels.read(as: UInt8.self).values
+            values[0] = 27
+            try labels.write(values)
+            let centroids = try file.openDataset("subjects/\(id)/vertebrae/centroid_mm")
+            var c = try centroids.read(as: Double.self).values
+            let g = subjects[k].geometry
+            c.replaceSubrange(0..<3, with: g.worldMM(index: [0, 0, 0]))
+            try centroids.write(c)
+            try file.setAttribute("stray", "x")
+        }
+        let problems = try DatasetValidator().validate(url).map(\.description)
+        #expect(problems.contains("layout / @stray: unknown key \"stray\""), "\(problems)")
+        #expect(problems.contains("/subjects/\(id)/image: 2 voxels are NaN or Inf"), "\(problems)")
+        #expect(problems.contains("/subjects/\(id)/labels/vertebrae: unknown level ids [27] (VerSe ids are 1-26 and 28)"), "\(problems)")
+        #expect(problems.contains { $0.hasPrefix("/subjects/\(id)/vertebrae/centroid_mm: \(subjects[k].vertebrae[0].level.name) centroid at voxel [0, 0, 0] is not inside") }, "\(problems)")
+    }
+
+    @Test func layoutPathsReadAsHDF5Paths() {
+        #expect(DatasetValidator.objectPath("/groups/subjects/groups/s1/datasets/image/shape") == "/subjects/s1/image shape")
+        #expect(DatasetValidator.objectPath("/groups/subjects/groups/s1/attributes/spacing_mm/0") == "/subjects/s1 @spacing_mm 0")
+    }
+}
