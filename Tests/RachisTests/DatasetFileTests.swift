@@ -128,7 +128,7 @@ struct DatasetFileTests {
         try Data("hello".utf8).write(to: text)
         #expect(throws: DatasetError.notADataset(file: text.path, reason: "the file is not HDF5")) { try DatasetReader(url: text) }
         let missing = folder.file("missing.h5")
-        #expect(throws: DatasetError.notADataset(file: missing.path, reason: "the file does not exist")) { try DatasetReader(url: missing) }
+        #expect(throws: DatasetError.fileNotFound(missing.path)) { try DatasetReader(url: missing) }
         let other = folder.file("other.h5")
         do { let f = try File.create(at: other); try f.setAttribute("format", "something-else") }
         #expect(throws: DatasetError.notADataset(file: other.path, reason: "format is \"something-else\", expected \"rachis-spine-dataset\"")) {
@@ -146,6 +146,7 @@ struct DatasetFileTests {
         try TestData.writeDataset(subjects, to: url)
         // Break the file behind the writer's back: an unknown level id, a centroid outside its vertebra, a stray key.
         let id = subjects[k].id
+        let row = try #require(subjects[k].vertebrae.firstIndex { !$0.cutByFieldOfView })
         try DatasetFile.update(at: url) { file in
             let labels = try file.openDataset("subjects/\(id)/labels/vertebrae")
             var values = try labels.read(as: UInt8.self).values
@@ -154,7 +155,7 @@ struct DatasetFileTests {
             let centroids = try file.openDataset("subjects/\(id)/vertebrae/centroid_mm")
             var c = try centroids.read(as: Double.self).values
             let g = subjects[k].geometry
-            c.replaceSubrange(0..<3, with: g.worldMM(index: [0, 0, 0]))
+            c.replaceSubrange((3 * row)..<(3 * row + 3), with: g.worldMM(index: [0, 0, 0]))
             try centroids.write(c)
             try file.setAttribute("stray", "x")
         }
@@ -162,7 +163,7 @@ struct DatasetFileTests {
         #expect(problems.contains("layout / @stray: unknown key \"stray\""), "\(problems)")
         #expect(problems.contains("/subjects/\(id)/image: 2 voxels are NaN or Inf"), "\(problems)")
         #expect(problems.contains("/subjects/\(id)/labels/vertebrae: unknown level ids [27] (VerSe ids are 1-26 and 28)"), "\(problems)")
-        #expect(problems.contains { $0.hasPrefix("/subjects/\(id)/vertebrae/centroid_mm: \(subjects[k].vertebrae[0].level.name) centroid at voxel [0, 0, 0] is not inside") }, "\(problems)")
+        #expect(problems.contains { $0.hasPrefix("/subjects/\(id)/vertebrae/centroid_mm: \(subjects[k].vertebrae[row].level.name) centroid at voxel [0, 0, 0] is not inside") }, "\(problems)")
     }
 
     @Test func layoutPathsReadAsHDF5Paths() {

@@ -55,6 +55,7 @@ public struct Split: Equatable, Sendable {
 
 public enum DatasetError: Error, CustomStringConvertible, Equatable {
     case fileExists(String)
+    case fileNotFound(String)
     case notADataset(file: String, reason: String)
     case unsupportedVersion(file: String, found: Int, supported: Int)
     case unknownSubject(file: String, id: String, known: Int)
@@ -67,6 +68,7 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .fileExists(path): "\(path) exists: pass --force to overwrite it"
+        case let .fileNotFound(path): "\(path) does not exist"
         case let .notADataset(file, reason): "\(file) is not a Rachis dataset: \(reason)"
         case let .unsupportedVersion(file, found, supported):
             "\(file): dataset format version \(found) is not supported (this Rachis reads version \(supported))"
@@ -124,7 +126,7 @@ public enum DatasetFile {
     /// only when `body` succeeds.
     public static func update(at url: URL, _ body: (File) throws -> Void) throws {
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw DatasetError.notADataset(file: url.path, reason: "the file does not exist")
+            throw DatasetError.fileNotFound(url.path)
         }
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
         try FileManager.default.copyItem(at: url, to: temporary)
@@ -140,6 +142,19 @@ public enum DatasetFile {
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw error
+        }
+    }
+
+    /// Adds (or replaces) splits in an existing dataset file, atomically. Every id must name a subject of the file.
+    public static func addSplits(_ splits: [Split], to url: URL) throws {
+        let known = Set(try DatasetReader(url: url).subjectIDs)
+        for split in splits {
+            for id in split.train + split.val + split.test where !known.contains(id) {
+                throw DatasetError.unknownSubject(file: url.path, id: id, known: known.count)
+            }
+        }
+        try update(at: url) { file in
+            for split in splits { try writeSplit(split, into: file) }
         }
     }
 

@@ -17,7 +17,7 @@ public final class DatasetReader: @unchecked Sendable {
             file = try File.open(url, mode: .readOnly)
         } catch let error as HDF5Error {
             switch error.kind {
-            case .fileNotFound: throw DatasetError.notADataset(file: url.path, reason: "the file does not exist")
+            case .fileNotFound: throw DatasetError.fileNotFound(url.path)
             case .notHDF5: throw DatasetError.notADataset(file: url.path, reason: "the file is not HDF5")
             default: throw DatasetError.notADataset(file: url.path, reason: "HDF5 cannot open it (\(error.frames.last?.description ?? error.description))")
             }

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+extension RachisCommand {
+    struct Dataset: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build, import, export, inspect, validate and split spine datasets (HDF5).",
+            subcommands: [Synth.self, Inspect.self, Validate.self, Split.self])
+    }
+}
