@@ -135,6 +135,8 @@ let package = Package(
         .testTarget(name: "TorchTests", dependencies: ["Torch"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
         .testTarget(name: "RachisTests", dependencies: ["Rachis"]),
+        // Runs the built `rachis` binary end to end; depends on it so that it is built first.
+        .testTarget(name: "RachisCLITests", dependencies: ["RachisCLI", "Rachis"]),
     ],
     cxxLanguageStandard: torch.major >= 2 ? .cxx20 : .cxx17
 )

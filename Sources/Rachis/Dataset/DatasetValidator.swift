@@ -84,7 +84,7 @@ public struct DatasetValidator {
             problem("image", "has \(subject.image.count / Swift.max(n, 1)) channels, the dataset names \(reader.header.channelNames.count)")
         }
         let nonFinite = subject.image.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
-        if nonFinite > 0 { problem("image", "\(nonFinite) voxels are NaN or Inf") }
+        if nonFinite > 0 { problem("image", nonFinite == 1 ? "1 voxel is NaN or Inf" : "\(nonFinite) voxels are NaN or Inf") }
 
         let d = geometry.direction
         for a in 0..<3 {

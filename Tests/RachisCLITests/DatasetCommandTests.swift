@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+
+/// `rachis dataset ...` end to end on real files.
+struct DatasetCommandTests {
+    static let tinyRecipe = CLI.repository.appendingPathComponent("datasets/tiny.yaml").path
+
+    @Test func synthValidateInspectSplit() throws {
+        let scratch = try Scratch()
+        let synth = try CLI.run(["dataset", "synth", "--recipe", Self.tinyRecipe, "--out", "d.h5", "--count", "5", "--shape", "8,48,32"], in: scratch.url)
+        #expect(synth.status == 0, "\(synth.stderr)")
+        #expect(synth.stdout.contains("5 subjects"))
+        #expect(scratch.entries == ["d.h5"], "no temporary file is left")
+
+        let validate = try CLI.run(["dataset", "validate", "d.h5"], in: scratch.url)
+        #expect(validate.status == 0 && validate.stdout.contains("valid"), "\(validate.stdout)\(validate.stderr)")
+
+        let inspect = try CLI.run(["dataset", "inspect", "d.h5", "--json"], in: scratch.url)
+        #expect(inspect.status == 0)
+        let summary = try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any]
+        #expect((summary?["subjects"] as? [Any])?.count == 5)
+        #expect(summary?["channels"] as? [String] == ["T1", "STIR"])
+
+        let split = try CLI.run(["dataset", "split", "d.h5", "--folds", "2", "--seed", "4"], in: scratch.url)
+        #expect(split.status == 0 && split.stdout.contains("fold_1"), "\(split.stderr)")
+        let tree = try CLI.run(["dataset", "inspect", "d.h5", "--tree"], in: scratch.url)
+        #expect(tree.stdout.contains("fold_0/") && tree.stdout.contains("image  float32 [2,8,48,32]"), "\(tree.stdout)")
+        #expect(try CLI.run(["dataset", "validate", "d.h5"], in: scratch.url).status == 0)
+    }
+
+    @Test func existingOutputNeedsForceAndStaysUntouched() throws {
+        let scratch = try Scratch()
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: scratch.path("d.h5")))
+        let result = try CLI.run(["dataset", "synth", "--recipe", Self.tinyRecipe, "--out", "d.h5", "--count", "2"], in: scratch.url)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("d.h5 exists: pass --force to overwrite it"), "\(result.stderr)")
+        #expect(try String(contentsOfFile: scratch.path("d.h5"), encoding: .utf8) == "keep me")
+    }
+
+    @Test(arguments: [
+        (["dataset", "validate", "missing.h5"], "missing.h5 does not exist"),
+        (["dataset", "inspect", "text.h5"], "text.h5 is not a Rachis dataset: the file is not HDF5"),
+        (["dataset", "synth", "--recipe", "bad-recipe.yaml", "--out", "x.h5"], "unknownKnob"),
+        (["dataset", "synth", "--recipe", "missing.yaml", "--out", "x.h5"], "missing.yaml"),
+        (["dataset", "synth", "--out", "x.h5", "--shape", "8,abc,3"], "expected three positive numbers"),
+    ])
+    func badInputGetsAClearErrorAndNoOutput(arguments: [String], message: String) throws {
+        let scratch = try Scratch()
+        try Data("not hdf5".utf8).write(to: URL(fileURLWithPath: scratch.path("text.h5")))
+        try Data("count: 2\nunknownKnob: 3\n".utf8).write(to: URL(fileURLWithPath: scratch.path("bad-recipe.yaml")))
+        let before = scratch.entries
+        let result = try CLI.run(arguments, in: scratch.url)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(message), "stderr: \(result.stderr)")
+        #expect(scratch.entries == before, "nothing is written on failure")
+    }
+
+    @Test func validateListsProblemsAndExitsNonZero() throws {
+        let scratch = try Scratch()
+        #expect(try CLI.run(["dataset", "synth", "--recipe", Self.tinyRecipe, "--out", "d.h5", "--count", "3", "--shape", "8,48,32"], in: scratch.url).status == 0)
+        // h5py (installed by scripts/setup.sh) adds a stray root attribute and a NaN voxel behind Rachis's back.
+        let script = """
+            import h5py, numpy as np
+            f = h5py.File('d.h5', 'r+')
+            f.attrs['stray'] = 1
+            sid = sorted(f['subjects'].keys())[0]
+            img = f['subjects'][sid]['image']
+            img[0, 0, 0, 0] = np.nan
+            print(sid)
+            """
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", "-c", script]
+        python.currentDirectoryURL = scratch.url
+        let pipe = Pipe()
+        python.standardOutput = pipe
+        try python.run()
+        let sid = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        python.waitUntilExit()
+        try #require(python.terminationStatus == 0, "python3 with h5py is needed: run scripts/setup.sh")
+        let result = try CLI.run(["dataset", "validate", "d.h5"], in: scratch.url)
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("layout / @stray: unknown key \"stray\""), "\(result.stdout)")
+        #expect(result.stdout.contains("/subjects/\(sid)/image: 1 voxel is NaN or Inf"), "\(result.stdout)")
+        #expect(result.stderr.contains("2 problems"), "\(result.stderr)")
+    }
+}
