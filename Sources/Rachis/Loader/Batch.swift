@@ -1,0 +1,70 @@
+import Torch
+
+/// One vertebra of one sample in a batch: what the classification and localization losses need.
+public struct VertebraTarget: Sendable {
+    /// Which sample of the batch.
+    public var sample: Int
+    public var levelID: Int
+    /// The class index, or nil when the class is not annotated.
+    public var classIndex: Int?
+    /// Per-class probabilities from several raters (sums to 1), when raters are present.
+    public var softClass: [Double]?
+    /// Centroid as a continuous voxel index [d, h, w] in the crop, or nil when not annotated.
+    public var centroidVoxel: [Double]?
+    /// Whether the vertebra's voxels are labelled in `vertebraLabels` (its region can be taken from the labels).
+    public var hasRegion: Bool
+    /// The vertebra touches the crop or field-of-view edge.
+    public var isCut: Bool
+
+    public init(sample: Int, levelID: Int, classIndex: Int?, softClass: [Double]? = nil, centroidVoxel: [Double]?,
+                hasRegion: Bool, isCut: Bool) {
+        (self.sample, self.levelID, self.classIndex, self.softClass, self.centroidVoxel, self.hasRegion, self.isCut) =
+            (sample, levelID, classIndex, softClass, centroidVoxel, hasRegion, isCut)
+    }
+}
+
+/// A training or validation batch: tensors shaped `[N, ...]`, every label paired with a mask of where it is known.
+///
+/// Volumes are crops `[D, H, W]` of the subjects' canonical (PIR) arrays. Masks are float32 0/1; a loss averages
+/// only over voxels (and samples) whose mask is 1, so a subject annotated for nothing but its image trains only the
+/// autoencoder.
+public struct Batch: @unchecked Sendable {
+    public var subjectIDs: [String]
+    /// Crop origin [d, h, w] in each subject's volume.
+    public var cropOffsets: [[Int]]
+    /// Voxel spacing in mm [D, H, W] of each sample.
+    public var spacingMM: [[Double]]
+    /// `[N, C, D, H, W]` float32, normalised intensities.
+    public var image: Tensor
+    /// `[N, D, H, W]` int64: `LevelIndex` class of each voxel (0 background).
+    public var levels: Tensor
+    /// `[N, D, H, W]` float32: 1 where `levels` is known.
+    public var levelsKnown: Tensor
+    /// `[N, D, H, W]` int64: `StructureLabel` raw value of each voxel.
+    public var structures: Tensor
+    /// `[N, D, H, W]` float32: 1 where `structures` is known.
+    public var structuresKnown: Tensor
+    /// `[N, 1, D, H, W]` float32: target heatmap, a Gaussian at each annotated centroid.
+    public var heatmap: Tensor
+    /// `[N]` float32 per task: 1 when the sample is annotated for it.
+    public var taskMask: [LearningTask: Tensor]
+    public var vertebrae: [VertebraTarget]
+
+    public var count: Int { subjectIDs.count }
+
+    public init(subjectIDs: [String], cropOffsets: [[Int]], spacingMM: [[Double]], image: Tensor, levels: Tensor,
+                levelsKnown: Tensor, structures: Tensor, structuresKnown: Tensor, heatmap: Tensor,
+                taskMask: [LearningTask: Tensor], vertebrae: [VertebraTarget]) {
+        self.subjectIDs = subjectIDs
+        self.cropOffsets = cropOffsets
+        self.spacingMM = spacingMM
+        self.image = image
+        self.levels = levels
+        self.levelsKnown = levelsKnown
+        self.structures = structures
+        self.structuresKnown = structuresKnown
+        self.heatmap = heatmap
+        self.taskMask = taskMask
+        self.vertebrae = vertebrae
+    }
+}
