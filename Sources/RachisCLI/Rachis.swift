@@ -12,6 +12,6 @@ struct RachisCommand: ParsableCommand {
             voxel attributions that every per-vertebra decision comes from that vertebra.
             """,
         version: Rachis.version,
-        subcommands: [Info.self, SelfTest.self]
+        subcommands: [Info.self, SelfTest.self, Dataset.self]
     )
 }
