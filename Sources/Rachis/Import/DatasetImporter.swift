@@ -125,7 +125,7 @@ public enum DatasetImporter {
         func mismatch(_ field: String, _ found: Any, _ expected: Any) -> ImportError {
             .geometryMismatch(file: file, reference: referenceFile, field: field, found: "\(found)", expected: "\(expected)")
         }
-        if g.shape != r.shape { throw mismatch("shape [D, H, W]", g.shape, r.shape) }
+        if g.shape != r.shape { throw mismatch("shape [D, H, W] (PIR, after reorientation)", g.shape, r.shape) }
         if zip(g.spacingMM, r.spacingMM).contains(where: { abs($0 - $1) > spacingTolerance * max(abs($0), abs($1)) }) {
             throw mismatch("spacing (mm)", g.spacingMM, r.spacingMM)
         }
