@@ -919,6 +919,46 @@ extension JSONSchema {
   }
 }
 """#,
+        "import-manifest.schema.json": #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://rachis.dev/schemas/import-manifest.schema.json",
+  "title": "Rachis import manifest",
+  "description": "What `rachis dataset import` reads: the subjects of a dataset as NIfTI or MetaImage files. Paths are relative to the manifest's folder. A CSV manifest is converted to this form first.",
+  "type": "object",
+  "required": ["name", "classNames", "channels", "subjects"],
+  "additionalProperties": false,
+  "properties": {
+    "name": { "type": "string", "minLength": 1, "description": "Dataset name." },
+    "classNames": { "type": "array", "items": { "type": "string", "minLength": 1 }, "description": "Per-vertebra class names; classes refer to them by index or by name." },
+    "channels": { "type": "array", "minItems": 1, "items": { "type": "string", "minLength": 1 }, "description": "Channel names in image order, e.g. [T1, STIR]." },
+    "labelMapping": { "type": "string", "minLength": 1, "description": "YAML or JSON map from source vertebra label values to VerSe level ids or names; 0 or absent: background." },
+    "subjects": { "type": "array", "minItems": 1, "items": { "$ref": "#/$defs/subject" } }
+  },
+  "$defs": {
+    "path": { "type": "string", "minLength": 1 },
+    "subject": {
+      "type": "object",
+      "required": ["id", "images"],
+      "additionalProperties": false,
+      "properties": {
+        "id": { "type": "string", "pattern": "^[A-Za-z0-9._-]+$" },
+        "images": { "type": "object", "minProperties": 1, "additionalProperties": { "$ref": "#/$defs/path" }, "description": "Channel name to image file." },
+        "vertebrae": { "$ref": "#/$defs/path", "description": "Label volume of vertebra level ids (VerSe, or mapped by labelMapping)." },
+        "structures": { "$ref": "#/$defs/path", "description": "Label volume of structure values 0-5." },
+        "centroids": { "$ref": "#/$defs/path", "description": "VerSe centroid JSON." },
+        "classes": {
+          "type": "object",
+          "additionalProperties": { "type": ["integer", "string"] },
+          "description": "Level name (C1-C7, T1-T13, L1-L6, S) to class index or class name."
+        },
+        "annotation": { "enum": ["full", "partial", "box", "eroded", "dilated", "classOnly", "unlabelled"] }
+      }
+    }
+  }
+}
+
+"""#,
         "phantom-recipe.schema.json": #"""
 {
   "$schema": "https://json-schema.org/draft/2020-12/schema",

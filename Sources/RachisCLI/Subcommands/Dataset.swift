@@ -4,6 +4,6 @@ extension RachisCommand {
     struct Dataset: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Build, import, export, inspect, validate and split spine datasets (HDF5).",
-            subcommands: [Synth.self, Inspect.self, Validate.self, Split.self])
+            subcommands: [Synth.self, Import.self, Export.self, Inspect.self, Validate.self, Split.self])
     }
 }
