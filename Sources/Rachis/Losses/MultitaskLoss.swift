@@ -6,13 +6,16 @@ public struct LossBreakdown: @unchecked Sendable {
     public var total: Tensor
     /// One entry per head that produced an output.
     public var tasks: [LearningTask: TaskTerm]
+
+    public init(total: Tensor, tasks: [LearningTask: TaskTerm]) { (self.total, self.tasks) = (total, tasks) }
 }
 
 /// Every task loss of the model, each masked by what the batch is annotated with, combined by `TaskWeighting`.
 ///
 /// A head that is switched off (nil output, nil `classLogits`) contributes nothing. A task missing from
 /// `batch.taskMask` counts as not annotated in any sample, except autoencoding, which then trains on every
-/// sample. Holds the learned task weights, if any, as parameters (`weighting.<task>`).
+/// sample. Classification trains on every vertebra with a class (`classIndex`), which is what the class
+/// logits are given for. Holds the learned task weights, if any, as parameters (`weighting.<task>`).
 public final class MultitaskLoss: Module, @unchecked Sendable {
     public let config: LossConfig
     public let weighting: TaskWeighting

@@ -33,18 +33,20 @@ public struct SegmentationLoss: Sendable {
         try requireShape(known, voxels, loss: "segmentation", name: "known mask")
         try requireShape(sampleMask, [shape[0]], loss: "segmentation", name: "sample mask")
         let mask = try known * sampleMask.perSample(rank: 4)
+        // Unknown voxels may hold any value: point them at class 0 so the per-voxel terms stay defined.
+        let target = try target.where(mask.gt(0), else: target.zerosLike())
         let ce = try MaskedLoss.mean(Loss.crossEntropy(logits, target, reduction: .none), mask: mask)
         guard diceWeight > 0 else { return ce }
         let dice = try diceLoss(logits: logits, target: target, mask: mask)
         return MaskedLoss(value: try ce.value * (1 - diceWeight) + dice * diceWeight, count: ce.count)
     }
 
-    /// `1 − mean Dice` over the foreground classes present in the annotated target.
+    /// `1 − mean Dice` over the foreground classes present in the annotated target (`target` valid everywhere).
     func diceLoss(logits: Tensor, target: Tensor, mask: Tensor) throws -> Tensor {
         let classes = logits.shape[1]
         let m = try mask.unsqueeze(dim: 1)
         let p = try logits.softmax(dim: 1) * m
-        let g = try target.where(mask.gt(0), else: target.zerosLike()).oneHot(classes: classes)
+        let g = try target.oneHot(classes: classes)
             .permute([0, 4, 1, 2, 3]).to(logits.dtype) * m
         let dims = [0, 2, 3, 4]
         let intersection = try (p * g).sum(dims: dims)

@@ -6,7 +6,8 @@ import Torch
 struct SegmentationLossTests {
     // N = 2, S = 3, D = 1, H = 2, W = 2. Sample 0 annotated at voxels 0-2; sample 1 not annotated for segmentation.
     let shape = [2, 3, 1, 2, 2]
-    let target = [0, 1, 2, 1, 2, 2, 0, 1]
+    /// Voxel 3 of sample 0 is unknown and holds a value that is no class at all.
+    let target = [0, 1, 2, 77, 2, 2, 0, 1]
     let known: [Double] = [1, 1, 1, 0, 1, 1, 1, 1]
     let sampleMask: [Double] = [1, 0]
 
