@@ -1,0 +1,27 @@
+import Torch
+
+/// Identification: per-voxel cross-entropy of the level logits against `LevelIndex` classes, averaged over the
+/// voxels where the level is known (`levelsKnown`) in samples annotated for identification.
+public struct IdentificationLoss: Sendable {
+    public init() {}
+
+    /// - Parameters:
+    ///   - logits: `[N, LevelIndex.count, D, H, W]`.
+    ///   - target: `[N, D, H, W]` int64.
+    ///   - known: `[N, D, H, W]` float 0/1.
+    ///   - sampleMask: `[N]` float 0/1.
+    public func callAsFunction(logits: Tensor, target: Tensor, known: Tensor, sampleMask: Tensor) throws -> MaskedLoss {
+        let shape = logits.shape
+        guard shape.count == 5 else {
+            throw LossError.invalidTarget(loss: "identification", message: "logits must be [N, L, D, H, W], found \(shape)")
+        }
+        let voxels = [shape[0]] + Array(shape[2...])
+        try requireShape(target, voxels, loss: "identification", name: "target")
+        try requireShape(known, voxels, loss: "identification", name: "known mask")
+        try requireShape(sampleMask, [shape[0]], loss: "identification", name: "sample mask")
+        let mask = try known * sampleMask.perSample(rank: 4)
+        // Unknown voxels may hold any value: point them at class 0 so the per-voxel loss stays defined.
+        let safeTarget = try target.where(mask.gt(0), else: target.zerosLike())
+        return try MaskedLoss.mean(Loss.crossEntropy(logits, safeTarget, reduction: .none), mask: mask)
+    }
+}

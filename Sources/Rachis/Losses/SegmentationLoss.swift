@@ -1,0 +1,62 @@
+import Torch
+
+/// Auxiliary segmentation loss: `(1 − diceWeight)·CE + diceWeight·(1 − Dice)`, both over annotated voxels only
+/// (`structuresKnown` × the sample's segmentation task mask).
+///
+/// - Cross-entropy is the mean over annotated voxels.
+/// - Soft Dice is a batch Dice: per foreground class c, `(2·Σ m·p_c·g_c + smooth) / (Σ m·(p_c + g_c) + smooth)`,
+///   sums over every annotated voxel of the batch (m the mask, p the softmax, g the one-hot target). Only classes
+///   with at least one annotated target voxel in the batch enter the mean: a class absent from the annotated
+///   target would otherwise score ≈1 for free (and dilute the others) or ≈0 for any stray probability mass
+///   (and dominate); false positives of absent classes are left to the cross-entropy term. With no foreground
+///   class present the Dice term is 0.
+public struct SegmentationLoss: Sendable {
+    public var diceWeight: Double
+    public var smooth: Double
+
+    public init(diceWeight: Double = 0.5, smooth: Double = 1e-5) {
+        (self.diceWeight, self.smooth) = (diceWeight, smooth)
+    }
+
+    /// - Parameters:
+    ///   - logits: `[N, S, D, H, W]`.
+    ///   - target: `[N, D, H, W]` int64 class per voxel.
+    ///   - known: `[N, D, H, W]` float 0/1.
+    ///   - sampleMask: `[N]` float 0/1.
+    public func callAsFunction(logits: Tensor, target: Tensor, known: Tensor, sampleMask: Tensor) throws -> MaskedLoss {
+        let shape = logits.shape
+        guard shape.count == 5 else {
+            throw LossError.invalidTarget(loss: "segmentation", message: "logits must be [N, S, D, H, W], found \(shape)")
+        }
+        let voxels = [shape[0]] + Array(shape[2...])
+        try requireShape(target, voxels, loss: "segmentation", name: "target")
+        try requireShape(known, voxels, loss: "segmentation", name: "known mask")
+        try requireShape(sampleMask, [shape[0]], loss: "segmentation", name: "sample mask")
+        let mask = try known * sampleMask.perSample(rank: 4)
+        // Unknown voxels may hold any value: point them at class 0 so the per-voxel terms stay defined.
+        let target = try target.where(mask.gt(0), else: target.zerosLike())
+        let ce = try MaskedLoss.mean(Loss.crossEntropy(logits, target, reduction: .none), mask: mask)
+        guard diceWeight > 0 else { return ce }
+        let dice = try diceLoss(logits: logits, target: target, mask: mask)
+        return MaskedLoss(value: try ce.value * (1 - diceWeight) + dice * diceWeight, count: ce.count)
+    }
+
+    /// `1 − mean Dice` over the foreground classes present in the annotated target (`target` valid everywhere).
+    func diceLoss(logits: Tensor, target: Tensor, mask: Tensor) throws -> Tensor {
+        let classes = logits.shape[1]
+        let m = try mask.unsqueeze(dim: 1)
+        let p = try logits.softmax(dim: 1) * m
+        let g = try target.oneHot(classes: classes)
+            .permute([0, 4, 1, 2, 3]).to(logits.dtype) * m
+        let dims = [0, 2, 3, 4]
+        let intersection = try (p * g).sum(dims: dims)
+        let denominator = try (p + g).sum(dims: dims)
+        let present = try g.sum(dims: dims).array(Double.self)
+        let foreground = (1..<classes).filter { present[$0] > 0 }
+        guard !foreground.isEmpty else { return try intersection.sum() * 0 }
+        let index = try Tensor(foreground.map(Int64.init))
+        let dice = try (intersection.indexSelect(dim: 0, index: index) * 2 + smooth)
+            / (denominator.indexSelect(dim: 0, index: index) + smooth)
+        return try 1 - dice.mean()
+    }
+}

@@ -1,0 +1,28 @@
+/// A metric value that is NaN when undefined and written to JSON as `null` (JSON has no NaN).
+@propertyWrapper
+public struct NaNAsNull: Codable, Equatable, Sendable {
+    public var wrappedValue: Double
+
+    public init(wrappedValue: Double) { self.wrappedValue = wrappedValue }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        wrappedValue = container.decodeNil() ? .nan : try container.decode(Double.self)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if wrappedValue.isFinite { try container.encode(wrappedValue) } else { try container.encodeNil() }
+    }
+
+    /// NaN compares equal to NaN, so results round-trip through JSON as equal.
+    public static func == (a: Self, b: Self) -> Bool {
+        a.wrappedValue == b.wrappedValue || (a.wrappedValue.isNaN && b.wrappedValue.isNaN)
+    }
+}
+
+/// Mean of the values that are not NaN, and how many there were (NaN when none).
+public func nanMean(_ values: [Double]) -> (mean: Double, count: Int) {
+    let valid = values.filter { !$0.isNaN }
+    return (valid.isEmpty ? .nan : valid.reduce(0, +) / Double(valid.count), valid.count)
+}
