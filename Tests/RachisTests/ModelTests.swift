@@ -60,6 +60,10 @@ struct ModelConfigTests {
         c = ModelConfig()
         c.blocksPerStage = [1, 1]
         do { try c.validate(); Issue.record("accepted") } catch let ModelConfigError.invalid(key, _, _) { #expect(key == "blocksPerStage") }
+        c.blocksPerStage = [1, 0, 1, 1]
+        #expect(throws: ModelConfigError.self) { try c.validate() }
+        c.blocksPerStage = [0, 1, 1, 1]
+        try c.validate()
     }
 
     @Test func loadsTheModelSectionOfATrainingConfig() throws {
@@ -115,11 +119,13 @@ struct SpineModelTests {
         c.heads = .init()
         let model = try SeededTorch.run(3) { try SpineModel(c) }
         // Hand count for inChannels 2, width 4, 2 stages of 1 block, F = 4, hidden 5, factor [2, 2, 2]:
-        // encoder 224 + 880 + 264 + 3488, decoder 260 + 1344, heads 30 + 5 + 5·L, classifier 25 + 18, autoencoder 260 + 880 + 10.
-        #expect(model.parameterCount == 7688 + 5 * LevelIndex.count)
+        // encoder 224 + 880 + 264 + 3488, decoder 36 + 1344, heads 30 + 5 + 5·L, classifier 25 + 18, autoencoder 36 + 880 + 10.
+        #expect(model.parameterCount == 7240 + 5 * LevelIndex.count)
+        c.blocksPerStage = [0, 1]
+        #expect(try SeededTorch.run(3) { try SpineModel(c) }.parameterCount == 7240 - 880 + 5 * LevelIndex.count)
         let names = model.namedParameters().map(\.name)
         for name in ["encoder.stem.conv.weight", "encoder.stages.0.blocks.0.conv1.weight", "encoder.stages.1.down.weight",
-                     "decoder.stages.0.up.weight", "decoder.stages.0.block.projection.weight", "segmentation.weight",
+                     "decoder.stages.0.up.conv.weight", "decoder.stages.0.block.projection.weight", "segmentation.weight",
                      "identification.bias", "classifier.hidden.weight", "classifier.output.bias",
                      "autoencoder.stages.0.block.conv2.weight", "autoencoder.output.weight"] {
             #expect(names.contains(name), "\(name)")
@@ -219,8 +225,10 @@ struct ModelSummaryTests {
         #expect(stem.flops == 2 * (2 * 4 * 8 * 16 * 16) * (2 * 27))
         let hidden = try #require(summary.layers.first { $0.name == "classifier.hidden" })
         #expect(hidden.flops == 2 * 2 * 4 * 5 && hidden.parameters == 4 * 5 + 5)
-        let up = try #require(summary.layers.first { $0.name == "decoder.stages.0.up" })
-        #expect(up.flops == 2 * (2 * 8 * 4 * 8 * 8) * (4 * 8))
+        let up = try #require(summary.layers.first { $0.name == "decoder.stages.0.up.conv" })
+        #expect(up.flops == 2 * (2 * 4 * 4 * 8 * 8) * 8 && up.outputShape == [2, 4, 4, 8, 8])
+        let interpolation = try #require(summary.layers.first { $0.name == "decoder.stages.0.up" })
+        #expect(interpolation.type == "Upsampling" && interpolation.outputShape == [2, 4, 8, 16, 16])
         #expect(summary.totalFLOPs == summary.layers.reduce(0) { $0 + $1.flops })
         #expect(summary.table.contains("Total params: "))
         #expect(SummaryRecorder.current == nil)

@@ -4,14 +4,14 @@ private func triples(_ config: ModelConfig) -> [Triple] {
     PoolingPlan.factors(config).map { Triple($0[0], $0[1], $0[2]) }
 }
 
-/// One level of a decoder: a transposed convolution undoing that level's downsampling, then a residual block.
+/// One level of a decoder: an upsampling undoing that level's downsampling, then a residual block.
 /// `stages.s` brings level s+1 up to level s.
 final class DecoderStage: Module, @unchecked Sendable {
-    let up: ConvTranspose3d
+    let up: Upsampling
     let block: ResidualBlock
 
     init(from deeper: Int, to channels: Int, blockInput: Int, blockOutput: Int, factor: Triple, config: ModelConfig) throws {
-        up = try Blocks.upsampling(deeper, channels, factor: factor)
+        up = try Upsampling(deeper, channels, factor: factor)
         block = try ResidualBlock(blockInput, blockOutput, config: config)
     }
 }
@@ -34,7 +34,7 @@ final class SegmentationDecoder: Module, @unchecked Sendable {
     func callAsFunction(_ levels: [Tensor]) throws -> Tensor {
         var x = levels[levels.count - 1]
         for s in stages.indices.reversed() {
-            x = try stages[s].block(Tensor.cat([stages[s].up.traced(x), levels[s]], dim: 1))
+            x = try stages[s].block(Tensor.cat([stages[s].up(x), levels[s]], dim: 1))
         }
         return x
     }
@@ -58,7 +58,7 @@ final class AutoencoderDecoder: Module, @unchecked Sendable {
 
     func callAsFunction(bottleneck: Tensor) throws -> Tensor {
         var x = bottleneck
-        for stage in stages.reversed() { x = try stage.block(stage.up.traced(x)) }
+        for stage in stages.reversed() { x = try stage.block(stage.up(x)) }
         return try output.traced(x)
     }
 }

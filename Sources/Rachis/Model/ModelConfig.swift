@@ -28,7 +28,8 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
     public var width = 16
     /// Resolution levels, the first included.
     public var stages = 4
-    /// Residual blocks per encoder stage (one entry per stage).
+    /// Residual blocks per encoder stage (one entry per stage). The first stage may have none: its features are
+    /// then the stem's (one conv-norm-act at full resolution), which saves the most expensive convolutions.
     public var blocksPerStage = [1, 1, 1, 1]
     /// Channel growth from one stage to the next.
     public var channelMultiplier = 2
@@ -109,7 +110,8 @@ extension ModelConfig {
         try require(width >= 1, .width, width, "must be at least 1")
         try require((2...6).contains(stages), .stages, stages, "must be in 2...6")
         try require(blocksPerStage.count == stages, .blocksPerStage, blocksPerStage, "needs one entry per stage (\(stages))")
-        try require(blocksPerStage.allSatisfy { $0 >= 1 }, .blocksPerStage, blocksPerStage, "every stage needs at least 1 block")
+        try require(blocksPerStage.first.map { $0 >= 0 } ?? true && blocksPerStage.dropFirst().allSatisfy { $0 >= 1 },
+                    .blocksPerStage, blocksPerStage, "every stage after the first needs at least 1 block")
         try require(channelMultiplier >= 1, .channelMultiplier, channelMultiplier, "must be at least 1")
         try require(featureChannels >= 1, .featureChannels, featureChannels, "must be at least 1")
         try require(normGroups >= 1, .normGroups, normGroups, "must be at least 1")

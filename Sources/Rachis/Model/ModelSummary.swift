@@ -16,7 +16,8 @@ final class SummaryRecorder: @unchecked Sendable {
     func record(_ layer: Module, input: Tensor, output: Tensor) {
         layers.append(ModelSummary.Layer(
             name: names[ObjectIdentifier(layer)] ?? "?", type: String(describing: type(of: layer)),
-            outputShape: output.shape, parameters: layer.parameterCount,
+            outputShape: output.shape,
+            parameters: layer.namedParameters().filter { !$0.name.contains(".") }.reduce(0) { $0 + $1.parameter.tensor.count },
             flops: ModelSummary.flops(layer, input: input, output: output)))
     }
 }
@@ -37,12 +38,16 @@ public struct ModelSummary: Codable, Sendable {
         public var name: String
         public var type: String
         public var outputShape: [Int]
+        /// Parameters the layer holds itself (not those of its children, which have their own rows).
         public var parameters: Int
         public var flops: Int
     }
 
     /// FLOPs per element charged for a normalisation (statistics, normalise, scale, shift).
     public static let normFLOPsPerElement = 5
+
+    /// FLOPs per output element charged for trilinear interpolation (8 weighted taps).
+    public static let interpolationFLOPsPerElement = 16
 
     public var inputShape: [Int]
     /// Leaf layers in call order; the classifier runs on one whole-volume region per sample.
@@ -56,13 +61,15 @@ public struct ModelSummary: Codable, Sendable {
 
     /// FLOPs of one call: 2 × multiply-adds for convolutions and linear layers (from the weight shape and the
     /// output, or for a transposed convolution the input), `normFLOPsPerElement` per output element for norms,
-    /// one per output element for anything else.
+    /// `interpolationFLOPsPerElement` for trilinear upsampling, one per output
+    /// element for anything else.
     public static func flops(_ layer: Module, input: Tensor, output: Tensor) -> Int {
         switch layer {
         case let conv as Conv3d: 2 * output.count * conv.weight.tensor.shape.dropFirst().reduce(1, *)
         case let conv as ConvTranspose3d: 2 * input.count * conv.weight.tensor.shape.dropFirst().reduce(1, *)
         case let linear as Linear: 2 * output.count * linear.weight.tensor.shape[1]
         case is GroupNorm, is InstanceNorm, is BatchNorm: normFLOPsPerElement * output.count
+        case is Upsampling: interpolationFLOPsPerElement * output.count
         default: output.count
         }
     }
@@ -135,17 +142,20 @@ public struct ModelSummary: Codable, Sendable {
 public struct ModelTiming: Codable, Sendable {
     public var inputShape: [Int]
     public var repeats: Int
+    public var channelsLast: Bool
     /// Mean seconds of a forward pass without gradients.
     public var forwardSeconds: Double
     /// Mean seconds of a forward pass with gradients, every head (the classifier on one region per sample) summed
     /// into a scalar, and the backward pass.
     public var forwardBackwardSeconds: Double
 
-    /// Times `repeats` passes on random input after one untimed warm-up pass.
-    public static func measure(_ model: SpineModel, crop: [Int], batch: Int, repeats: Int) throws -> ModelTiming {
+    /// Times `repeats` passes on random input (in channels-last-3d memory format if asked) after one untimed
+    /// warm-up pass.
+    public static func measure(_ model: SpineModel, crop: [Int], batch: Int, repeats: Int, channelsLast: Bool = false) throws -> ModelTiming {
         let shape = [batch, model.config.inChannels] + crop
         try model.checkInput(shape: shape)
-        let image = try Tensor.rand(shape)
+        let random = try Tensor.rand(shape)
+        let image = channelsLast ? try random.channelsLast3d() : random
         let whole = try Tensor.ones(crop)
         func step() throws {
             let output = try model(image)
@@ -167,6 +177,6 @@ public struct ModelTiming: Codable, Sendable {
         try step()
         let forwardBackward = try seconds(step)
         let forward = try Torch.noGrad { try seconds { _ = try model(image) } }
-        return ModelTiming(inputShape: shape, repeats: repeats, forwardSeconds: forward, forwardBackwardSeconds: forwardBackward)
+        return ModelTiming(inputShape: shape, repeats: repeats, channelsLast: channelsLast, forwardSeconds: forward, forwardBackwardSeconds: forwardBackward)
     }
 }

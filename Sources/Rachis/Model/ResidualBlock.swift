@@ -16,10 +16,6 @@ enum Blocks {
         return conv
     }
 
-    /// A transposed convolution that undoes a downsampling by `factor` exactly (kernel = stride = factor).
-    static func upsampling(_ inChannels: Int, _ outChannels: Int, factor: Triple) throws -> ConvTranspose3d {
-        try ConvTranspose3d(inChannels, outChannels, kernel: factor, stride: factor)
-    }
 
     static func norm(_ config: ModelConfig, channels: Int) throws -> any UnaryLayer {
         switch config.norm {
@@ -30,6 +26,27 @@ enum Blocks {
     }
 
     static func activation() -> Activation { Activation(.leakyReLU(slope: slope)) }
+}
+
+/// Undoes a downsampling by `factor` exactly: a 1×1×1 convolution to the shallower level's channels at the low
+/// resolution (cheap), then trilinear interpolation by `factor`.
+final class Upsampling: Module, @unchecked Sendable {
+    let conv: Conv3d
+    let factor: Triple
+
+    init(_ inChannels: Int, _ outChannels: Int, factor: Triple) throws {
+        conv = try Conv3d(inChannels, outChannels, kernel: 1)
+        self.factor = factor
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let shape = x.shape
+        let size = Triple(shape[2] * factor.d, shape[3] * factor.h, shape[4] * factor.w)
+        let y = try conv.traced(x)
+        let output = try y.upsampleTrilinear(size: size)
+        SummaryRecorder.current?.record(self, input: y, output: output)
+        return output
+    }
 }
 
 /// Convolution, normalisation, activation: the encoder's stem.

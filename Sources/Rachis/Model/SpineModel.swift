@@ -5,7 +5,7 @@ import Torch
 /// decoder fed from the bottleneck only.
 ///
 /// Parameter names are the property paths, and are the checkpoint keys: `encoder.stem.conv.weight`,
-/// `encoder.stages.1.down.weight`, `encoder.stages.0.blocks.0.conv1.weight`, `decoder.stages.0.up.weight`
+/// `encoder.stages.1.down.weight`, `encoder.stages.0.blocks.0.conv1.weight`, `decoder.stages.0.up.conv.weight`
 /// (level 1 → 0), `decoder.stages.0.block.projection.weight`, `segmentation.weight`, `localization.weight`,
 /// `identification.weight`, `classifier.hidden.weight`, `autoencoder.stages.0.block.conv1.weight`,
 /// `autoencoder.output.weight`. Switched-off heads have no parameters.

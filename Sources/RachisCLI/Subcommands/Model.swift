@@ -28,6 +28,9 @@ extension RachisCommand.Model {
         @Option(help: "Also time this many forward and forward+backward passes (run it on a release build).")
         var time: Int = 0
 
+        @Flag(help: "Time with the input in channels-last-3d memory format.")
+        var channelsLast = false
+
         @Flag(help: "Print JSON.")
         var json = false
 
@@ -42,7 +45,7 @@ extension RachisCommand.Model {
             let modelConfig = try ModelConfig.load(configFile: URL(fileURLWithPath: config))
             let model = try SpineModel(modelConfig)
             let summary = try ModelSummary.run(model, crop: shape, batch: batch)
-            let timing = time > 0 ? try ModelTiming.measure(model, crop: shape, batch: batch, repeats: time) : nil
+            let timing = time > 0 ? try ModelTiming.measure(model, crop: shape, batch: batch, repeats: time, channelsLast: channelsLast) : nil
             if json {
                 struct Report: Encodable { var summary: ModelSummary; var timing: ModelTiming? }
                 let encoder = JSONEncoder()
@@ -52,8 +55,8 @@ extension RachisCommand.Model {
             }
             print(summary.table)
             if let timing {
-                print(String(format: "Timing %@ (mean of %d): forward %.3f s, forward+backward %.3f s",
-                             "\(timing.inputShape)", timing.repeats, timing.forwardSeconds, timing.forwardBackwardSeconds))
+                print(String(format: "Timing %@%@ (mean of %d): forward %.3f s, forward+backward %.3f s",
+                             "\(timing.inputShape)", channelsLast ? " channels-last" : "", timing.repeats, timing.forwardSeconds, timing.forwardBackwardSeconds))
             }
         }
     }
