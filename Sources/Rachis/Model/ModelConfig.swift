@@ -94,9 +94,10 @@ extension ModelConfig {
     }
 
     /// Decodes the `model` section of a training config file (YAML or JSON); other sections are ignored and a
-    /// missing `model` section gives the defaults.
+    /// missing or empty `model` section gives the defaults.
     public static func load(configFile url: URL) throws -> ModelConfig {
-        try decode(section: try ConfigDecoding.load(url)["model"] ?? .object([:]), source: url.path)
+        let section = try ConfigDecoding.load(url)["model"]
+        return try decode(section: section == nil || section == .null ? .object([:]) : section!, source: url.path)
     }
 
     /// Checks every value's range; the error names the key.
