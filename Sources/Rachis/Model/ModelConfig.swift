@@ -1,0 +1,130 @@
+import Foundation
+
+/// The `model:` section of a training config: the shape of the multitask network.
+public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
+    public enum Norm: String, Codable, Sendable, CaseIterable { case group, instance, batch }
+
+    /// Which heads are built. A head that is off has no parameters and gives nil in `ModelOutput`.
+    public struct Heads: Codable, Equatable, Sendable, DefaultConstructible {
+        public var segmentation = true
+        public var localization = true
+        public var identification = true
+        public var classification = true
+        public var autoencoder = true
+        public init() {}
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case segmentation, localization, identification, classification, autoencoder
+        }
+    }
+
+    /// Image channels of the input (and of the reconstruction).
+    public var inChannels = 2
+    /// Structure classes of the auxiliary segmentation (`StructureLabel`).
+    public var structureClasses = 6
+    /// Per-vertebra classes of the classification head.
+    public var classes = 3
+    /// Channels of the first (full-resolution) stage.
+    public var width = 16
+    /// Resolution levels, the first included.
+    public var stages = 4
+    /// Residual blocks per encoder stage (one entry per stage). The first stage may have none: its features are
+    /// then the stem's (one conv-norm-act at full resolution), which saves the most expensive convolutions.
+    public var blocksPerStage = [1, 1, 1, 1]
+    /// Channel growth from one stage to the next.
+    public var channelMultiplier = 2
+    public var norm = Norm.group
+    /// Groups of group normalisation; must divide every stage's channels and `featureChannels`.
+    public var normGroups = 8
+    /// Dropout between the two convolutions of each residual block.
+    public var dropout = 0.0
+    /// Training voxel spacing [D, H, W] in mm: decides which axes each downsampling halves.
+    public var spacingMM = [3.5, 2.0, 2.0]
+    public var heads = Heads()
+    public var classifierHidden = 64
+    public var classifierDropout = 0.2
+    /// Width F of the segmentation decoder's full-resolution output (`ModelOutput.features`).
+    public var featureChannels = 16
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case inChannels, structureClasses, classes, width, stages, blocksPerStage, channelMultiplier, norm, normGroups,
+             dropout, spacingMM, heads, classifierHidden, classifierDropout, featureChannels
+    }
+
+    /// Channels of each stage: `width · channelMultiplier^s`.
+    public var stageChannels: [Int] {
+        (0..<stages).map { s in (0..<s).reduce(width) { c, _ in c * channelMultiplier } }
+    }
+}
+
+public enum ModelConfigError: Error, CustomStringConvertible, Equatable {
+    /// A key of the `model` section that `ModelConfig` does not have.
+    case unknownKey(source: String, key: String)
+    /// A value out of its range.
+    case invalid(key: String, value: String, requirement: String)
+
+    public var description: String {
+        switch self {
+        case let .unknownKey(source, key): "\(source): unknown key \"\(key)\" in the model section"
+        case let .invalid(key, value, requirement): "model.\(key) = \(value): \(requirement)"
+        }
+    }
+}
+
+extension ModelConfig {
+    /// Decodes a `model` section: rejects unknown keys by name, fills missing ones from the defaults, validates.
+    public static func decode(section: JSONValue, source: String) throws -> ModelConfig {
+        if case let .object(keys) = section {
+            let known = Set(CodingKeys.allCases.map(\.stringValue))
+            if let unknown = keys.keys.sorted().first(where: { !known.contains($0) }) {
+                throw ModelConfigError.unknownKey(source: source, key: unknown)
+            }
+            if case let .object(heads)? = keys["heads"] {
+                let knownHeads = Set(Heads.CodingKeys.allCases.map(\.stringValue))
+                if let unknown = heads.keys.sorted().first(where: { !knownHeads.contains($0) }) {
+                    throw ModelConfigError.unknownKey(source: source, key: "heads." + unknown)
+                }
+            }
+        }
+        let config = try ConfigDecoding.decode(ModelConfig.self, from: section, source: source)
+        try config.validate()
+        return config
+    }
+
+    /// Decodes the `model` section of a training config file (YAML or JSON); other sections are ignored and a
+    /// missing or empty `model` section gives the defaults.
+    public static func load(configFile url: URL) throws -> ModelConfig {
+        let section = try ConfigDecoding.load(url)["model"]
+        return try decode(section: section == nil || section == .null ? .object([:]) : section!, source: url.path)
+    }
+
+    /// Checks every value's range; the error names the key.
+    public func validate() throws {
+        func require(_ ok: Bool, _ key: CodingKeys, _ value: Any, _ requirement: String) throws {
+            if !ok { throw ModelConfigError.invalid(key: key.stringValue, value: "\(value)", requirement: requirement) }
+        }
+        try require(inChannels >= 1, .inChannels, inChannels, "must be at least 1")
+        try require(structureClasses >= 2, .structureClasses, structureClasses, "must be at least 2")
+        try require(classes >= 2, .classes, classes, "must be at least 2")
+        try require(width >= 1, .width, width, "must be at least 1")
+        try require((2...6).contains(stages), .stages, stages, "must be in 2...6")
+        try require(blocksPerStage.count == stages, .blocksPerStage, blocksPerStage, "needs one entry per stage (\(stages))")
+        try require(blocksPerStage.first.map { $0 >= 0 } ?? true && blocksPerStage.dropFirst().allSatisfy { $0 >= 1 },
+                    .blocksPerStage, blocksPerStage, "every stage after the first needs at least 1 block")
+        try require(channelMultiplier >= 1, .channelMultiplier, channelMultiplier, "must be at least 1")
+        try require(featureChannels >= 1, .featureChannels, featureChannels, "must be at least 1")
+        try require(normGroups >= 1, .normGroups, normGroups, "must be at least 1")
+        if norm == .group {
+            let channels = stageChannels + [featureChannels]
+            try require(channels.allSatisfy { $0 % normGroups == 0 }, .normGroups, normGroups,
+                        "must divide every stage's channels \(stageChannels) and featureChannels \(featureChannels)")
+        }
+        try require((0..<1).contains(dropout), .dropout, dropout, "must be in [0, 1)")
+        try require(spacingMM.count == 3 && spacingMM.allSatisfy { $0 > 0 && $0.isFinite }, .spacingMM, spacingMM,
+                    "needs three positive spacings [D, H, W]")
+        try require(classifierHidden >= 1, .classifierHidden, classifierHidden, "must be at least 1")
+        try require((0..<1).contains(classifierDropout), .classifierDropout, classifierDropout, "must be in [0, 1)")
+    }
+}

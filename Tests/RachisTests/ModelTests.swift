@@ -1,0 +1,236 @@
+import Foundation
+import Testing
+import Torch
+@testable import Rachis
+
+/// Serialises the tests that seed and draw from libtorch's process-wide generator (module initialisation, rand).
+private enum SeededTorch {
+    private static let lock = NSLock()
+    static func run<T>(_ seed: UInt64, _ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        Torch.manualSeed(seed)
+        return try body()
+    }
+}
+
+private func tinyConfig(spacing: [Double] = [1, 1, 1], stages: Int = 3) -> ModelConfig {
+    var c = ModelConfig()
+    (c.width, c.stages, c.blocksPerStage, c.normGroups, c.featureChannels, c.classifierHidden, c.spacingMM) =
+        (4, stages, Array(repeating: 1, count: stages), 2, 4, 5, spacing)
+    return c
+}
+
+private func maxDifference(_ a: Tensor, _ b: Tensor) throws -> Double {
+    try (a - b).abs().max().item()
+}
+
+struct ModelConfigTests {
+    @Test func poolingFactorsFollowSpacing() {
+        let iso = [[2, 2, 2], [2, 2, 2], [2, 2, 2]]
+        // [3.5, 2, 2]: 3.5 <= 2·2, so every axis is halved from the start.
+        #expect(PoolingPlan.factors(spacingMM: [3.5, 2, 2], stages: 4) == iso)
+        #expect(PoolingPlan.factors(spacingMM: [1, 1, 1], stages: 4) == iso)
+        // [5, 2, 2]: D kept first (5 > 4), then spacing [5, 4, 4] is within 2×.
+        #expect(PoolingPlan.factors(spacingMM: [5, 2, 2], stages: 4) == [[1, 2, 2], [2, 2, 2], [2, 2, 2]])
+        // [6, 1, 1]: D kept twice ([6, 2, 2] then [6, 4, 4]).
+        #expect(PoolingPlan.factors(spacingMM: [6, 1, 1], stages: 4) == [[1, 2, 2], [1, 2, 2], [2, 2, 2]])
+        var c = ModelConfig()
+        c.spacingMM = [6, 1, 1]
+        #expect(SpineModel.requiredDivisor(c) == [2, 8, 8])
+        #expect(SpineModel.requiredDivisor(ModelConfig()) == [8, 8, 8])
+    }
+
+    @Test func unknownKeysAreRejectedByName() throws {
+        #expect(throws: ModelConfigError.unknownKey(source: "t", key: "widht")) {
+            try ModelConfig.decode(section: .object(["width": .number(8), "widht": .number(3)]), source: "t")
+        }
+        #expect(throws: ModelConfigError.unknownKey(source: "t", key: "heads.segmentaton")) {
+            try ModelConfig.decode(section: .object(["heads": .object(["segmentaton": .bool(false)])]), source: "t")
+        }
+        let partial = try ModelConfig.decode(section: .object(["width": .number(8), "heads": .object(["autoencoder": .bool(false)])]), source: "t")
+        #expect(partial.width == 8 && partial.normGroups == 8 && !partial.heads.autoencoder && partial.heads.segmentation)
+    }
+
+    @Test func rangesAreValidatedByKey() throws {
+        var c = ModelConfig()
+        c.normGroups = 3
+        #expect(throws: ModelConfigError.self) { try c.validate() }
+        do { try c.validate() } catch let ModelConfigError.invalid(key, _, _) { #expect(key == "normGroups") }
+        c = ModelConfig()
+        c.blocksPerStage = [1, 1]
+        do { try c.validate(); Issue.record("accepted") } catch let ModelConfigError.invalid(key, _, _) { #expect(key == "blocksPerStage") }
+        c.blocksPerStage = [1, 0, 1, 1]
+        #expect(throws: ModelConfigError.self) { try c.validate() }
+        c.blocksPerStage = [0, 1, 1, 1]
+        try c.validate()
+    }
+
+    @Test func loadsTheModelSectionOfATrainingConfig() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("model-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try "model:\n  width: 8\n  normGroups: 4\nloss:\n  anything: 1\n".write(to: url, atomically: true, encoding: .utf8)
+        let c = try ModelConfig.load(configFile: url)
+        #expect(c.width == 8 && c.normGroups == 4 && c.stages == 4)
+        try "model:\n  width: 8\n  depth: 3\n".write(to: url, atomically: true, encoding: .utf8)
+        #expect(throws: ModelConfigError.unknownKey(source: url.path, key: "depth")) { try ModelConfig.load(configFile: url) }
+    }
+
+    @Test func baseConfigIsValid() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/configs/base.yaml")
+        let c = try ModelConfig.load(configFile: url.standardizedFileURL)
+        #expect(SpineModel.requiredDivisor(c).enumerated().allSatisfy { [24, 96, 64][$0.offset] % $0.element == 0 })
+    }
+}
+
+struct SpineModelTests {
+    @Test(arguments: [[1.0, 1, 1], [5.0, 2, 2]])
+    func headShapes(spacing: [Double]) throws {
+        let (model, image) = try SeededTorch.run(1) { (try SpineModel(tinyConfig(spacing: spacing)), try Tensor.rand([2, 2, 8, 16, 16])) }
+        let out = try model(image)
+        #expect(out.features.shape == [2, 4, 8, 16, 16])
+        #expect(out.segmentation?.shape == [2, 6, 8, 16, 16])
+        #expect(out.heatmap?.shape == [2, 1, 8, 16, 16])
+        #expect(out.levels?.shape == [2, LevelIndex.count, 8, 16, 16])
+        #expect(out.reconstruction?.shape == [2, 2, 8, 16, 16])
+        let levels = try model.encode(image)
+        let bottleneck = spacing[0] == 1 ? [2, 16, 2, 4, 4] : [2, 16, 4, 4, 4]
+        #expect(levels.map(\.shape) == [[2, 4, 8, 16, 16], [2, 8, spacing[0] == 1 ? 4 : 8, 8, 8], bottleneck])
+    }
+
+    @Test func switchedOffHeadsAreNilAndHaveNoParameters() throws {
+        var c = tinyConfig()
+        c.heads.segmentation = false
+        c.heads.identification = false
+        c.heads.classification = false
+        c.heads.autoencoder = false
+        let (model, image) = try SeededTorch.run(2) { (try SpineModel(c), try Tensor.rand([1, 2, 4, 8, 8])) }
+        let out = try model(image)
+        #expect(out.segmentation == nil && out.levels == nil && out.reconstruction == nil && out.heatmap != nil)
+        let roots = Set(model.namedParameters().map { String($0.name.split(separator: ".")[0]) })
+        #expect(roots == ["encoder", "decoder", "localization"])
+        #expect(throws: ModelError.headDisabled("classification")) {
+            try model.classify(features: out.features, regions: [(0, try Tensor.ones([4, 8, 8]))])
+        }
+    }
+
+    @Test func parameterCountMatchesClosedForm() throws {
+        var c = tinyConfig(stages: 2)
+        c.heads = .init()
+        let model = try SeededTorch.run(3) { try SpineModel(c) }
+        // Hand count for inChannels 2, width 4, 2 stages of 1 block, F = 4, hidden 5, factor [2, 2, 2]:
+        // encoder 224 + 880 + 264 + 3488, decoder 36 + 1344, heads 30 + 5 + 5·L, classifier 25 + 18, autoencoder 36 + 880 + 10.
+        #expect(model.parameterCount == 7240 + 5 * LevelIndex.count)
+        c.blocksPerStage = [0, 1]
+        #expect(try SeededTorch.run(3) { try SpineModel(c) }.parameterCount == 7240 - 880 + 5 * LevelIndex.count)
+        let names = model.namedParameters().map(\.name)
+        for name in ["encoder.stem.conv.weight", "encoder.stages.0.blocks.0.conv1.weight", "encoder.stages.1.down.weight",
+                     "decoder.stages.0.up.conv.weight", "decoder.stages.0.block.projection.weight", "segmentation.weight",
+                     "identification.bias", "classifier.hidden.weight", "classifier.output.bias",
+                     "autoencoder.stages.0.block.conv2.weight", "autoencoder.output.weight"] {
+            #expect(names.contains(name), "\(name)")
+        }
+    }
+
+    @Test func indivisibleInputThrows() throws {
+        let model = try SeededTorch.run(4) { try SpineModel(tinyConfig()) }
+        #expect(throws: ModelError.indivisibleInput(shape: [1, 2, 6, 16, 16], divisor: [4, 4, 4])) {
+            try model(Tensor.zeros([1, 2, 6, 16, 16]))
+        }
+        #expect(throws: ModelError.self) { try model(Tensor.zeros([1, 3, 8, 16, 16])) }
+    }
+
+    @Test func reconstructionReadsTheBottleneckOnly() throws {
+        let (model, image) = try SeededTorch.run(5) { (try SpineModel(tinyConfig()), try Tensor.rand([1, 2, 8, 16, 16])) }
+        let levels = try model.encode(image)
+        let full = try model.decode(levels: levels)
+        let skipsZeroed = try levels.dropLast().map { try $0.zerosLike() } + [levels[levels.count - 1]]
+        let cut = try model.decode(levels: skipsZeroed)
+        #expect(try maxDifference(full.reconstruction!, cut.reconstruction!) == 0)
+        #expect(try maxDifference(full.features, cut.features) > 1e-4)
+    }
+
+    @Test func channelsLastGivesTheSameOutputs() throws {
+        let (model, image) = try SeededTorch.run(6) { (try SpineModel(tinyConfig(spacing: [5, 2, 2])), try Tensor.rand([1, 2, 8, 16, 16])) }
+        let a = try model(image)
+        let b = try model(image.channelsLast3d())
+        for (x, y) in [(a.features, b.features), (a.segmentation!, b.segmentation!), (a.heatmap!, b.heatmap!),
+                       (a.levels!, b.levels!), (a.reconstruction!, b.reconstruction!)] {
+            #expect(try maxDifference(x, y) < 1e-4)
+        }
+    }
+}
+
+struct ClassificationHeadTests {
+    @Test func poolsInsideTheRegionThroughTheMLP() throws {
+        let (model, features) = try SeededTorch.run(7) { (try SpineModel(tinyConfig()), try Tensor.randn([2, 4, 4, 6, 6])) }
+        model.eval()
+        var weights = [Float](repeating: 0, count: 4 * 6 * 6)
+        for i in [5, 6, 40, 41, 100] { weights[i] = 1 }
+        weights[77] = 0.5
+        let mask = try Tensor(weights, shape: [4, 6, 6])
+        let logits = try model.classify(features: features, regions: [(1, mask), (0, mask)])
+        #expect(logits.shape == [2, 3])
+
+        // Outside the mask (and in the other sample) nothing matters.
+        let outside = try (mask.eq(0).to(.float32) * Tensor.randn([2, 4, 4, 6, 6]) * 10)
+        let changed = try model.classify(features: features + outside, regions: [(1, mask), (0, mask)])
+        #expect(try maxDifference(logits, changed) < 1e-5)
+
+        // Hand-computed masked mean, then Linear → ReLU → Linear (dropout is off in evaluation).
+        let f = try features[.at(1)].array(Float.self)
+        let total = weights.reduce(0, +)
+        let pooled = (0..<4).map { c in (0..<weights.count).reduce(Float(0)) { $0 + f[c * weights.count + $1] * weights[$1] } / total }
+        let classifier = try #require(model.classifier)
+        let (w1, b1) = (try classifier.hidden.weight.tensor.array(Float.self), try classifier.hidden.bias!.tensor.array(Float.self))
+        let (w2, b2) = (try classifier.output.weight.tensor.array(Float.self), try classifier.output.bias!.tensor.array(Float.self))
+        let hidden = (0..<5).map { j in max(0, b1[j] + (0..<4).reduce(Float(0)) { $0 + w1[j * 4 + $1] * pooled[$1] }) }
+        let expected = (0..<3).map { k in b2[k] + (0..<5).reduce(Float(0)) { $0 + w2[k * 5 + $1] * hidden[$1] } }
+        let got = try logits[.at(0)].array(Float.self)
+        #expect(zip(got, expected).allSatisfy { abs($0 - $1) < 1e-4 }, "\(got) vs \(expected)")
+    }
+
+    @Test func emptyRegionGivesTheResponseToZeroFeatures() throws {
+        let (model, features) = try SeededTorch.run(8) { (try SpineModel(tinyConfig()), try Tensor.randn([1, 4, 4, 6, 6])) }
+        model.eval()
+        let logits = try model.classify(features: features, regions: [(0, try Tensor.zeros([4, 6, 6]))])
+        #expect(try logits.isFinite().all().item() == 1)
+        let classifier = try #require(model.classifier)
+        #expect(try maxDifference(logits, classifier(Tensor.zeros([1, 4]))) < 1e-6)
+        #expect(try model.classify(features: features, regions: []).shape == [0, 3])
+        #expect(throws: ModelError.self) { try model.classify(features: features, regions: [(1, try Tensor.zeros([4, 6, 6]))]) }
+    }
+
+    @Test func predictedRegionsAreSoftmaxOfWinningLevels() throws {
+        let model = try SeededTorch.run(9) { try SpineModel(tinyConfig()) }
+        var values = [Float](repeating: 0, count: LevelIndex.count * 8)
+        for v in 0..<8 { values[v] = 5 }          // background wins everywhere ...
+        for v in 0..<3 { values[3 * 8 + v] = 9 }  // ... except level 3 at three voxels
+        let logits = try Tensor(values, shape: [1, LevelIndex.count, 2, 2, 2])
+        let regions = try model.predictedRegions(levels: logits)
+        #expect(regions.map(\.levelIndex) == [3] && regions[0].levelID == LevelIndex.levelID(ofIndex: 3))
+        let expected = try logits.softmax(dim: 1)[.at(0), .at(3)]
+        #expect(try maxDifference(regions[0].mask, expected) == 0)
+    }
+}
+
+struct ModelSummaryTests {
+    @Test func recordsLayersWithClosedFormFLOPs() throws {
+        let model = try SeededTorch.run(10) { try SpineModel(tinyConfig()) }
+        let summary = try ModelSummary.run(model, crop: [8, 16, 16], batch: 2)
+        #expect(summary.totalParameters == model.parameterCount)
+        #expect(summary.layers.reduce(0) { $0 + $1.parameters } == model.parameterCount)
+        let stem = try #require(summary.layers.first { $0.name == "encoder.stem.conv" })
+        #expect(stem.type == "Conv3d" && stem.outputShape == [2, 4, 8, 16, 16])
+        #expect(stem.flops == 2 * (2 * 4 * 8 * 16 * 16) * (2 * 27))
+        let hidden = try #require(summary.layers.first { $0.name == "classifier.hidden" })
+        #expect(hidden.flops == 2 * 2 * 4 * 5 && hidden.parameters == 4 * 5 + 5)
+        let up = try #require(summary.layers.first { $0.name == "decoder.stages.0.up.conv" })
+        #expect(up.flops == 2 * (2 * 4 * 4 * 8 * 8) * 8 && up.outputShape == [2, 4, 4, 8, 8])
+        let interpolation = try #require(summary.layers.first { $0.name == "decoder.stages.0.up" })
+        #expect(interpolation.type == "Upsampling" && interpolation.outputShape == [2, 4, 8, 16, 16])
+        #expect(summary.totalFLOPs == summary.layers.reduce(0) { $0 + $1.flops })
+        #expect(summary.table.contains("Total params: "))
+        #expect(SummaryRecorder.current == nil)
+    }
+}
