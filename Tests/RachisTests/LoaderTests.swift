@@ -322,6 +322,29 @@ struct LoaderTests {
         }
     }
 
+    @Test func heightWindowsCutTheFewestClassifiedVertebrae() throws {
+        let f = try LoaderFixture()
+        let loader = try DataLoader(reader: f.reader, config: LoaderFixture.config(), seed: 6)
+        let size = 32
+        for id in loader.labelledIDs {
+            let layout = loader.layouts[id]!
+            let spans = zip(layout.vertebrae, layout.boxes).compactMap { record, box in
+                record.classIndex == nil ? nil : box.map { ($0.lo[1], $0.hi[1]) }
+            }
+            func cuts(_ o: Int) -> Int { spans.filter { $0.1 >= o && $0.0 < o + size && ($0.0 < o || $0.1 >= o + size) }.count }
+            let fewest = (0...(layout.shape[1] - size)).map(cuts).min()!
+            var offsets = Set<Int>()
+            for k in 0..<20 {
+                var rng = SplitMix64(seed: 6, stream: UInt64(k))
+                let offset = layout.cropOffset(size: [8, size, 32], rng: &rng)
+                #expect(offset[0] == 0 && offset[2] == 0, "D and W cover the whole volume")
+                #expect(cuts(offset[1]) == fewest, "subject \(id): window at h \(offset[1]) cuts \(cuts(offset[1])), \(fewest) possible")
+                offsets.insert(offset[1])
+            }
+            if spans.isEmpty { #expect(offsets.count > 1) }
+        }
+    }
+
     @Test func paddingBeyondASmallVolumeIsUnknown() throws {
         let f = try LoaderFixture()
         var config = LoaderFixture.config(augment: false)

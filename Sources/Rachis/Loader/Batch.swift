@@ -30,7 +30,7 @@ public struct VertebraTarget: Sendable {
 /// autoencoder.
 public struct Batch: @unchecked Sendable {
     public var subjectIDs: [String]
-    /// Crop origin [d, h, w] in each subject's volume.
+    /// Crop origin [d, h, w] in each subject's volume (negative where the crop pads before the volume).
     public var cropOffsets: [[Int]]
     /// Voxel spacing in mm [D, H, W] of each sample.
     public var spacingMM: [[Double]]

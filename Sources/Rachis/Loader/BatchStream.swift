@@ -4,7 +4,7 @@ import Foundation
 ///
 /// At most `depth` batches are ready or in preparation ahead of the consumer; `next()` blocks until the next one is
 /// ready and rethrows a failure to prepare it (ending the stream). Dropping the stream, or `cancel()`, stops the
-/// workers once their current batch is done.
+/// workers and waits for them to finish the batch each is preparing, so nothing runs on after the stream is gone.
 public final class BatchStream: @unchecked Sendable {
     private final class State: @unchecked Sendable {
         let condition = NSCondition()
@@ -12,6 +12,7 @@ public final class BatchStream: @unchecked Sendable {
         var nextToClaim: Int, nextToYield: Int
         let end: Int, depth: Int
         var stopped = false
+        var running = 0
 
         init(range: Range<Int>, depth: Int) {
             (nextToClaim, nextToYield, end, self.depth) = (range.lowerBound, range.lowerBound, range.upperBound, depth)
@@ -23,8 +24,15 @@ public final class BatchStream: @unchecked Sendable {
     init(range: Range<Int>, depth: Int, workers: Int, make: @escaping @Sendable (Int) throws -> Batch) {
         let state = State(range: range, depth: max(1, depth))
         self.state = state
-        for _ in 0..<min(max(1, workers), max(1, range.count)) {
+        state.running = min(max(1, workers), max(1, range.count))
+        for _ in 0..<state.running {
             let thread = Thread {
+                defer {
+                    state.condition.lock()
+                    state.running -= 1
+                    state.condition.broadcast()
+                    state.condition.unlock()
+                }
                 while true {
                     state.condition.lock()
                     while !state.stopped && state.nextToClaim < state.end && state.nextToClaim >= state.nextToYield + state.depth {
@@ -64,12 +72,13 @@ public final class BatchStream: @unchecked Sendable {
         }
     }
 
-    /// Stops the workers (each finishes the batch it is preparing) and ends the stream.
+    /// Ends the stream: stops the workers and waits until each has finished the batch it was preparing.
     public func cancel() {
         state.condition.lock()
         state.stopped = true
-        state.ready.removeAll()
         state.condition.broadcast()
+        while state.running > 0 { state.condition.wait() }
+        state.ready.removeAll()
         state.condition.unlock()
     }
 }

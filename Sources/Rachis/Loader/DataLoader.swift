@@ -37,7 +37,7 @@ public final class DataLoader: Sendable {
         unlabelledIDs = split.train.filter { layouts[$0]!.isUnlabelled }
         validationIDs = split.val
         let fraction = Self.unlabelledShare(labelled: labelledIDs.count, unlabelled: unlabelledIDs.count, asked: config.unlabelledFraction)
-        let samples = labelledIDs.isEmpty ? unlabelledIDs.count : Int((Double(labelledIDs.count) / (1 - fraction)).rounded(.up))
+        let samples = labelledIDs.isEmpty ? unlabelledIDs.count : Int((Double(labelledIDs.count) / (1 - fraction) - 1e-9).rounded(.up))
         samplesPerEpoch = (samples + config.batchSize - 1) / config.batchSize * config.batchSize
     }
 
