@@ -30,7 +30,7 @@ public struct VertebraTarget: Sendable {
 /// autoencoder.
 public struct Batch: @unchecked Sendable {
     public var subjectIDs: [String]
-    /// Crop origin [d, h, w] in each subject's volume.
+    /// Crop origin [d, h, w] in each subject's volume (negative where the crop pads before the volume).
     public var cropOffsets: [[Int]]
     /// Voxel spacing in mm [D, H, W] of each sample.
     public var spacingMM: [[Double]]
@@ -49,6 +49,8 @@ public struct Batch: @unchecked Sendable {
     /// `[N]` float32 per task: 1 when the sample is annotated for it.
     public var taskMask: [LearningTask: Tensor]
     public var vertebrae: [VertebraTarget]
+    /// `[N, 1, D, H, W]` float32: 1 inside the subject's field of view, 0 in crop padding; nil means everywhere.
+    public var fieldOfView: Tensor? = nil
 
     public var count: Int { subjectIDs.count }
 

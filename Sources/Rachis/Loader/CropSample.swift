@@ -1,0 +1,213 @@
+import Foundation
+
+/// One sample being prepared: a crop `[D, H, W]` of a subject's volumes, in crop coordinates, with a field-of-view
+/// mask (0 in padding) and the vertebra centroids moved along with every spatial change.
+struct CropSample {
+    let layout: SubjectLayout
+    /// Crop origin in the subject's voxels (negative where the crop pads before the volume).
+    let offset: [Int]
+    let size: [Int]
+    var image: [Float]
+    var vertebraLabels: [UInt8]
+    var vertebraKnown: [UInt8]
+    var structureLabels: [UInt8]
+    var structureKnown: [UInt8]
+    var fieldOfView: [UInt8]
+    /// Per table row: centroid as a continuous crop voxel index, nil when not annotated.
+    var centroids: [[Double]?]
+
+    var voxelCount: Int { size.reduce(1, *) }
+    var channels: Int { image.count / voxelCount }
+
+    /// Reads the part of the crop that lies inside the volume with hyperslabs and pads the rest.
+    init(reader: DatasetReader, layout: SubjectLayout, offset: [Int], size: [Int]) throws {
+        (self.layout, self.offset, self.size) = (layout, offset, size)
+        let shape = layout.shape, n = size.reduce(1, *)
+        let lo = (0..<3).map { max(offset[$0], 0) }, hi = (0..<3).map { min(offset[$0] + size[$0], shape[$0]) }
+        let inner = (0..<3).map { hi[$0] - lo[$0] }
+        guard inner.allSatisfy({ $0 > 0 }) else {
+            throw LoaderError.sampleFailed(subject: layout.id, message: "crop at \(offset) of size \(size) misses the volume \(shape)")
+        }
+        let id = layout.id
+        let channelCrop = try reader.imageCrop(id, offset: lo, size: inner)
+        let channels = channelCrop.count / inner.reduce(1, *)
+        func place<T: Numeric>(_ values: [T], channels: Int) -> [T] {
+            var out = [T](repeating: 0, count: channels * n)
+            var i = 0
+            for c in 0..<channels {
+                for d in 0..<inner[0] {
+                    for h in 0..<inner[1] {
+                        let start = ((c * size[0] + d + lo[0] - offset[0]) * size[1] + h + lo[1] - offset[1]) * size[2] + lo[2] - offset[2]
+                        for w in 0..<inner[2] { out[start + w] = values[i + w] }
+                        i += inner[2]
+                    }
+                }
+            }
+            return out
+        }
+        image = place(channelCrop, channels: channels)
+        vertebraLabels = place(try reader.volumeCrop(id, "labels/vertebrae", offset: lo, size: inner), channels: 1)
+        vertebraKnown = place(try reader.volumeCrop(id, "annotated/vertebrae", offset: lo, size: inner), channels: 1)
+        structureLabels = place(try reader.volumeCrop(id, "labels/structures", offset: lo, size: inner), channels: 1)
+        structureKnown = place(try reader.volumeCrop(id, "annotated/structures", offset: lo, size: inner), channels: 1)
+        fieldOfView = place([UInt8](repeating: 1, count: inner.reduce(1, *)), channels: 1)
+        centroids = layout.vertebrae.map { record in
+            record.centroidMM.map { c in zip(layout.geometry.index(worldMM: c), offset).map { $0 - Double($1) } }
+        }
+    }
+
+    // MARK: Spatial augmentation
+
+    /// Flips along D (left-right) and/or rotates by `angle` radians in the sagittal H–W plane about the crop centre,
+    /// in millimetres (so anisotropic in-plane spacing stays a rotation). The image is resampled bilinearly, labels and
+    /// masks by nearest neighbour; voxels that come from outside the crop are padding (image 0, labels unknown).
+    mutating func transform(flip: Bool, angle: Double) {
+        guard flip || angle != 0 else { return }
+        let (sd, sh, sw) = (size[0], size[1], size[2])
+        let plane = sh * sw, n = voxelCount, channels = channels
+        let spacing = layout.geometry.spacingMM
+        // Source position of each output (h, w): the inverse rotation.
+        var sourceH = [Double](repeating: 0, count: plane), sourceW = sourceH
+        for h in 0..<sh {
+            for w in 0..<sw {
+                let p = rotate(h: Double(h), w: Double(w), by: -angle, spacing: spacing)
+                (sourceH[h * sw + w], sourceW[h * sw + w]) = (p.h, p.w)
+            }
+        }
+        var image = [Float](repeating: 0, count: image.count)
+        var volumes = [[UInt8]](repeating: [UInt8](repeating: 0, count: n), count: 5)
+        let old = [vertebraLabels, vertebraKnown, structureLabels, structureKnown, fieldOfView]
+        for d in 0..<sd {
+            let source = flip ? sd - 1 - d : d
+            for q in 0..<plane {
+                let (y, x) = (sourceH[q], sourceW[q])
+                let (nh, nw) = (Int(y.rounded()), Int(x.rounded()))
+                let out = d * plane + q
+                guard nh >= 0, nh < sh, nw >= 0, nw < sw else { continue }
+                let nearest = source * plane + nh * sw + nw
+                for v in 0..<5 { volumes[v][out] = old[v][nearest] }
+                let (h0, w0) = (Int(y.rounded(.down)), Int(x.rounded(.down)))
+                let (fy, fx) = (Float(y - Double(h0)), Float(x - Double(w0)))
+                for c in 0..<channels {
+                    var value: Float = 0
+                    for (dh, wy) in [(0, 1 - fy), (1, fy)] where h0 + dh >= 0 && h0 + dh < sh && wy != 0 {
+                        for (dw, wx) in [(0, 1 - fx), (1, fx)] where w0 + dw >= 0 && w0 + dw < sw && wx != 0 {
+                            value += wy * wx * self.image[c * n + source * plane + (h0 + dh) * sw + w0 + dw]
+                        }
+                    }
+                    image[c * n + out] = value
+                }
+            }
+        }
+        self.image = image
+        (vertebraLabels, vertebraKnown, structureLabels, structureKnown, fieldOfView) = (volumes[0], volumes[1], volumes[2], volumes[3], volumes[4])
+        centroids = centroids.map { c in
+            c.map { c in
+                let p = rotate(h: c[1], w: c[2], by: angle, spacing: spacing)
+                return [flip ? Double(sd - 1) - c[0] : c[0], p.h, p.w]
+            }
+        }
+    }
+
+    /// Rotates the crop voxel position (h, w) about the crop centre by `angle` radians, in millimetre space.
+    private func rotate(h: Double, w: Double, by angle: Double, spacing: [Double]) -> (h: Double, w: Double) {
+        let (ch, cw) = (Double(size[1] - 1) / 2, Double(size[2] - 1) / 2)
+        let (y, x) = ((h - ch) * spacing[1], (w - cw) * spacing[2])
+        let (c, s) = (cos(angle), sin(angle))
+        return ((c * y - s * x) / spacing[1] + ch, (s * y + c * x) / spacing[2] + cw)
+    }
+
+    // MARK: Intensities
+
+    /// Per channel over the field of view: z-score (when asked), gamma on the [0, 1]-rescaled range, scale, shift and
+    /// Gaussian noise. Padding stays 0.
+    mutating func adjustIntensities(zscore: Bool, gamma: Double, scale: Double, shift: Double, noiseSigma: Double, rng: inout SplitMix64) {
+        let n = voxelCount
+        let inside = (0..<n).filter { fieldOfView[$0] != 0 }
+        guard !inside.isEmpty else { return }
+        for c in 0..<channels {
+            let base = c * n
+            if zscore {
+                let mean = inside.reduce(0.0) { $0 + Double(image[base + $1]) } / Double(inside.count)
+                let variance = inside.reduce(0.0) { $0 + pow(Double(image[base + $1]) - mean, 2) } / Double(inside.count)
+                let std = variance > 1e-12 ? variance.squareRoot() : 1
+                for i in inside { image[base + i] = Float((Double(image[base + i]) - mean) / std) }
+            }
+            if gamma != 1, let lo = inside.map({ image[base + $0] }).min(), let hi = inside.map({ image[base + $0] }).max(), hi > lo {
+                for i in inside { image[base + i] = lo + (hi - lo) * powf((image[base + i] - lo) / (hi - lo), Float(gamma)) }
+            }
+            if scale != 1 || shift != 0 {
+                for i in inside { image[base + i] = image[base + i] * Float(scale) + Float(shift) }
+            }
+            if noiseSigma > 0 {
+                var k = 0
+                while k < inside.count {
+                    let (a, b) = rng.normalPairFloat()
+                    image[base + inside[k]] += Float(noiseSigma) * a
+                    if k + 1 < inside.count { image[base + inside[k + 1]] += Float(noiseSigma) * b }
+                    k += 2
+                }
+            }
+        }
+    }
+
+    // MARK: Targets
+
+    /// max over annotated centroids of exp(−|x − c|² / (2σ²)), distances in millimetres; exactly 0 where every
+    /// Gaussian is below 1e-4.
+    func heatmap(sigmaMM: Double) -> [Float] {
+        var out = [Float](repeating: 0, count: voxelCount)
+        let spacing = layout.geometry.spacingMM
+        let radiusMM = sigmaMM * (2 * log(1e4)).squareRoot()
+        for c in centroids.compactMap({ $0 }) {
+            let lo = (0..<3).map { max(0, Int((c[$0] - radiusMM / spacing[$0]).rounded(.down))) }
+            let hi = (0..<3).map { min(size[$0] - 1, Int((c[$0] + radiusMM / spacing[$0]).rounded(.up))) }
+            guard (0..<3).allSatisfy({ lo[$0] <= hi[$0] }) else { continue }
+            for d in lo[0]...hi[0] {
+                let dd = pow((Double(d) - c[0]) * spacing[0], 2)
+                for h in lo[1]...hi[1] {
+                    let dh = dd + pow((Double(h) - c[1]) * spacing[1], 2)
+                    for w in lo[2]...hi[2] {
+                        let r2 = dh + pow((Double(w) - c[2]) * spacing[2], 2)
+                        guard r2 <= radiusMM * radiusMM else { continue }
+                        let i = (d * size[1] + h) * size[2] + w
+                        out[i] = max(out[i], Float(exp(-r2 / (2 * sigmaMM * sigmaMM))))
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// One target per table row at least partly inside the crop (rows without a known position are always listed).
+    func vertebraTargets(sample: Int, classCount: Int) -> [VertebraTarget] {
+        var count = [Int](repeating: 0, count: 256), touchesEdge = [Bool](repeating: false, count: 256)
+        var i = 0
+        for d in 0..<size[0] {
+            for h in 0..<size[1] {
+                for w in 0..<size[2] {
+                    defer { i += 1 }
+                    guard vertebraKnown[i] != 0, vertebraLabels[i] != 0 else { continue }
+                    let l = Int(vertebraLabels[i])
+                    count[l] += 1
+                    if d == 0 || h == 0 || w == 0 || d == size[0] - 1 || h == size[1] - 1 || w == size[2] - 1 { touchesEdge[l] = true }
+                }
+            }
+        }
+        let wholeVolume = (0..<3).allSatisfy { offset[$0] <= 0 && offset[$0] + size[$0] >= layout.shape[$0] }
+        return layout.vertebrae.indices.compactMap { row in
+            let record = layout.vertebrae[row], level = record.level.id
+            let box = layout.boxes[row]
+            let hasRegion = count[level] > 0
+            guard hasRegion || box.map({ $0.intersects(offset: offset, size: size) }) ?? true else { return nil }
+            let insideCrop = box.map { $0.isInside(offset: offset, size: size) } ?? wholeVolume
+            let votes = record.raterClasses.filter { $0 >= 0 }
+            let softClass: [Double]? = votes.isEmpty ? nil : (0..<classCount).map { c in
+                Double(votes.filter { $0 == c }.count) / Double(votes.count)
+            }
+            return VertebraTarget(sample: sample, levelID: level, classIndex: record.classIndex, softClass: softClass,
+                                  centroidVoxel: centroids[row], hasRegion: hasRegion,
+                                  isCut: record.cutByFieldOfView || touchesEdge[level] || !insideCrop)
+        }
+    }
+}

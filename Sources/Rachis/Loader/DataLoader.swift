@@ -1,0 +1,177 @@
+import Foundation
+import Torch
+
+/// The training data loader: seeded, resumable batches of crops with their targets, and whole validation subjects.
+///
+/// Determinism contract: the order of an epoch's samples is a pure function of (seed, epoch), and the batch at
+/// (epoch, index), crop offsets and augmentation included, a pure function of (seed, epoch, index). So
+/// `batches(epoch: e, startingAt: k)` yields exactly the batches k, k+1, ... of an uninterrupted epoch e, whatever the
+/// number of workers.
+public final class DataLoader: Sendable {
+    public let reader: DatasetReader
+    public let config: LoaderConfig
+    public let seed: UInt64
+    /// The split's training ids annotated for more than autoencoding, and those annotated for nothing else.
+    public let labelledIDs: [String], unlabelledIDs: [String]
+    public let validationIDs: [String]
+    /// Samples per epoch (a multiple of the batch size): every labelled training subject at least once, topped up so
+    /// that `unlabelledFraction` of the samples are unlabelled ones (when the split has any).
+    public let samplesPerEpoch: Int
+    let layouts: [String: SubjectLayout]
+    let classCount: Int
+
+    public var batchesPerEpoch: Int { samplesPerEpoch / config.batchSize }
+
+    public init(reader: DatasetReader, config: LoaderConfig = LoaderConfig(), seed: UInt64) throws {
+        try config.validate()
+        let splits = try reader.splits()
+        guard let split = splits.first(where: { $0.name == config.split }) else {
+            throw LoaderError.unknownSplit(file: reader.url.path, split: config.split, available: splits.map(\.name))
+        }
+        guard !split.train.isEmpty else { throw LoaderError.emptySplit(file: reader.url.path, split: split.name, part: "train") }
+        var layouts: [String: SubjectLayout] = [:]
+        for id in split.train + split.val where layouts[id] == nil { layouts[id] = try SubjectLayout(reader: reader, id: id) }
+        (self.reader, self.config, self.seed, self.layouts) = (reader, config, seed, layouts)
+        classCount = reader.header.classNames.count
+        labelledIDs = split.train.filter { !layouts[$0]!.isUnlabelled }
+        unlabelledIDs = split.train.filter { layouts[$0]!.isUnlabelled }
+        validationIDs = split.val
+        let fraction = Self.unlabelledShare(labelled: labelledIDs.count, unlabelled: unlabelledIDs.count, asked: config.unlabelledFraction)
+        let samples = labelledIDs.isEmpty ? unlabelledIDs.count : Int((Double(labelledIDs.count) / (1 - fraction) - 1e-9).rounded(.up))
+        samplesPerEpoch = (samples + config.batchSize - 1) / config.batchSize * config.batchSize
+    }
+
+    static func unlabelledShare(labelled: Int, unlabelled: Int, asked: Double) -> Double {
+        labelled == 0 ? 1 : unlabelled == 0 ? 0 : asked
+    }
+
+    // MARK: Sampling
+
+    /// The subject ids of an epoch's samples, in order. Sample j is unlabelled exactly when ⌊(j+1)f⌋ > ⌊jf⌋ (f the
+    /// unlabelled share), which spreads unlabelled samples evenly over the batches; each kind is drawn from seeded
+    /// shuffles of its ids, reshuffled whenever it runs out.
+    public func epochOrder(_ epoch: Int) -> [String] {
+        var rng = SplitMix64(seed: seed, stream: 1, UInt64(bitPattern: Int64(epoch)))
+        let f = Self.unlabelledShare(labelled: labelledIDs.count, unlabelled: unlabelledIDs.count, asked: config.unlabelledFraction)
+        var pools = [labelledIDs, unlabelledIDs].map { _ in [String]() }
+        return (0..<samplesPerEpoch).map { j in
+            let kind = (Double(j + 1) * f).rounded(.down) > (Double(j) * f).rounded(.down) ? 1 : 0
+            if pools[kind].isEmpty { pools[kind] = Self.shuffled(kind == 0 ? labelledIDs : unlabelledIDs, &rng).reversed() }
+            return pools[kind].removeLast()
+        }
+    }
+
+    /// Fisher–Yates with `SplitMix64` (stable across Swift versions, unlike `shuffled(using:)`).
+    static func shuffled<T>(_ values: [T], _ rng: inout SplitMix64) -> [T] {
+        var values = values
+        for i in values.indices.reversed().dropLast() { values.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        return values
+    }
+
+    /// The batch at (epoch, index): a pure function of (seed, epoch, index).
+    public func batch(epoch: Int, index: Int) throws -> Batch {
+        guard index >= 0, index < batchesPerEpoch else {
+            throw LoaderError.batchOutOfRange(epoch: epoch, index: index, batchesPerEpoch: batchesPerEpoch)
+        }
+        let ids = epochOrder(epoch)[(index * config.batchSize)..<((index + 1) * config.batchSize)]
+        let samples = try ids.enumerated().map { k, id in
+            var rng = SplitMix64(seed: seed, stream: 2, UInt64(bitPattern: Int64(epoch)), UInt64(index), UInt64(k))
+            return try trainingSample(layouts[id]!, rng: &rng)
+        }
+        return try collate(samples)
+    }
+
+    /// Prefetches batches `index..<batchesPerEpoch` of an epoch on `config.workers` background threads.
+    public func batches(epoch: Int, startingAt index: Int = 0) -> BatchStream {
+        BatchStream(range: max(0, index)..<batchesPerEpoch, depth: config.prefetch, workers: config.workers) { [self] i in
+            try batch(epoch: epoch, index: i)
+        }
+    }
+
+    func trainingSample(_ layout: SubjectLayout, rng: inout SplitMix64) throws -> CropSample {
+        let size = config.cropSize
+        let offset = layout.cropOffset(size: size, rng: &rng)
+        let a = config.augment, p = a.probability
+        let flip = a.flipLeftRight && rng.bernoulli(p.flip)
+        let angle = rng.bernoulli(p.rotation) ? rng.uniform(-a.rotationDegrees, a.rotationDegrees) * .pi / 180 : 0
+        let gamma = rng.bernoulli(p.gamma) ? rng.uniform(a.gamma) : 1
+        let scale = rng.bernoulli(p.intensityScale) ? rng.uniform(a.intensityScale) : 1
+        let shift = rng.bernoulli(p.intensityShift) ? rng.uniform(a.intensityShift) : 0
+        let noise = rng.bernoulli(p.noise) ? rng.uniform(a.noiseSigma) : 0
+        var sample = try read(layout, offset: offset, size: size)
+        sample.transform(flip: flip, angle: angle)
+        sample.adjustIntensities(zscore: config.normalization == .zscore, gamma: gamma, scale: scale, shift: shift, noiseSigma: noise, rng: &rng)
+        return sample
+    }
+
+    func read(_ layout: SubjectLayout, offset: [Int], size: [Int]) throws -> CropSample {
+        do {
+            return try CropSample(reader: reader, layout: layout, offset: offset, size: size)
+        } catch let error as LoaderError {
+            throw error
+        } catch {
+            throw LoaderError.sampleFailed(subject: layout.id, message: "\(error)")
+        }
+    }
+
+    // MARK: Validation
+
+    /// One batch per validation subject: the whole volume padded at the end to `cropDivisor`, no augmentation.
+    public func validationBatches() throws -> [Batch] {
+        try validationIDs.map { try validationBatch($0) }
+    }
+
+    public func validationBatch(_ id: String) throws -> Batch {
+        let layout = try layouts[id] ?? SubjectLayout(reader: reader, id: id)
+        var sample = try read(layout, offset: [0, 0, 0], size: LoaderConfig.roundUp(layout.shape, to: config.cropDivisor))
+        var rng = SplitMix64(seed: seed)
+        sample.adjustIntensities(zscore: config.normalization == .zscore, gamma: 1, scale: 1, shift: 0, noiseSigma: 0, rng: &rng)
+        return try collate([sample])
+    }
+
+    // MARK: Batches
+
+    func collate(_ samples: [CropSample]) throws -> Batch {
+        let first = samples[0], n = samples.count, size = first.size
+        let channels = first.channels
+        for s in samples where s.channels != channels || s.size != size {
+            throw LoaderError.sampleFailed(subject: s.layout.id, message: "\(s.channels) channels of \(s.size) cannot join a batch of \(channels) channels of \(size)")
+        }
+        func float(_ volume: (CropSample) -> [UInt8]) -> [Float] { samples.flatMap { volume($0).map(Float.init) } }
+        let table = LevelIndex.table
+        let levels = samples.flatMap { $0.vertebraLabels.map { Int($0) < table.count ? table[Int($0)] : 0 } }
+        var taskMask: [LearningTask: Tensor] = [:]
+        for task in LearningTask.allCases {
+            taskMask[task] = try Tensor(samples.map { $0.layout.tasks.contains(task) ? Float(1) : 0 }, shape: [n])
+        }
+        var batch = Batch(
+            subjectIDs: samples.map(\.layout.id), cropOffsets: samples.map(\.offset), spacingMM: samples.map(\.layout.geometry.spacingMM),
+            image: try Tensor(samples.flatMap(\.image), shape: [n, channels] + size),
+            levels: try Tensor(levels, shape: [n] + size),
+            levelsKnown: try Tensor(float(\.vertebraKnown), shape: [n] + size),
+            structures: try Tensor(samples.flatMap { $0.structureLabels.map(Int64.init) }, shape: [n] + size),
+            structuresKnown: try Tensor(float(\.structureKnown), shape: [n] + size),
+            heatmap: try Tensor(samples.flatMap { $0.heatmap(sigmaMM: config.heatmapSigmaMM) }, shape: [n, 1] + size),
+            taskMask: taskMask,
+            vertebrae: samples.enumerated().flatMap { $1.vertebraTargets(sample: $0, classCount: classCount) })
+        batch.fieldOfView = try Tensor(float(\.fieldOfView), shape: [n, 1] + size)
+        return batch
+    }
+
+    // MARK: Throughput
+
+    /// Samples per second through the prefetching path over `batches` batches (continuing into later epochs when an
+    /// epoch is shorter).
+    public func measureThroughput(batches: Int) throws -> Double {
+        let start = ContinuousClock.now
+        var done = 0, epoch = 0
+        while done < batches {
+            let stream = self.batches(epoch: epoch)
+            while done < batches, let batch = try stream.next() { done += 1; _ = batch.count }
+            epoch += 1
+        }
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        return Double(done * config.batchSize) / seconds
+    }
+}
