@@ -68,6 +68,22 @@ public enum JSONValue: Equatable, Sendable {
         }
     }
 
+    /// Indented, key-sorted JSON text.
+    public var prettyText: String {
+        func render(_ value: JSONValue, _ indent: String) -> String {
+            switch value {
+            case let .array(items) where !items.isEmpty && items.contains(where: { if case .object = $0 { true } else { false } }):
+                return "[\n" + items.map { indent + "  " + render($0, indent + "  ") }.joined(separator: ",\n") + "\n" + indent + "]"
+            case let .object(members) where !members.isEmpty:
+                return "{\n" + members.keys.sorted().map { indent + "  " + JSONValue.string($0).jsonText + ": " + render(members[$0]!, indent + "  ") }
+                    .joined(separator: ",\n") + "\n" + indent + "}"
+            default:
+                return value.jsonText
+            }
+        }
+        return render(self, "")
+    }
+
     /// Compact, key-sorted JSON text.
     public var jsonText: String {
         switch self {

@@ -26,6 +26,22 @@ public enum ConfigDecoding {
         }
     }
 
+    /// Keys of `value` that `reference` (the encoded defaults) does not have, as dotted paths; nested objects are
+    /// compared key by key, values that are not objects in `reference` are taken as they are.
+    public static func unknownKeys(in value: JSONValue, comparedTo reference: JSONValue, path: String = "") -> [String] {
+        guard case let .object(given) = value, case let .object(known) = reference else { return [] }
+        return given.keys.sorted().flatMap { key -> [String] in
+            let child = path.isEmpty ? key : path + "." + key
+            guard let expected = known[key] else { return [child] }
+            return unknownKeys(in: given[key]!, comparedTo: expected, path: child)
+        }
+    }
+
+    /// The defaults of `T` as JSON.
+    public static func defaults<T: Codable & DefaultConstructible>(_ type: T.Type) throws -> JSONValue {
+        try JSONValue.parse(try JSONEncoder().encode(T()), source: "defaults")
+    }
+
     /// Deep merge: objects merge key by key, anything else in `override` replaces `base`.
     public static func merge(_ base: JSONValue, _ override: JSONValue) -> JSONValue {
         guard case var .object(b) = base, case let .object(o) = override else { return override }

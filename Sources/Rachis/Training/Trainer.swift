@@ -1,0 +1,316 @@
+import Foundation
+import Logging
+import Torch
+
+/// Trains the multitask model on a dataset file into a run folder, validating every few epochs, writing
+/// `checkpoint_last.h5` every epoch and `checkpoint_best.h5` on the best validation metric, and resuming exactly:
+/// the same next batch, optimizer state, loss weights and RNG state, so a resumed run ends with the same weights as
+/// an uninterrupted one (same seed, same threads).
+public final class Trainer {
+    public struct Options: Sendable {
+        public var dataset: URL
+        public var run: URL
+        public var seed: UInt64 = 0
+        public var device: Device = .cpu
+        public var resume = false
+        public init(dataset: URL, run: URL) { (self.dataset, self.run) = (dataset, run) }
+    }
+
+    /// One optimizer step, for progress display.
+    public struct StepReport: Sendable {
+        public var epoch: Int, epochs: Int
+        public var batch: Int, batchesPerEpoch: Int
+        public var step: Int
+        public var samplesPerSecond: Double
+        public var secondsRemaining: Double
+        public var losses: [String: Double]
+        public var learningRate: Double
+    }
+
+    public enum Outcome: Equatable, Sendable {
+        case finished(epochs: Int)
+        /// Stopped by a signal after saving checkpoint_last.h5.
+        case stopped(signal: String, epoch: Int, batch: Int)
+    }
+
+    public enum Error: Swift.Error, CustomStringConvertible {
+        case runExists(String)
+        case nothingToResume(String)
+        case configMismatch(run: String, keys: [String])
+        case channelMismatch(dataset: String, channels: Int, model: Int)
+        case classMismatch(dataset: String, classes: Int, model: Int)
+        case nonFiniteLoss(epoch: Int, batch: Int, subjects: [String])
+
+        public var description: String {
+            switch self {
+            case let .runExists(path): "\(path) already holds a run: pass --resume to continue it, or choose another --run folder"
+            case let .nothingToResume(path): "\(path) has no checkpoint_last.h5 to resume from"
+            case let .configMismatch(run, keys):
+                "the config differs from the one \(run) was started with (\(keys.joined(separator: ", "))); resume without --config, or start a new run"
+            case let .channelMismatch(dataset, channels, model):
+                "\(dataset) has \(channels) image channels, the model config expects \(model) (model.inChannels)"
+            case let .classMismatch(dataset, classes, model):
+                "\(dataset) names \(classes) vertebra classes, the model config has \(model) (model.classes)"
+            case let .nonFiniteLoss(epoch, batch, subjects):
+                "the loss is not finite at epoch \(epoch + 1), batch \(batch + 1) (subjects \(subjects.joined(separator: ", "))); lower train.learningRate or check those subjects with rachis dataset validate"
+            }
+        }
+    }
+
+    public let config: TrainingConfig
+    public let options: Options
+    public let folder: RunFolder
+    public let model: SpineModel
+    public let loss: MultitaskLoss
+    public let loader: DataLoader
+    public let optimizer: any Optimizer
+    public let schedule: any LearningRateSchedule
+    public private(set) var state: Checkpoint.State
+    public private(set) var history: [[String: Double]] = []
+    /// Per-task loss sums of the epoch in progress (kept in checkpoints so resumed logs match).
+    private var epochSums: [String: Double] = [:]
+    private var epochCounts: [String: Double] = [:]
+    let logger: Logger
+    let stepsPerEpoch: Int
+
+    public init(config: TrainingConfig, options: Options, logger: Logger = Logger(label: "rachis.train")) throws {
+        self.config = config
+        self.options = options
+        self.logger = logger
+        folder = RunFolder(options.run)
+        let reader = try DatasetReader(url: options.dataset)
+        guard reader.header.channelNames.count == config.model.inChannels else {
+            throw Error.channelMismatch(dataset: options.dataset.path, channels: reader.header.channelNames.count, model: config.model.inChannels)
+        }
+        guard reader.header.classNames.count == config.model.classes else {
+            throw Error.classMismatch(dataset: options.dataset.path, classes: reader.header.classNames.count, model: config.model.classes)
+        }
+        let checkpoint: Checkpoint?
+        if options.resume {
+            guard FileManager.default.fileExists(atPath: folder.lastCheckpoint.path) else { throw Error.nothingToResume(options.run.path) }
+            checkpoint = try Checkpoint.read(from: folder.lastCheckpoint)
+            let stored = try JSONValue.parse(Data(checkpoint!.config.utf8), source: folder.lastCheckpoint.path)
+            let differing = Self.differences(stored, try config.json())
+            guard differing.isEmpty else { throw Error.configMismatch(run: options.run.path, keys: differing) }
+        } else {
+            if FileManager.default.fileExists(atPath: folder.lastCheckpoint.path) { throw Error.runExists(options.run.path) }
+            checkpoint = nil
+        }
+
+        Torch.manualSeed(options.seed)
+        model = try SpineModel(config.model)
+        // Crops must be divisible by what the model's downsampling needs.
+        var loaderConfig = config.loader
+        let divisor = SpineModel.requiredDivisor(config.model)
+        loaderConfig.cropDivisor = zip(loaderConfig.cropDivisor, divisor).map { a, b in a * b / Self.gcd(a, b) }
+        loader = try DataLoader(reader: reader, config: loaderConfig, seed: options.seed)
+        var classCounts = [Int](repeating: 0, count: config.model.classes)
+        for id in loader.labelledIDs {
+            for v in try reader.vertebrae(of: id) { if let c = v.classIndex, c < classCounts.count { classCounts[c] += 1 } }
+        }
+        loss = try MultitaskLoss(config: config.loss, classCounts: classCounts)
+        try model.move(to: options.device)
+        try loss.move(to: options.device)
+        let parameters = model.namedParameters() + loss.namedParameters().map { ("loss." + $0.name, $0.parameter) }
+        optimizer = try config.train.makeOptimizer(parameters)
+        let perEpoch = config.train.stepsPerEpoch > 0 ? Swift.min(config.train.stepsPerEpoch, loader.batchesPerEpoch) : loader.batchesPerEpoch
+        stepsPerEpoch = Swift.max(1, perEpoch)
+        schedule = config.train.makeSchedule(stepsPerEpoch: stepsPerEpoch)
+        state = Checkpoint.State(bestMetric: config.train.bestMetric)
+
+        if let checkpoint {
+            try model.load(checkpoint.model)
+            try loss.load(checkpoint.lossWeighting)
+            try optimizer.load(state: checkpoint.optimizer)
+            if let rng = checkpoint.rngState { try Torch.setRNGState(rng) }
+            state = checkpoint.state
+            let progress = try JSONDecoder().decode(Progress.self, from: Data(checkpoint.history.utf8))
+            history = progress.rows.map { $0.mapValues { $0 ?? .nan } }
+            epochSums = progress.epochSums
+            epochCounts = progress.epochCounts
+            logger.info("resuming", metadata: ["epoch": "\(state.epoch + 1)", "batch": "\(state.nextBatch + 1)", "step": "\(state.step)"])
+        }
+    }
+
+    /// The metrics history and the partial sums of the epoch in progress, as stored in checkpoints.
+    struct Progress: Codable {
+        var rows: [[String: Double?]]
+        var epochSums: [String: Double]
+        var epochCounts: [String: Double]
+    }
+
+    static func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+
+    /// Dotted keys whose values differ between two configs.
+    static func differences(_ a: JSONValue, _ b: JSONValue, path: String = "") -> [String] {
+        if case let .object(x) = a, case let .object(y) = b {
+            return Set(x.keys).union(y.keys).sorted().flatMap { key in
+                differences(x[key] ?? .null, y[key] ?? .null, path: path.isEmpty ? key : path + "." + key)
+            }
+        }
+        return a == b ? [] : [path]
+    }
+
+    public func run(stop: StopRequest = StopRequest(), onStep: (StepReport) -> Void = { _ in }) throws -> Outcome {
+        try folder.create()
+        try AtomicFile.write(Data(try config.json().jsonText.utf8), to: folder.config)
+        let epochs = config.train.epochs
+        let clock = Date()
+        var trained = 0
+        while state.epoch < epochs {
+            let epoch = state.epoch
+            model.train()
+            let stream = loader.batches(epoch: epoch, startingAt: state.nextBatch)
+            defer { stream.cancel() }
+            while state.nextBatch < stepsPerEpoch, let batch = try stream.next() {
+                let learningRate = schedule.learningRate(at: state.step)
+                optimizer.learningRate = learningRate
+                let losses = try trainStep(batch, epoch: epoch)
+                for (key, value) in losses {
+                    epochSums[key, default: 0] += value
+                    epochCounts[key, default: 0] += 1
+                }
+                state.step += 1
+                state.nextBatch += 1
+                trained += batch.count
+                let elapsed = Date().timeIntervalSince(clock)
+                let rate = Double(trained) / Swift.max(elapsed, 1e-9)
+                let remainingSteps = (epochs - epoch - 1) * stepsPerEpoch + (stepsPerEpoch - state.nextBatch)
+                onStep(StepReport(epoch: epoch, epochs: epochs, batch: state.nextBatch, batchesPerEpoch: stepsPerEpoch, step: state.step,
+                                  samplesPerSecond: rate, secondsRemaining: Double(remainingSteps * config.loader.batchSize) / Swift.max(rate, 1e-9),
+                                  losses: losses, learningRate: learningRate))
+                if let signal = stop.requested {
+                    try saveLast()
+                    logger.notice("stopped by \(signal); saved \(folder.lastCheckpoint.path)")
+                    return .stopped(signal: signal, epoch: epoch, batch: state.nextBatch)
+                }
+            }
+            var row: [String: Double] = ["epoch": Double(epoch + 1), "lr": schedule.learningRate(at: Swift.max(0, state.step - 1))]
+            for (key, sum) in epochSums { row["train." + key] = sum / Swift.max(epochCounts[key] ?? 1, 1) }
+            epochSums = [:]
+            epochCounts = [:]
+            state.epoch += 1
+            state.nextBatch = 0
+            var improved = false
+            if state.epoch % config.train.validateEvery == 0 || state.epoch == epochs {
+                let metrics = try validate()
+                row.merge(metrics) { $1 }
+                if let value = metrics[config.train.bestMetric], value.isFinite {
+                    let better = state.bestValue.map { config.train.bestMetricHigherIsBetter ? value > $0 : value < $0 } ?? true
+                    if better { (state.bestValue, state.bestEpoch, improved) = (value, state.epoch, true) }
+                }
+            }
+            history.append(row)
+            try folder.writeMetrics(history)
+            try folder.writeProgress(history)
+            try saveLast()
+            if improved { try FileManager.default.copyItemReplacing(folder.lastCheckpoint, to: folder.bestCheckpoint) }
+            let summary = row.keys.sorted().filter { $0 != "epoch" }.map { "\($0)=\(String(format: "%.4g", row[$0]!))" }.joined(separator: " ")
+            logger.info("epoch \(state.epoch)/\(epochs) \(summary)")
+            folder.appendLog("epoch \(state.epoch)/\(epochs) \(summary)")
+            if let signal = stop.requested { return .stopped(signal: signal, epoch: state.epoch, batch: 0) }
+        }
+        return .finished(epochs: epochs)
+    }
+
+    /// Class logits for the batch's vertebrae that have a class and a region: the labelled region when the labels
+    /// cover it, else the identification head's soft region (detached). Returns the logits and the batch restricted
+    /// to exactly those vertebrae, in the same order.
+    func classification(_ output: ModelOutput, _ batch: Batch) throws -> (Tensor?, Batch) {
+        var restricted = batch
+        guard config.model.heads.classification else {
+            restricted.vertebrae = []
+            return (nil, restricted)
+        }
+        let probabilities = try output.levels.map { try $0.detached().softmax(dim: 1) }
+        var regions: [(sample: Int, mask: Tensor)] = []
+        var kept: [VertebraTarget] = []
+        for vertebra in batch.vertebrae where vertebra.classIndex != nil {
+            let index = LevelIndex.index(ofLevelID: vertebra.levelID)
+            let mask: Tensor
+            if vertebra.hasRegion {
+                mask = try batch.levels[.at(vertebra.sample)].eq(Double(index)).to(.float32)
+            } else if let probabilities {
+                mask = try probabilities[.at(vertebra.sample), .at(index)]
+            } else {
+                continue
+            }
+            regions.append((vertebra.sample, try mask.to(device: options.device)))
+            kept.append(vertebra)
+        }
+        restricted.vertebrae = kept
+        guard !regions.isEmpty else { return (nil, restricted) }
+        return (try model.classify(features: output.features, regions: regions), restricted)
+    }
+
+    func forward(_ batch: Batch) throws -> (LossBreakdown, ModelOutput, Tensor?, Batch) {
+        var image = try batch.image.to(device: options.device)
+        if config.train.channelsLast { image = try image.channelsLast3d() }
+        var onDevice = batch
+        onDevice.image = image
+        onDevice.levels = try batch.levels.to(device: options.device)
+        onDevice.levelsKnown = try batch.levelsKnown.to(device: options.device)
+        onDevice.structures = try batch.structures.to(device: options.device)
+        onDevice.structuresKnown = try batch.structuresKnown.to(device: options.device)
+        onDevice.heatmap = try batch.heatmap.to(device: options.device)
+        onDevice.taskMask = try batch.taskMask.mapValues { try $0.to(device: options.device) }
+        let output = try model(image)
+        let (logits, restricted) = try classification(output, onDevice)
+        return (try loss(output: output, classLogits: logits, batch: restricted), output, logits, restricted)
+    }
+
+    /// One optimizer step; returns the per-task losses (and "total").
+    func trainStep(_ batch: Batch, epoch: Int) throws -> [String: Double] {
+        let (breakdown, _, _, _) = try forward(batch)
+        let total = try breakdown.total.item()
+        guard total.isFinite else { throw Error.nonFiniteLoss(epoch: epoch, batch: state.nextBatch, subjects: batch.subjectIDs) }
+        try optimizer.zeroGrad()
+        if breakdown.total.requiresGrad {
+            try breakdown.total.backward()
+            if config.train.clipNorm > 0 { try GradientClipping.clipNorm(optimizer.parameters.map(\.parameter.tensor), maxNorm: config.train.clipNorm) }
+            try optimizer.step()
+        }
+        var losses = ["loss.total": total]
+        for (task, term) in breakdown.tasks where term.count > 0 {
+            losses["loss." + task.rawValue] = term.value
+            if config.loss.weighting == .uncertainty { losses["weight." + task.rawValue] = term.weight }
+        }
+        return losses
+    }
+
+    /// Validation losses and metrics over the validation split (prefixed `val.`).
+    public func validate() throws -> [String: Double] {
+        model.eval()
+        defer { model.train() }
+        return try Torch.noGrad {
+            var evaluation = ValidationAccumulator(classes: config.model.classes, structureClasses: config.model.structureClasses)
+            for id in loader.validationIDs {
+                let batch = try loader.validationBatch(id)
+                let (breakdown, output, logits, restricted) = try forward(batch)
+                try evaluation.add(batch: restricted, output: output, classLogits: logits, loss: breakdown, reader: loader.reader)
+            }
+            return evaluation.result()
+        }
+    }
+
+    func saveLast() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let progress = Progress(rows: history.map { $0.mapValues { $0.isFinite ? $0 : nil } }, epochSums: epochSums, epochCounts: epochCounts)
+        let checkpoint = Checkpoint(
+            state: state, config: try config.json().jsonText,
+            history: String(decoding: try encoder.encode(progress), as: UTF8.self),
+            model: Dictionary(uniqueKeysWithValues: model.state().map { ($0.name, $0.tensor) }),
+            optimizer: Dictionary(uniqueKeysWithValues: try optimizer.state().map { ($0.name, $0.tensor) }),
+            lossWeighting: Dictionary(uniqueKeysWithValues: loss.state().map { ($0.name, $0.tensor) }),
+            rngState: try Torch.rngState())
+        try checkpoint.write(to: folder.lastCheckpoint)
+    }
+}
+
+extension FileManager {
+    /// Copies `source` over `destination` atomically (a temporary copy renamed into place).
+    func copyItemReplacing(_ source: URL, to destination: URL) throws {
+        try AtomicFile.write(try Data(contentsOf: source), to: destination)
+    }
+}

@@ -1,0 +1,69 @@
+import Torch
+
+/// Collects validation losses and the per-task metrics over whole validation subjects, and reduces them to the
+/// `val.` row of metrics.csv: `val.loss.total`, `val.loss.<task>`, and `val.metric.` localization distance (mm),
+/// identification rate (VerSe rule, 20 mm), classification balanced accuracy and macro AUC, foreground Dice, and
+/// autoencoder PSNR. Undefined metrics are NaN (no validation vertebra with a class, say).
+struct ValidationAccumulator {
+    var losses: [String: (sum: Double, count: Double)] = [:]
+    var classification: ClassificationMetric
+    var dice = DiceMetric()
+    var localization = LocalizationMetric()
+    var psnr = PSNRMetric()
+    let decoder = LevelMapDecoder()
+
+    init(classes: Int, structureClasses: Int) {
+        classification = ClassificationMetric(classNames: (0..<classes).map { "class \($0)" })
+        dice = DiceMetric(classNames: (0..<structureClasses).map { StructureLabel(rawValue: UInt8($0))?.name ?? "structure \($0)" })
+    }
+
+    mutating func add(batch: Batch, output: ModelOutput, classLogits: Tensor?, loss: LossBreakdown, reader: DatasetReader) throws {
+        let total = try loss.total.item()
+        losses["val.loss.total", default: (0, 0)].sum += total
+        losses["val.loss.total", default: (0, 0)].count += 1
+        for (task, term) in loss.tasks where term.count > 0 {
+            losses["val.loss." + task.rawValue, default: (0, 0)].sum += term.value
+            losses["val.loss." + task.rawValue, default: (0, 0)].count += 1
+        }
+        if let classLogits, classLogits.shape[0] > 0 {
+            let probabilities = try classLogits.softmax(dim: 1).to(.float64, device: .cpu)
+            let k = classLogits.shape[1]
+            let flat = try probabilities.array(Double.self)
+            let labelled = batch.vertebrae.filter { $0.classIndex != nil }
+            try classification.add(probabilities: (0..<labelled.count).map { Array(flat[($0 * k)..<(($0 + 1) * k)]) },
+                                   labels: labelled.map { $0.classIndex! })
+        }
+        for sample in 0..<batch.count {
+            let tasks = try batch.taskMask.mapValues { try $0.to(device: .cpu).array(Float.self)[sample] }
+            if let segmentation = output.segmentation, (tasks[.segmentation] ?? 0) > 0 {
+                try dice.add(prediction: segmentation[.at(sample)].argmax(dim: 0), target: batch.structures[.at(sample)],
+                             known: batch.structuresKnown[.at(sample)].gt(0.5))
+            }
+            if let levels = output.levels, (tasks[.localization] ?? 0) > 0 || (tasks[.identification] ?? 0) > 0 {
+                let id = batch.subjectIDs[sample]
+                let geometry = try reader.geometry(of: id)
+                let probabilities = try levels[.at(sample)].softmax(dim: 0).to(.float32, device: .cpu)
+                let predicted = decoder.decode(probabilities: try probabilities.array(Float.self), shape: Array(levels.shape[2...]),
+                                               geometry: geometry, offset: batch.cropOffsets[sample])
+                let truth = try reader.vertebrae(of: id).compactMap { v in v.centroidMM.map { VertebraPoint(levelID: v.level.id, centroidMM: $0) } }
+                localization.add(predicted: predicted.map { VertebraPoint(levelID: $0.levelID, centroidMM: $0.centroidMM) }, truth: truth)
+            }
+            if let reconstruction = output.reconstruction {
+                try psnr.add(prediction: reconstruction[.at(sample)], target: batch.image[.at(sample)])
+            }
+        }
+    }
+
+    func result() -> [String: Double] {
+        var row = losses.mapValues { $0.sum / Swift.max($0.count, 1) }
+        let c = classification.aggregate()
+        row["val.metric.balancedAccuracy"] = c.balancedAccuracy
+        row["val.metric.auc"] = c.macroAUC
+        row["val.metric.dice"] = dice.aggregate().foregroundMean
+        let l = localization.aggregate()
+        row["val.metric.localizationMM"] = l.meanDistanceMM
+        row["val.metric.identificationRate"] = l.identificationRate
+        row["val.metric.psnr"] = psnr.aggregate().meanDB
+        return row
+    }
+}

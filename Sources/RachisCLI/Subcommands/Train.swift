@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Rachis
+
+extension RachisCommand {
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Train the multitask model on a dataset into a run folder.",
+            discussion: """
+                The run folder gets config.json, training.log, metrics.csv, progress.png, checkpoint_last.h5 (every \
+                epoch) and checkpoint_best.h5 (best validation metric). SIGINT or SIGTERM saves checkpoint_last.h5 \
+                and exits 0; --resume continues exactly where it stopped.
+                """)
+
+        @Option(help: "Dataset file (.h5).")
+        var data: String?
+
+        @Option(help: "Training config (YAML or JSON; schemas/train-config.schema.json). Default: every key at its default, or the run's config with --resume.")
+        var config: String?
+
+        @Option(name: .customLong("run"), help: "Run folder.")
+        var runFolder: String?
+
+        @Flag(help: "Continue the run in --run from its checkpoint_last.h5.")
+        var resume = false
+
+        @Flag(help: "Print the resolved config (every key, defaults filled in) as JSON and exit.")
+        var printConfig = false
+
+        @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+        var logLevel: Logger.Level = .info
+
+        @OptionGroup var engine: EngineOptions
+
+        func resolvedConfig() throws -> TrainingConfig {
+            if let config { return try TrainingConfig.load(URL(fileURLWithPath: config)) }
+            if resume, let runFolder {
+                let stored = URL(fileURLWithPath: runFolder).appendingPathComponent("config.json")
+                if FileManager.default.fileExists(atPath: stored.path) { return try TrainingConfig.load(stored) }
+            }
+            return TrainingConfig()
+        }
+
+        func run() throws {
+            let config = try resolvedConfig()
+            if printConfig {
+                print(try config.json().prettyText)
+                return
+            }
+            guard let data, let run = runFolder else { throw ValidationError("--data and --run are required (or --print-config).") }
+            try engine.apply()
+            let logger = Logging.makeLogger(label: "rachis.train", level: logLevel)
+            var options = Trainer.Options(dataset: URL(fileURLWithPath: data), run: URL(fileURLWithPath: run))
+            options.seed = engine.seed
+            options.device = engine.device
+            options.resume = resume
+            let trainer = try Trainer(config: config, options: options, logger: logger)
+            let stop = StopRequest()
+            stop.install()
+            let progress = ProgressBar("train", unit: "steps")
+            let started = Date()
+            let outcome = try trainer.run(stop: stop) { report in
+                let losses = report.losses.keys.sorted().filter { $0.hasPrefix("loss.") && $0 != "loss.total" }
+                    .map { "\($0.dropFirst(5)) \(String(format: "%.3f", report.losses[$0]!))" }.joined(separator: " ")
+                progress.update(report.batch, of: report.batchesPerEpoch,
+                                detail: String(format: "epoch %d/%d  %.2f samples/s  ETA %@  loss %.3f  %@", report.epoch + 1, report.epochs,
+                                               report.samplesPerSecond, ProgressBar.duration(report.secondsRemaining),
+                                               report.losses["loss.total"] ?? .nan, losses))
+            }
+            let seconds = Date().timeIntervalSince(started)
+            switch outcome {
+            case let .finished(epochs):
+                print(String(format: "Trained %d epochs in %.0f s. Run folder: %@", epochs, seconds, run))
+                if let best = trainer.state.bestValue, let epoch = trainer.state.bestEpoch {
+                    print(String(format: "Best %@ = %.4f at epoch %d (checkpoint_best.h5)", trainer.state.bestMetric, best, epoch))
+                }
+                if let last = trainer.history.last {
+                    for key in last.keys.sorted() where key.hasPrefix("val.") { print(String(format: "  %@ %.4f", key, last[key]!)) }
+                }
+            case let .stopped(signal, epoch, batch):
+                print("Stopped by \(signal) at epoch \(epoch + 1), batch \(batch); saved \(run)/checkpoint_last.h5. Continue with --resume.")
+            }
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+enum Logging {
+    /// A logger writing to stderr at `level`. (Logging is bootstrapped once, by the CLI only.)
+    static func makeLogger(label: String, level: Logger.Level) -> Logger {
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = level
+        return logger
+    }
+}
