@@ -1254,5 +1254,338 @@ extension JSONSchema {
 }
 
 """#,
+        "train-config.schema.json": #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://rachis.dev/schemas/train-config.schema.json",
+  "title": "Rachis training config",
+  "description": "rachis train --config FILE (YAML or JSON). Every key is optional and has a default (rachis train --print-config prints them); unknown keys are errors. Value ranges are checked by rachis when the config is loaded.",
+  "properties": {
+    "loader": {
+      "type": "object",
+      "properties": {
+        "augment": {
+          "type": "object",
+          "properties": {
+            "flipLeftRight": {
+              "type": "boolean"
+            },
+            "gamma": {
+              "type": "array",
+              "items": {
+                "type": "number"
+              }
+            },
+            "intensityScale": {
+              "type": "array",
+              "items": {
+                "type": "number"
+              }
+            },
+            "intensityShift": {
+              "type": "array",
+              "items": {
+                "type": "number"
+              }
+            },
+            "noiseSigma": {
+              "type": "array",
+              "items": {
+                "type": "number"
+              }
+            },
+            "probability": {
+              "type": "object",
+              "properties": {
+                "flip": {
+                  "type": "number"
+                },
+                "gamma": {
+                  "type": "number"
+                },
+                "intensityScale": {
+                  "type": "number"
+                },
+                "intensityShift": {
+                  "type": "number"
+                },
+                "noise": {
+                  "type": "number"
+                },
+                "rotation": {
+                  "type": "number"
+                }
+              },
+              "additionalProperties": false
+            },
+            "rotationDegrees": {
+              "type": "number"
+            }
+          },
+          "additionalProperties": false
+        },
+        "batchSize": {
+          "type": "integer"
+        },
+        "crop": {
+          "type": "array",
+          "items": {
+            "type": "number"
+          },
+          "description": "Crop [D, H, W] in voxels; rounded up to what the model needs."
+        },
+        "cropDivisor": {
+          "type": "array",
+          "items": {
+            "type": "number"
+          }
+        },
+        "heatmapSigmaMM": {
+          "type": "number"
+        },
+        "normalization": {
+          "enum": [
+            "zscore",
+            "none"
+          ]
+        },
+        "prefetch": {
+          "type": "integer"
+        },
+        "split": {
+          "type": "string",
+          "description": "The dataset split: trains on its train ids, validates on its val ids."
+        },
+        "unlabelledFraction": {
+          "type": "number",
+          "description": "Share of samples drawn from subjects annotated only for autoencoding."
+        },
+        "workers": {
+          "type": "integer"
+        }
+      },
+      "additionalProperties": false,
+      "description": "Sampling, crops, targets and augmentation."
+    },
+    "loss": {
+      "type": "object",
+      "properties": {
+        "autoencoderLoss": {
+          "enum": [
+            "l1",
+            "mse"
+          ]
+        },
+        "classWeights": {
+          "oneOf": [
+            {
+              "const": "balanced"
+            },
+            {
+              "type": "array",
+              "items": {
+                "type": "number",
+                "minimum": 0
+              }
+            }
+          ],
+          "description": "\"balanced\" (from the training split class counts) or one weight per class."
+        },
+        "diceWeight": {
+          "type": "number"
+        },
+        "heatmapPeakWeight": {
+          "type": "number"
+        },
+        "heatmapSigmaMM": {
+          "type": "number"
+        },
+        "labelSmoothing": {
+          "type": "number"
+        },
+        "weighting": {
+          "enum": [
+            "fixed",
+            "uncertainty"
+          ],
+          "description": "fixed: the weights below; uncertainty: learned homoscedastic task weights (Kendall et al. 2018)."
+        },
+        "weights": {
+          "type": "object",
+          "properties": {
+            "autoencoder": {
+              "type": "number"
+            },
+            "classification": {
+              "type": "number"
+            },
+            "identification": {
+              "type": "number"
+            },
+            "localization": {
+              "type": "number"
+            },
+            "segmentation": {
+              "type": "number"
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "additionalProperties": false,
+      "description": "Task losses and their weighting."
+    },
+    "model": {
+      "type": "object",
+      "properties": {
+        "blocksPerStage": {
+          "type": "array",
+          "items": {
+            "type": "number"
+          }
+        },
+        "channelMultiplier": {
+          "type": "integer"
+        },
+        "classes": {
+          "type": "integer"
+        },
+        "classifierDropout": {
+          "type": "number"
+        },
+        "classifierHidden": {
+          "type": "integer"
+        },
+        "dropout": {
+          "type": "number"
+        },
+        "featureChannels": {
+          "type": "integer"
+        },
+        "heads": {
+          "type": "object",
+          "properties": {
+            "autoencoder": {
+              "type": "boolean"
+            },
+            "classification": {
+              "type": "boolean"
+            },
+            "identification": {
+              "type": "boolean"
+            },
+            "localization": {
+              "type": "boolean"
+            },
+            "segmentation": {
+              "type": "boolean"
+            }
+          },
+          "additionalProperties": false,
+          "description": "Which heads exist (a switched-off head has no parameters and no loss)."
+        },
+        "inChannels": {
+          "type": "integer"
+        },
+        "norm": {
+          "enum": [
+            "group",
+            "instance",
+            "batch"
+          ]
+        },
+        "normGroups": {
+          "type": "integer"
+        },
+        "spacingMM": {
+          "type": "array",
+          "items": {
+            "type": "number"
+          },
+          "description": "The training spacing [D, H, W] in mm; decides the anisotropy-aware downsampling."
+        },
+        "stages": {
+          "type": "integer"
+        },
+        "structureClasses": {
+          "type": "integer"
+        },
+        "width": {
+          "type": "integer"
+        }
+      },
+      "additionalProperties": false,
+      "description": "The network: shared 3D encoder, decoders and heads."
+    },
+    "train": {
+      "type": "object",
+      "properties": {
+        "bestMetric": {
+          "type": "string",
+          "description": "The metrics.csv column that picks checkpoint_best.h5, e.g. val.loss.total or val.metric.balancedAccuracy."
+        },
+        "bestMetricHigherIsBetter": {
+          "type": "boolean"
+        },
+        "channelsLast": {
+          "type": "boolean"
+        },
+        "clipNorm": {
+          "type": "number"
+        },
+        "epochs": {
+          "type": "integer"
+        },
+        "gamma": {
+          "type": "number"
+        },
+        "learningRate": {
+          "type": "number"
+        },
+        "momentum": {
+          "type": "number"
+        },
+        "nesterov": {
+          "type": "boolean"
+        },
+        "optimizer": {
+          "enum": [
+            "adamw",
+            "adam",
+            "sgd"
+          ]
+        },
+        "schedule": {
+          "enum": [
+            "cosine",
+            "step",
+            "constant"
+          ]
+        },
+        "stepEpochs": {
+          "type": "integer"
+        },
+        "stepsPerEpoch": {
+          "type": "integer",
+          "description": "Cap on steps per epoch; 0 is a full pass."
+        },
+        "validateEvery": {
+          "type": "integer"
+        },
+        "warmupSteps": {
+          "type": "integer"
+        },
+        "weightDecay": {
+          "type": "number"
+        }
+      },
+      "additionalProperties": false,
+      "description": "Optimisation, schedule, validation and checkpoint policy."
+    }
+  },
+  "additionalProperties": false,
+  "type": "object"
+}
+"""#,
     ]
 }

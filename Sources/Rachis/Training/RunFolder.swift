@@ -45,23 +45,28 @@ public struct RunFolder: Sendable {
         try AtomicFile.write(Data(text.utf8), to: metrics)
     }
 
-    /// Draws progress.png: training losses per task (log scale), and validation metrics.
+    /// Draws progress.png: total loss (train and validation), each task's training loss (log scale), the validation
+    /// metrics in [0, 1], and localization distance and PSNR.
     public func writeProgress(_ history: [[String: Double]]) throws {
-        func series(_ prefix: String) -> [LinePlot.Series] {
-            let keys = Set(history.flatMap(\.keys)).filter { $0.hasPrefix(prefix) }.sorted()
-            return keys.map { key in
-                LinePlot.Series(name: String(key.dropFirst(prefix.count)), points: history.compactMap { row in
+        func series(_ keys: [String], names: [String]? = nil) -> [LinePlot.Series] {
+            keys.enumerated().compactMap { i, key in
+                let points = history.compactMap { row -> (x: Double, y: Double)? in
                     guard let e = row["epoch"], let v = row[key], v.isFinite else { return nil }
                     return (e, v)
-                })
+                }
+                return points.isEmpty ? nil : LinePlot.Series(name: names?[i] ?? key, points: points)
             }
         }
-        let losses = series("train.loss.") + series("val.loss.").map { LinePlot.Series(name: "val " + $0.name, points: $0.points) }
-        let metrics = series("val.metric.")
-        let plot = LinePlot(panels: [
-            LinePlot.Panel(title: "losses", xLabel: "epoch", series: losses, logY: true),
-            LinePlot.Panel(title: "validation", xLabel: "epoch", series: metrics),
+        let all = Set(history.flatMap(\.keys))
+        let tasks = all.filter { $0.hasPrefix("train.loss.") && $0 != "train.loss.total" }.sorted()
+        let unit = ["auc", "balancedAccuracy", "dice", "identificationRate"]
+        var plot = LinePlot(panels: [
+            LinePlot.Panel(title: "total loss", xLabel: "epoch", series: series(["train.loss.total", "val.loss.total"], names: ["train", "validation"]), logY: true),
+            LinePlot.Panel(title: "task losses (train)", xLabel: "epoch", series: series(tasks, names: tasks.map { String($0.dropFirst(11)) }), logY: true),
+            LinePlot.Panel(title: "validation", xLabel: "epoch", series: series(unit.map { "val.metric." + $0 }, names: unit)),
+            LinePlot.Panel(title: "loc. mm, psnr db", xLabel: "epoch", series: series(["val.metric.localizationMM", "val.metric.psnr"], names: ["distance mm", "psnr db"])),
         ])
+        plot.panelWidth = 420
         try plot.render().writePNG(to: progress)
     }
 }

@@ -1,11 +1,12 @@
 import Torch
 
 /// Collects validation losses and the per-task metrics over whole validation subjects, and reduces them to the
-/// `val.` row of metrics.csv: `val.loss.total`, `val.loss.<task>`, and `val.metric.` localization distance (mm),
+/// `val.` row of metrics.csv: `val.loss.<task>` (the mean over subjects annotated for the task), `val.loss.total` (their weighted sum), and `val.metric.` localization distance (mm),
 /// identification rate (VerSe rule, 20 mm), classification balanced accuracy and macro AUC, foreground Dice, and
 /// autoencoder PSNR. Undefined metrics are NaN (no validation vertebra with a class, say).
 struct ValidationAccumulator {
     var losses: [String: (sum: Double, count: Double)] = [:]
+    var weights: [LearningTask: (sum: Double, count: Double)] = [:]
     var classification: ClassificationMetric
     var dice = DiceMetric()
     var localization = LocalizationMetric()
@@ -18,12 +19,11 @@ struct ValidationAccumulator {
     }
 
     mutating func add(batch: Batch, output: ModelOutput, classLogits: Tensor?, loss: LossBreakdown, reader: DatasetReader) throws {
-        let total = try loss.total.item()
-        losses["val.loss.total", default: (0, 0)].sum += total
-        losses["val.loss.total", default: (0, 0)].count += 1
         for (task, term) in loss.tasks where term.count > 0 {
             losses["val.loss." + task.rawValue, default: (0, 0)].sum += term.value
             losses["val.loss." + task.rawValue, default: (0, 0)].count += 1
+            weights[task, default: (0, 0)].sum += term.weight
+            weights[task, default: (0, 0)].count += 1
         }
         if let classLogits, classLogits.shape[0] > 0 {
             let probabilities = try classLogits.softmax(dim: 1).to(.float64, device: .cpu)
@@ -56,6 +56,10 @@ struct ValidationAccumulator {
 
     func result() -> [String: Double] {
         var row = losses.mapValues { $0.sum / Swift.max($0.count, 1) }
+        // The total weighs each task's mean over the subjects annotated for it, as a training step weighs its batch.
+        row["val.loss.total"] = weights.reduce(0.0) { total, entry in
+            total + entry.value.sum / entry.value.count * (row["val.loss." + entry.key.rawValue] ?? 0)
+        }
         let c = classification.aggregate()
         row["val.metric.balancedAccuracy"] = c.balancedAccuracy
         row["val.metric.auc"] = c.macroAUC
