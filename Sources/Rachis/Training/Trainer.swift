@@ -90,7 +90,8 @@ public final class Trainer {
             guard FileManager.default.fileExists(atPath: folder.lastCheckpoint.path) else { throw Error.nothingToResume(options.run.path) }
             checkpoint = try Checkpoint.read(from: folder.lastCheckpoint)
             let stored = try JSONValue.parse(Data(checkpoint!.config.utf8), source: folder.lastCheckpoint.path)
-            let differing = Self.differences(stored, try config.json())
+            // Only the number of epochs may change on resume (to train longer or stop earlier).
+            let differing = Self.differences(stored, try config.json()).filter { $0 != "train.epochs" }
             guard differing.isEmpty else { throw Error.configMismatch(run: options.run.path, keys: differing) }
         } else {
             if FileManager.default.fileExists(atPath: folder.lastCheckpoint.path) { throw Error.runExists(options.run.path) }

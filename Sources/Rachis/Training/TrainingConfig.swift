@@ -13,12 +13,14 @@ public struct TrainingConfig: Equatable, Sendable {
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {
         case unknownKeys(source: String, keys: [String])
         case notAnObject(source: String)
+        case badOverride(String)
 
         public var description: String {
             switch self {
             case let .unknownKeys(source, keys):
                 "\(source): unknown key\(keys.count == 1 ? "" : "s") \(keys.joined(separator: ", ")) (rachis train --print-config shows every key with its default)"
             case let .notAnObject(source): "\(source): a config is a mapping with the sections model, loss, loader and train"
+            case let .badOverride(text): "--set \(text): expected key.path=value, e.g. --set train.epochs=5"
             }
         }
     }
@@ -33,8 +35,28 @@ public struct TrainingConfig: Equatable, Sendable {
         ])
     }
 
-    public static func load(_ url: URL) throws -> TrainingConfig {
-        try decode(try ConfigDecoding.load(url), source: url.path)
+    /// Loads a config file (nil: all defaults) and applies `key.path=value` overrides (the value is JSON when it
+    /// parses as JSON, a string otherwise), then checks and decodes it.
+    public static func load(_ url: URL?, overrides: [String] = []) throws -> TrainingConfig {
+        var value = try url.map { try ConfigDecoding.load($0) } ?? .object([:])
+        let source = url?.path ?? "the default config"
+        for override in overrides {
+            guard let equals = override.firstIndex(of: "="), equals != override.startIndex else {
+                throw Error.badOverride(override)
+            }
+            let path = override[..<equals].split(separator: ".").map(String.init)
+            let text = String(override[override.index(after: equals)...])
+            let parsed = (try? JSONValue.parse(Data(text.utf8), source: "--set")) ?? .string(text)
+            value = Self.setting(value, path: path[...], to: parsed)
+        }
+        return try decode(value, source: source + (overrides.isEmpty ? "" : " with --set " + overrides.joined(separator: " ")))
+    }
+
+    static func setting(_ value: JSONValue, path: ArraySlice<String>, to newValue: JSONValue) -> JSONValue {
+        guard let key = path.first else { return newValue }
+        var members: [String: JSONValue] = if case let .object(m) = value { m } else { [:] }
+        members[key] = setting(members[key] ?? .object([:]), path: path.dropFirst(), to: newValue)
+        return .object(members)
     }
 
     /// Checks keys, fills defaults, decodes and validates every section.

@@ -22,6 +22,9 @@ extension RachisCommand {
         @Option(name: .customLong("run"), help: "Run folder.")
         var runFolder: String?
 
+        @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. --set train.epochs=5 (repeatable).", valueName: "key.path=value"))
+        var overrides: [String] = []
+
         @Flag(help: "Continue the run in --run from its checkpoint_last.h5.")
         var resume = false
 
@@ -34,12 +37,12 @@ extension RachisCommand {
         @OptionGroup var engine: EngineOptions
 
         func resolvedConfig() throws -> TrainingConfig {
-            if let config { return try TrainingConfig.load(URL(fileURLWithPath: config)) }
+            if let config { return try TrainingConfig.load(URL(fileURLWithPath: config), overrides: overrides) }
             if resume, let runFolder {
                 let stored = URL(fileURLWithPath: runFolder).appendingPathComponent("config.json")
-                if FileManager.default.fileExists(atPath: stored.path) { return try TrainingConfig.load(stored) }
+                if FileManager.default.fileExists(atPath: stored.path) { return try TrainingConfig.load(stored, overrides: overrides) }
             }
-            return TrainingConfig()
+            return try TrainingConfig.load(nil, overrides: overrides)
         }
 
         func run() throws {
