@@ -3,6 +3,197 @@
 extension JSONSchema {
     /// The schemas shipped in schemas/, by file name.
     static let embedded: [String: String] = [
+        "checkpoint.schema.json": #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://rachis.dev/schemas/checkpoint.schema.json",
+  "title": "Rachis training checkpoint (HDF5 layout)",
+  "description": "checkpoint_last.h5 and checkpoint_best.h5, as the JSON description of the HDF5 tree (groups {attributes, groups, datasets}; datasets {dtype, shape, attributes}). Every tensor is a dataset named by its dotted parameter name.",
+  "type": "object",
+  "required": [
+    "attributes",
+    "groups"
+  ],
+  "properties": {
+    "attributes": {
+      "type": "object",
+      "required": [
+        "format",
+        "schema_version",
+        "created",
+        "rachis_version",
+        "libtorch_version",
+        "config",
+        "history",
+        "state"
+      ],
+      "properties": {
+        "format": {
+          "const": "rachis-checkpoint"
+        },
+        "schema_version": {
+          "const": 1
+        },
+        "created": {
+          "type": "string"
+        },
+        "rachis_version": {
+          "type": "string"
+        },
+        "libtorch_version": {
+          "type": "string"
+        },
+        "config": {
+          "type": "string",
+          "description": "The resolved training config, JSON text (schemas/train-config.schema.json)."
+        },
+        "history": {
+          "type": "string",
+          "description": "JSON text: {rows: metrics.csv rows (null for NaN), epochSums, epochCounts: the per-task loss sums of the epoch in progress}."
+        },
+        "state": {
+          "type": "string",
+          "description": "JSON text: {epoch, nextBatch, step, bestMetric, bestValue, bestEpoch}: the next batch to train is (epoch, nextBatch)."
+        }
+      },
+      "additionalProperties": false
+    },
+    "groups": {
+      "type": "object",
+      "required": [
+        "model",
+        "optimizer",
+        "loss_weighting"
+      ],
+      "properties": {
+        "model": {
+          "type": "object",
+          "description": "Parameters and buffers of the model by dotted name (encoder.stem.conv.weight, ...).",
+          "properties": {
+            "attributes": {
+              "type": "object",
+              "maxProperties": 0
+            },
+            "groups": {
+              "type": "object",
+              "maxProperties": 0
+            },
+            "datasets": {
+              "type": "object",
+              "additionalProperties": {
+                "$ref": "#/$defs/tensor"
+              }
+            }
+          },
+          "additionalProperties": false
+        },
+        "optimizer": {
+          "type": "object",
+          "description": "Optimizer state by kind and parameter name (exp_avg.<name>, exp_avg_sq.<name>, step.<name>, momentum_buffer.<name>).",
+          "properties": {
+            "attributes": {
+              "type": "object",
+              "maxProperties": 0
+            },
+            "groups": {
+              "type": "object",
+              "maxProperties": 0
+            },
+            "datasets": {
+              "type": "object",
+              "additionalProperties": {
+                "$ref": "#/$defs/tensor"
+              }
+            }
+          },
+          "additionalProperties": false
+        },
+        "loss_weighting": {
+          "type": "object",
+          "description": "Learned task log-variances (weighting.<task>) when loss.weighting is uncertainty; empty otherwise.",
+          "properties": {
+            "attributes": {
+              "type": "object",
+              "maxProperties": 0
+            },
+            "groups": {
+              "type": "object",
+              "maxProperties": 0
+            },
+            "datasets": {
+              "type": "object",
+              "additionalProperties": {
+                "$ref": "#/$defs/tensor"
+              }
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "additionalProperties": false
+    },
+    "datasets": {
+      "type": "object",
+      "properties": {
+        "rng_state": {
+          "$ref": "#/$defs/tensor"
+        }
+      },
+      "additionalProperties": false
+    }
+  },
+  "additionalProperties": false,
+  "$defs": {
+    "tensor": {
+      "type": "object",
+      "required": [
+        "dtype",
+        "shape",
+        "attributes"
+      ],
+      "properties": {
+        "dtype": {
+          "enum": [
+            "float32",
+            "float64",
+            "int64",
+            "int32",
+            "uint8"
+          ]
+        },
+        "shape": {
+          "type": "array",
+          "items": {
+            "type": "integer",
+            "minimum": 0
+          }
+        },
+        "attributes": {
+          "type": "object",
+          "required": [
+            "dtype"
+          ],
+          "properties": {
+            "dtype": {
+              "enum": [
+                "float32",
+                "float64",
+                "int64",
+                "int32",
+                "uint8",
+                "bool"
+              ],
+              "description": "The tensor's dtype (bool is stored as uint8)."
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "additionalProperties": false
+    }
+  }
+}
+"""#,
         "dataset.schema.json": #"""
 {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
