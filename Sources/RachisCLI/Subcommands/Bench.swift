@@ -35,9 +35,7 @@ extension RachisCommand.Bench {
             guard shape.count == 3, shape.allSatisfy({ $0 > 0 }) else { throw ValidationError("--crop takes three positive integers D,H,W, got \"\(crop)\"") }
             let result = try ReadBenchmark(cropShape: shape, crops: crops, seed: seed).run(URL(fileURLWithPath: data))
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                try printJSON(result)
                 return
             }
             print(String(format: "whole subjects: %d in %.2f s, %.1f MB, %.1f MB/s", result.wholeSubjects, result.wholeSeconds, result.wholeMB, result.wholeMBPerSecond))

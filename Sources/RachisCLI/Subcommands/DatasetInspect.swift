@@ -25,9 +25,7 @@ extension RachisCommand.Dataset {
             }
             let summary = try DatasetSummary(reader)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+                try printJSON(summary)
                 return
             }
             print("\(summary.file): dataset \"\(summary.name)\" (format version \(summary.formatVersion)), created \(summary.created)")

@@ -16,9 +16,7 @@ extension RachisCommand {
             try engine.apply()
             let info = EngineInfo.current()
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(info), as: UTF8.self))
+                try printJSON(info)
                 return
             }
             print("""

@@ -48,9 +48,7 @@ extension RachisCommand.Model {
             let timing = time > 0 ? try ModelTiming.measure(model, crop: shape, batch: batch, repeats: time, channelsLast: channelsLast) : nil
             if json {
                 struct Report: Encodable { var summary: ModelSummary; var timing: ModelTiming? }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(Report(summary: summary, timing: timing)), as: UTF8.self))
+                try printJSON(Report(summary: summary, timing: timing))
                 return
             }
             print(summary.table)

@@ -53,7 +53,7 @@ extension RachisCommand {
             }
             guard let data, let run = runFolder else { throw ValidationError("--data and --run are required (or --print-config).") }
             try engine.apply()
-            let logger = Logging.makeLogger(label: "rachis.train", level: logLevel)
+            let logger = LogSetup.makeLogger(label: "rachis.train", level: logLevel)
             var options = Trainer.Options(dataset: URL(fileURLWithPath: data), run: URL(fileURLWithPath: run))
             options.seed = engine.seed
             options.device = engine.device
@@ -90,7 +90,7 @@ extension RachisCommand {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-enum Logging {
+enum LogSetup {
     /// A logger writing to stderr at `level`. (Logging is bootstrapped once, by the CLI only.)
     static func makeLogger(label: String, level: Logger.Level) -> Logger {
         var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
