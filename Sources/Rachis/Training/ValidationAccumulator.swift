@@ -36,8 +36,10 @@ struct ValidationAccumulator {
         for sample in 0..<batch.count {
             let tasks = try batch.taskMask.mapValues { try $0.to(device: .cpu).array(Float.self)[sample] }
             if let segmentation = output.segmentation, (tasks[.segmentation] ?? 0) > 0 {
-                try dice.add(prediction: segmentation[.at(sample)].argmax(dim: 0), target: batch.structures[.at(sample)],
-                             known: batch.structuresKnown[.at(sample)].gt(0.5))
+                // One case per subject: [1, D, H, W].
+                try dice.add(prediction: segmentation[.at(sample)].argmax(dim: 0).unsqueeze(dim: 0),
+                             target: batch.structures[.at(sample)].unsqueeze(dim: 0),
+                             known: batch.structuresKnown[.at(sample)].unsqueeze(dim: 0))
             }
             if let levels = output.levels, (tasks[.localization] ?? 0) > 0 || (tasks[.identification] ?? 0) > 0 {
                 let id = batch.subjectIDs[sample]
