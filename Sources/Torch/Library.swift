@@ -1,4 +1,5 @@
 import CTorch
+import Foundation
 
 /// Engine-wide state: version, threads, devices, seeding.
 public enum Torch {
@@ -36,6 +37,18 @@ public enum Torch {
     /// Seeds libtorch's generators (rand, randn, dropout, init).
     public static func manualSeed(_ seed: UInt64) {
         _ = ct_manual_seed(seed)
+    }
+
+    nonisolated(unsafe) private static let randomnessLock = NSRecursiveLock()
+
+    /// libtorch's default generator is process-wide: a reproducible sequence of draws (seed, initialise, dropout, ...)
+    /// holds this lock for the whole sequence, so that no other thread draws in between. Seeds first when `seed` is
+    /// given. Reentrant.
+    public static func exclusiveRandomness<T>(seed: UInt64? = nil, _ body: () throws -> T) rethrows -> T {
+        randomnessLock.lock()
+        defer { randomnessLock.unlock() }
+        if let seed { manualSeed(seed) }
+        return try body()
     }
 
     /// The default CPU generator's state, for exact resume.

@@ -5,12 +5,8 @@ import Torch
 
 /// Serialises the tests that seed and draw from libtorch's process-wide generator (module initialisation, rand).
 private enum SeededTorch {
-    private static let lock = NSLock()
     static func run<T>(_ seed: UInt64, _ body: () throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        Torch.manualSeed(seed)
-        return try body()
+        try Torch.exclusiveRandomness(seed: seed, body)
     }
 }
 

@@ -4,8 +4,6 @@ import Testing
 import Torch
 @testable import Rachis
 
-/// libtorch's generator is global and tests run in parallel: seeded sections take this lock.
-let trainingSeedLock = NSLock()
 
 enum TrainingFixture {
     /// A small model and loader for the 8x48x32 test phantoms.
@@ -77,103 +75,106 @@ struct TrainingConfigTests {
 
 struct TrainingTests {
     @Test func aFewStepsReduceTheLossOnAFixedBatch() throws {
-        trainingSeedLock.lock()
-        defer { trainingSeedLock.unlock() }
-        let folder = try TemporaryFolder()
-        let url = try TrainingFixture.dataset(in: folder)
-        var config = TrainingFixture.config()
-        config.loader.augment.probability = LoaderConfig.Probability()
-        Torch.manualSeed(1)
-        let trainer = try Trainer(config: config, options: Trainer.Options(dataset: url, run: folder.file("run")))
-        let batch = try trainer.loader.batch(epoch: 0, index: 0)
-        let optimizer = try Adam(trainer.model.namedParameters(), learningRate: 3e-3)
-        var losses: [Double] = []
-        for _ in 0..<20 {
-            let (breakdown, _, _, _) = try trainer.forward(batch)
-            losses.append(try breakdown.total.item())
-            try optimizer.zeroGrad()
-            try breakdown.total.backward()
-            try optimizer.step()
+        try Torch.exclusiveRandomness {
+            let folder = try TemporaryFolder()
+            let url = try TrainingFixture.dataset(in: folder)
+            var config = TrainingFixture.config()
+            config.loader.augment.probability = LoaderConfig.Probability()
+            Torch.manualSeed(1)
+            let trainer = try Trainer(config: config, options: Trainer.Options(dataset: url, run: folder.file("run")))
+            let batch = try trainer.loader.batch(epoch: 0, index: 0)
+            let optimizer = try Adam(trainer.model.namedParameters(), learningRate: 3e-3)
+            var losses: [Double] = []
+            for _ in 0..<20 {
+                let (breakdown, _, _, _) = try trainer.forward(batch)
+                losses.append(try breakdown.total.item())
+                try optimizer.zeroGrad()
+                try breakdown.total.backward()
+                try optimizer.step()
+            }
+            let first = losses.prefix(4).reduce(0, +) / 4, last = losses.suffix(4).reduce(0, +) / 4
+            #expect(last < 0.85 * first, "\(losses)")
         }
-        let first = losses.prefix(4).reduce(0, +) / 4, last = losses.suffix(4).reduce(0, +) / 4
-        #expect(last < 0.85 * first, "\(losses)")
     }
 
     @Test func checkpointRestoresIdenticalOutputs() throws {
-        trainingSeedLock.lock()
-        defer { trainingSeedLock.unlock() }
-        let folder = try TemporaryFolder()
-        let config = TrainingFixture.config().model
-        Torch.manualSeed(2)
-        let a = try SpineModel(config)
-        Torch.manualSeed(3)
-        let b = try SpineModel(config)
-        let input = try Tensor.randn([1, 2, 8, 48, 32])
-        let checkpoint = Checkpoint(state: .init(bestMetric: "x"), config: "{}", history: "{}",
-                                    model: Dictionary(uniqueKeysWithValues: a.state().map { ($0.name, $0.tensor) }),
-                                    optimizer: [:], lossWeighting: [:], rngState: try Torch.rngState())
-        let url = folder.file("c.h5")
-        try checkpoint.write(to: url)
-        let read = try Checkpoint.read(from: url)
-        try b.load(read.model)
-        a.eval()
-        b.eval()
-        let (x, y) = (try a(input), try b(input))
-        #expect(try x.features.array(Float.self) == y.features.array(Float.self))
-        #expect(try x.reconstruction!.array(Float.self) == y.reconstruction!.array(Float.self))
-        #expect(try read.rngState!.array(UInt8.self) == checkpoint.rngState!.array(UInt8.self))
+        try Torch.exclusiveRandomness {
+            let folder = try TemporaryFolder()
+            let config = TrainingFixture.config().model
+            Torch.manualSeed(2)
+            let a = try SpineModel(config)
+            Torch.manualSeed(3)
+            let b = try SpineModel(config)
+            let input = try Tensor.randn([1, 2, 8, 48, 32])
+            let checkpoint = Checkpoint(state: .init(bestMetric: "x"), config: "{}", history: "{}",
+                                        model: Dictionary(uniqueKeysWithValues: a.state().map { ($0.name, $0.tensor) }),
+                                        optimizer: [:], lossWeighting: [:], rngState: try Torch.rngState())
+            let url = folder.file("c.h5")
+            try checkpoint.write(to: url)
+            let read = try Checkpoint.read(from: url)
+            try b.load(read.model)
+            a.eval()
+            b.eval()
+            let (x, y) = (try a(input), try b(input))
+            #expect(try x.features.array(Float.self) == y.features.array(Float.self))
+            #expect(try x.reconstruction!.array(Float.self) == y.reconstruction!.array(Float.self))
+            #expect(try read.rngState!.array(UInt8.self) == checkpoint.rngState!.array(UInt8.self))
+        }
     }
 
     /// Stopping after 3 of 4 steps and resuming ends with exactly the weights of an uninterrupted run.
     @Test func resumeEqualsTheUninterruptedRun() throws {
-        trainingSeedLock.lock()
-        defer { trainingSeedLock.unlock() }
-        let folder = try TemporaryFolder()
-        let url = try TrainingFixture.dataset(in: folder)
-        let config = TrainingFixture.config(epochs: 2, stepsPerEpoch: 2)
-        var whole = Trainer.Options(dataset: url, run: folder.file("whole"))
-        whole.seed = 5
-        #expect(try Trainer(config: config, options: whole).run() == .finished(epochs: 2))
+        try Torch.exclusiveRandomness {
+            let folder = try TemporaryFolder()
+            let url = try TrainingFixture.dataset(in: folder)
+            let config = TrainingFixture.config(epochs: 2, stepsPerEpoch: 2)
+            var whole = Trainer.Options(dataset: url, run: folder.file("whole"))
+            whole.seed = 5
+            #expect(try Trainer(config: config, options: whole).run() == .finished(epochs: 2))
 
-        var parts = Trainer.Options(dataset: url, run: folder.file("parts"))
-        parts.seed = 5
-        let stop = StopRequest()
-        let first = try Trainer(config: config, options: parts)
-        let outcome = try first.run(stop: stop) { if $0.step == 3 { stop.request("test") } }
-        #expect(outcome == .stopped(signal: "test", epoch: 1, batch: 1))
-        parts.resume = true
-        #expect(try Trainer(config: config, options: parts).run() == .finished(epochs: 2))
+            var parts = Trainer.Options(dataset: url, run: folder.file("parts"))
+            parts.seed = 5
+            let stop = StopRequest()
+            let first = try Trainer(config: config, options: parts)
+            let outcome = try first.run(stop: stop) { if $0.step == 3 { stop.request("test") } }
+            #expect(outcome == .stopped(signal: "test", epoch: 1, batch: 1))
+            parts.resume = true
+            #expect(try Trainer(config: config, options: parts).run() == .finished(epochs: 2))
 
-        let a = try Checkpoint.read(from: folder.file("whole/checkpoint_last.h5"))
-        let b = try Checkpoint.read(from: folder.file("parts/checkpoint_last.h5"))
-        #expect(a.state == b.state)
-        #expect(Set(a.model.keys) == Set(b.model.keys) && !a.model.isEmpty)
-        for name in a.model.keys.sorted() {
-            #expect(try a.model[name]!.array(Double.self) == b.model[name]!.array(Double.self), "\(name) differs after resume")
+            let a = try Checkpoint.read(from: folder.file("whole/checkpoint_last.h5"))
+            let b = try Checkpoint.read(from: folder.file("parts/checkpoint_last.h5"))
+            #expect(a.state == b.state)
+            #expect(Set(a.model.keys) == Set(b.model.keys) && !a.model.isEmpty)
+            for name in a.model.keys.sorted() {
+                #expect(try a.model[name]!.array(Double.self) == b.model[name]!.array(Double.self), "\(name) differs after resume")
+            }
+            for name in a.optimizer.keys.sorted() {
+                #expect(try a.optimizer[name]!.array(Double.self) == b.optimizer[name]!.array(Double.self), "optimizer \(name) differs")
+            }
+            let file = try HDF5.File.open(folder.file("parts/checkpoint_last.h5"))
+            let violations = try JSONSchema.shipped("checkpoint.schema.json").validate(HDF5Tree.describe(file))
+            #expect(violations.isEmpty, "\(violations)")
+            let metrics = try String(contentsOf: folder.file("parts/metrics.csv"), encoding: .utf8)
+            #expect(metrics == (try String(contentsOf: folder.file("whole/metrics.csv"), encoding: .utf8)))
         }
-        for name in a.optimizer.keys.sorted() {
-            #expect(try a.optimizer[name]!.array(Double.self) == b.optimizer[name]!.array(Double.self), "optimizer \(name) differs")
-        }
-        let file = try HDF5.File.open(folder.file("parts/checkpoint_last.h5"))
-        let violations = try JSONSchema.shipped("checkpoint.schema.json").validate(HDF5Tree.describe(file))
-        #expect(violations.isEmpty, "\(violations)")
-        let metrics = try String(contentsOf: folder.file("parts/metrics.csv"), encoding: .utf8)
-        #expect(metrics == (try String(contentsOf: folder.file("whole/metrics.csv"), encoding: .utf8)))
     }
 
     @Test func resumingNeedsACheckpointAndStartingNeedsAFreshFolder() throws {
-        let folder = try TemporaryFolder()
-        let url = try TrainingFixture.dataset(in: folder)
-        let config = TrainingFixture.config(epochs: 1, stepsPerEpoch: 1)
-        var options = Trainer.Options(dataset: url, run: folder.file("run"))
-        options.resume = true
-        #expect { try Trainer(config: config, options: options) } throws: { "\($0)".contains("has no checkpoint_last.h5") }
-        options.resume = false
-        _ = try Trainer(config: config, options: options).run()
-        #expect { try Trainer(config: config, options: options) } throws: { "\($0)".contains("already holds a run") }
-        var other = config
-        other.train.learningRate = 1
-        options.resume = true
-        #expect { try Trainer(config: other, options: options) } throws: { "\($0)".contains("train.learningRate") }
+        // Building a trainer draws initial weights from the process-wide generator.
+        try Torch.exclusiveRandomness {
+            let folder = try TemporaryFolder()
+            let url = try TrainingFixture.dataset(in: folder)
+            let config = TrainingFixture.config(epochs: 1, stepsPerEpoch: 1)
+            var options = Trainer.Options(dataset: url, run: folder.file("run"))
+            options.resume = true
+            #expect { try Trainer(config: config, options: options) } throws: { "\($0)".contains("has no checkpoint_last.h5") }
+            options.resume = false
+            _ = try Trainer(config: config, options: options).run()
+            #expect { try Trainer(config: config, options: options) } throws: { "\($0)".contains("already holds a run") }
+            var other = config
+            other.train.learningRate = 1
+            options.resume = true
+            #expect { try Trainer(config: other, options: options) } throws: { "\($0)".contains("train.learningRate") }
+        }
     }
 }

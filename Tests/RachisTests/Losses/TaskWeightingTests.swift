@@ -58,9 +58,9 @@ struct MultitaskLossTests {
     }
 
     func output(reconstruction: Bool) throws -> (ModelOutput, [Tensor]) {
-        let seg = try Tensor.randn([2, 6, 1, 2, 2]).requiringGrad()
-        let heat = try Tensor.randn([2, 1, 1, 2, 2]).requiringGrad()
-        let levels = try Tensor.randn([2, LevelIndex.count, 1, 2, 2]).requiringGrad()
+        let seg = try Torch.exclusiveRandomness { try Tensor.randn([2, 6, 1, 2, 2]) }.requiringGrad()
+        let heat = try Torch.exclusiveRandomness { try Tensor.randn([2, 1, 1, 2, 2]) }.requiringGrad()
+        let levels = try Torch.exclusiveRandomness { try Tensor.randn([2, LevelIndex.count, 1, 2, 2]) }.requiringGrad()
         return (ModelOutput(features: try Tensor.zeros([2, 4, 1, 2, 2]), segmentation: seg, heatmap: heat, levels: levels,
                             reconstruction: reconstruction ? try Tensor.zeros([2, 1, 1, 2, 2]).requiringGrad() : nil), [seg, heat, levels])
     }

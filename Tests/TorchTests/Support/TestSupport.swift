@@ -56,13 +56,8 @@ func randomTensor(_ shape: [Int], seed: UInt64, domain: Domain = .symmetric) thr
 /// Serialises every test that draws from libtorch's process-wide generator (seeding, randn, module
 /// initialisation, dropout), so a reproducibility check is not disturbed by another test drawing in between.
 enum TorchRNG {
-    private static let lock = NSLock()
-
     static func seeded<T>(_ seed: UInt64, _ body: () throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        Torch.manualSeed(seed)
-        return try body()
+        try Torch.exclusiveRandomness(seed: seed, body)
     }
 }
 
