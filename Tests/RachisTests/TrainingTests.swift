@@ -44,9 +44,16 @@ struct TrainingConfigTests {
         #expect(partial == expected)
     }
 
+    @Test func wrongTypesAreReportedByTheSchema() throws {
+        let value = try JSONValue.parse(Data(#"{"train": {"epochs": "ten"}, "loss": {"weighting": "learned"}}"#.utf8), source: "c")
+        #expect(throws: TrainingConfig.Error.schemaViolations(source: "c", violations: [
+            "loss.weighting: \"learned\" is not one of \"fixed\", \"uncertainty\"", "train.epochs: expected integer, found string",
+        ])) { try TrainingConfig.decode(value, source: "c") }
+    }
+
     @Test func invalidValuesNameTheirKey() throws {
-        let value = try JSONValue.parse(Data(#"{"train": {"optimizer": "lbfgs"}}"#.utf8), source: "c")
-        #expect { try TrainingConfig.decode(value, source: "c") } throws: { "\($0)".contains("train.optimizer is lbfgs") }
+        let value = try JSONValue.parse(Data(#"{"train": {"epochs": 0}}"#.utf8), source: "c")
+        #expect { try TrainingConfig.decode(value, source: "c") } throws: { "\($0)".contains("train.epochs is 0; expected at least 1") }
     }
 
     @Test func shippedExampleConfigsAreValid() throws {

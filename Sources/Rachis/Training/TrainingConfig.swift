@@ -14,6 +14,7 @@ public struct TrainingConfig: Equatable, Sendable {
         case unknownKeys(source: String, keys: [String])
         case notAnObject(source: String)
         case badOverride(String)
+        case schemaViolations(source: String, violations: [String])
 
         public var description: String {
             switch self {
@@ -21,6 +22,8 @@ public struct TrainingConfig: Equatable, Sendable {
                 "\(source): unknown key\(keys.count == 1 ? "" : "s") \(keys.joined(separator: ", ")) (rachis train --print-config shows every key with its default)"
             case let .notAnObject(source): "\(source): a config is a mapping with the sections model, loss, loader and train"
             case let .badOverride(text): "--set \(text): expected key.path=value, e.g. --set train.epochs=5"
+            case let .schemaViolations(source, violations):
+                "\(source) does not fit schemas/train-config.schema.json:\n" + violations.map { "  " + $0 }.joined(separator: "\n")
             }
         }
     }
@@ -64,6 +67,12 @@ public struct TrainingConfig: Equatable, Sendable {
         guard case .object = value else { throw Error.notAnObject(source: source) }
         let unknown = ConfigDecoding.unknownKeys(in: value, comparedTo: try defaultsJSON())
         guard unknown.isEmpty else { throw Error.unknownKeys(source: source, keys: unknown) }
+        let violations = try JSONSchema.shipped("train-config.schema.json").validate(value)
+        guard violations.isEmpty else {
+            throw Error.schemaViolations(source: source, violations: violations.map { v in
+                v.path.split(separator: "/").joined(separator: ".") + ": " + v.message
+            })
+        }
         var config = TrainingConfig()
         if let section = value["model"] { config.model = try ConfigDecoding.decode(ModelConfig.self, from: section, source: source + " model") }
         if let section = value["loss"] { config.loss = try ConfigDecoding.decode(LossConfig.self, from: section, source: source + " loss") }
