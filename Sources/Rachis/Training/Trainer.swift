@@ -207,7 +207,10 @@ public final class Trainer {
             try saveLast()
             if improved { try FileManager.default.copyItemReplacing(folder.lastCheckpoint, to: folder.bestCheckpoint) }
             let summary = row.keys.sorted().filter { $0 != "epoch" }.map { "\($0)=\(String(format: "%.4g", row[$0]!))" }.joined(separator: " ")
-            logger.info("epoch \(state.epoch)/\(epochs) \(summary)")
+            let brief = [("train", "train.loss.total"), ("val", "val.loss.total"), ("dice", "val.metric.dice"),
+                         ("balancedAccuracy", "val.metric.balancedAccuracy"), ("identificationRate", "val.metric.identificationRate")]
+                .compactMap { name, key in row[key].map { "\(name)=\(String(format: "%.3f", $0))" } }.joined(separator: " ")
+            logger.info("epoch \(state.epoch)/\(epochs) \(brief) (all values in metrics.csv)")
             folder.appendLog("epoch \(state.epoch)/\(epochs) \(summary)")
             if let signal = stop.requested { return .stopped(signal: signal, epoch: state.epoch, batch: 0) }
         }
