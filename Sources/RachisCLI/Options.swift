@@ -44,3 +44,12 @@ func printJSON<T: Encodable>(_ value: T) throws {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
+
+/// Parses "D,H,W": three positive integers (a crop or volume shape given on the command line).
+func parseShape(_ text: String, option: String) throws -> [Int] {
+    let values = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard values.count == 3, values.allSatisfy({ $0 > 0 }) else {
+        throw ValidationError("\(option) takes three positive integers D,H,W, got \"\(text)\"")
+    }
+    return values
+}

@@ -31,8 +31,7 @@ extension RachisCommand.Bench {
         var json = false
 
         func run() throws {
-            let shape = crop.split(separator: ",").compactMap { Int($0) }
-            guard shape.count == 3, shape.allSatisfy({ $0 > 0 }) else { throw ValidationError("--crop takes three positive integers D,H,W, got \"\(crop)\"") }
+            let shape = try parseShape(crop, option: "--crop")
             let result = try ReadBenchmark(cropShape: shape, crops: crops, seed: seed).run(URL(fileURLWithPath: data))
             if json {
                 try printJSON(result)

@@ -40,8 +40,7 @@ extension RachisCommand.Model {
         }
 
         func run() throws {
-            let shape = crop.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard shape.count == 3, shape.allSatisfy({ $0 > 0 }) else { throw ValidationError("--crop takes three positive integers D,H,W, got \"\(crop)\"") }
+            let shape = try parseShape(crop, option: "--crop")
             let modelConfig = try ModelConfig.load(configFile: URL(fileURLWithPath: config))
             let model = try SpineModel(modelConfig)
             let summary = try ModelSummary.run(model, crop: shape, batch: batch)
