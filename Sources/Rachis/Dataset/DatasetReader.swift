@@ -142,10 +142,10 @@ public final class DatasetReader: @unchecked Sendable {
 
     /// A crop of every channel, `[C, size...]`, starting at voxel `offset` ([d, h, w]).
     public func imageCrop(_ id: String, offset: [Int], size: [Int]) throws -> [Float] {
-        let g = try group(id)
-        let shape = try g.openDataset("image").shape
+        let image = try group(id).openDataset("image")
+        let shape = try image.shape
         try checkCrop(id, offset, size, Array(shape.dropFirst()))
-        return try g.openDataset("image").read(as: Float.self, offset: [0] + offset, count: [shape[0]] + size).values
+        return try image.read(as: Float.self, offset: [0] + offset, count: [shape[0]] + size).values
     }
 
     /// A crop of a `[D, H, W]` label or mask volume (e.g. "labels/vertebrae", "annotated/structures"); zeros when
