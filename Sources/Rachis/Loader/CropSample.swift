@@ -125,14 +125,9 @@ struct CropSample {
         let n = voxelCount
         let inside = (0..<n).filter { fieldOfView[$0] != 0 }
         guard !inside.isEmpty else { return }
+        if zscore { Intensity.zscore(&image, channels: channels, inside: inside) }
         for c in 0..<channels {
             let base = c * n
-            if zscore {
-                let mean = inside.reduce(0.0) { $0 + Double(image[base + $1]) } / Double(inside.count)
-                let variance = inside.reduce(0.0) { $0 + pow(Double(image[base + $1]) - mean, 2) } / Double(inside.count)
-                let std = variance > 1e-12 ? variance.squareRoot() : 1
-                for i in inside { image[base + i] = Float((Double(image[base + i]) - mean) / std) }
-            }
             if gamma != 1, let lo = inside.map({ image[base + $0] }).min(), let hi = inside.map({ image[base + $0] }).max(), hi > lo {
                 for i in inside { image[base + i] = lo + (hi - lo) * powf((image[base + i] - lo) / (hi - lo), Float(gamma)) }
             }

@@ -54,6 +54,10 @@ extension JSONSchema {
         "state": {
           "type": "string",
           "description": "JSON text: {epoch, nextBatch, step, bestMetric, bestValue, bestEpoch}: the next batch to train is (epoch, nextBatch)."
+        },
+        "dataset": {
+          "type": "string",
+          "description": "JSON text: {name, channelNames, classNames, structureNames, spacingMM}: what the model was trained on (spacingMM the median training voxel spacing [D, H, W]); inference checks its input against it."
         }
       },
       "additionalProperties": false
@@ -1444,6 +1448,285 @@ extension JSONSchema {
   }
 }
 
+"""#,
+        "prediction.schema.json": #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://rachis.dev/schemas/prediction.schema.json",
+  "title": "Rachis prediction / per-subject report",
+  "description": "<subject>.json in a predictions folder (rachis predict) and in a report folder (rachis report): every vertebra found in one subject, cranial to caudal, with its level, centroid, identification confidence, class probabilities and decision, and flags for a reader. Label maps <subject>_vertebrae.nii.gz (VerSe level ids) and <subject>_structures.nii.gz lie next to it on the grid given by geometry.",
+  "type": "object",
+  "required": [
+    "format",
+    "schemaVersion",
+    "subjectID",
+    "source",
+    "checkpoint",
+    "created",
+    "rachisVersion",
+    "geometry",
+    "channelNames",
+    "classNames",
+    "vertebrae",
+    "flags",
+    "reconstructionPSNR",
+    "warnings"
+  ],
+  "additionalProperties": false,
+  "properties": {
+    "format": {
+      "const": "rachis-prediction"
+    },
+    "schemaVersion": {
+      "const": 1
+    },
+    "subjectID": {
+      "type": "string",
+      "pattern": "^[A-Za-z0-9._-]+$"
+    },
+    "source": {
+      "type": "object",
+      "required": [
+        "kind",
+        "paths"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "kind": {
+          "enum": [
+            "dataset",
+            "files"
+          ]
+        },
+        "paths": {
+          "type": "array",
+          "items": {
+            "type": "string"
+          },
+          "minItems": 1
+        },
+        "subject": {
+          "type": [
+            "string",
+            "null"
+          ]
+        }
+      }
+    },
+    "checkpoint": {
+      "type": "string"
+    },
+    "created": {
+      "type": "string"
+    },
+    "rachisVersion": {
+      "type": "string"
+    },
+    "geometry": {
+      "type": "object",
+      "required": [
+        "shape",
+        "spacingMM",
+        "originMM",
+        "direction"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "shape": {
+          "type": "array",
+          "items": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "minItems": 3,
+          "maxItems": 3
+        },
+        "spacingMM": {
+          "type": "array",
+          "items": {
+            "type": "number",
+            "exclusiveMinimum": 0
+          },
+          "minItems": 3,
+          "maxItems": 3
+        },
+        "originMM": {
+          "type": "array",
+          "items": {
+            "type": "number"
+          },
+          "minItems": 3,
+          "maxItems": 3
+        },
+        "direction": {
+          "type": "array",
+          "items": {
+            "type": "array",
+            "items": {
+              "type": "number"
+            },
+            "minItems": 3,
+            "maxItems": 3
+          },
+          "minItems": 3,
+          "maxItems": 3
+        }
+      }
+    },
+    "channelNames": {
+      "type": "array",
+      "items": {
+        "type": "string"
+      },
+      "minItems": 1
+    },
+    "classNames": {
+      "type": "array",
+      "items": {
+        "type": "string"
+      }
+    },
+    "vertebrae": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": [
+          "levelID",
+          "level",
+          "centroidMM",
+          "centroidVoxel",
+          "detectionScore",
+          "identificationConfidence",
+          "voxels",
+          "volumeML",
+          "flags"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "levelID": {
+            "enum": [
+              1,
+              2,
+              3,
+              4,
+              5,
+              6,
+              7,
+              8,
+              9,
+              10,
+              11,
+              12,
+              13,
+              14,
+              15,
+              16,
+              17,
+              18,
+              19,
+              20,
+              21,
+              22,
+              23,
+              24,
+              25,
+              26,
+              28
+            ]
+          },
+          "level": {
+            "type": "string",
+            "pattern": "^(C[1-7]|T([1-9]|1[0-3])|L[1-6]|S)$"
+          },
+          "centroidMM": {
+            "type": "array",
+            "items": {
+              "type": "number"
+            },
+            "minItems": 3,
+            "maxItems": 3
+          },
+          "centroidVoxel": {
+            "type": "array",
+            "items": {
+              "type": "number"
+            },
+            "minItems": 3,
+            "maxItems": 3
+          },
+          "detectionScore": {
+            "type": "number"
+          },
+          "identificationConfidence": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1
+          },
+          "voxels": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "volumeML": {
+            "type": "number",
+            "minimum": 0
+          },
+          "classProbabilities": {
+            "type": [
+              "array",
+              "null"
+            ],
+            "items": {
+              "type": "number",
+              "minimum": 0,
+              "maximum": 1
+            }
+          },
+          "decision": {
+            "type": [
+              "integer",
+              "null"
+            ],
+            "minimum": 0
+          },
+          "flags": {
+            "type": "array",
+            "items": {
+              "enum": [
+                "lowIdentificationConfidence",
+                "lowClassConfidence",
+                "emptyRegion",
+                "cutByFieldOfView"
+              ]
+            }
+          }
+        }
+      }
+    },
+    "flags": {
+      "type": "array",
+      "items": {
+        "enum": [
+          "noVertebrae",
+          "transitionalVertebra",
+          "missingLevel",
+          "unusualVertebraCount"
+        ]
+      }
+    },
+    "reconstructionPSNR": {
+      "type": [
+        "number",
+        "null"
+      ]
+    },
+    "warnings": {
+      "type": "array",
+      "items": {
+        "type": "string"
+      }
+    }
+  }
+}
 """#,
         "train-config.schema.json": #"""
 {

@@ -24,7 +24,22 @@ public struct Checkpoint {
         }
     }
 
+    /// What the model was trained on, so that inference can check its input: stored as the JSON attribute
+    /// `dataset` (absent in checkpoints written before it existed).
+    public struct TrainingData: Codable, Equatable, Sendable {
+        public var name: String
+        public var channelNames: [String]
+        public var classNames: [String]
+        public var structureNames: [String]
+        /// Median voxel spacing [D, H, W] of the training subjects.
+        public var spacingMM: [Double]
+        public init(name: String, channelNames: [String], classNames: [String], structureNames: [String], spacingMM: [Double]) {
+            (self.name, self.channelNames, self.classNames, self.structureNames, self.spacingMM) = (name, channelNames, classNames, structureNames, spacingMM)
+        }
+    }
+
     public var state: State
+    public var dataset: TrainingData?
     /// The training config as JSON text.
     public var config: String
     /// The metrics history as JSON text (one object per logged row).
@@ -67,6 +82,7 @@ public struct Checkpoint {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             try file.setAttribute("state", String(decoding: try encoder.encode(state), as: UTF8.self))
+            if let dataset { try file.setAttribute("dataset", String(decoding: try encoder.encode(dataset), as: UTF8.self)) }
             for (group, tensors) in [("model", model), ("optimizer", optimizer), ("loss_weighting", lossWeighting)] {
                 let g = try file.createGroup(group)
                 for name in tensors.keys.sorted() { try Self.write(tensors[name]!, named: name, into: g, file: url.path) }
@@ -95,11 +111,21 @@ public struct Checkpoint {
             }
             return result
         }
-        return Checkpoint(
+        var dataset: TrainingData?
+        if file.hasAttribute("dataset") {
+            do {
+                dataset = try JSONDecoder().decode(TrainingData.self, from: Data(try file.readAttribute("dataset", as: String.self).utf8))
+            } catch {
+                throw Error.notACheckpoint(file: url.path, reason: "the attribute dataset is not valid: \(error)")
+            }
+        }
+        var checkpoint = Checkpoint(
             state: state, config: try file.readAttribute("config", as: String.self),
             history: try file.readAttribute("history", as: String.self),
             model: try tensors("model"), optimizer: try tensors("optimizer"), lossWeighting: try tensors("loss_weighting"),
             rngState: file.exists("rng_state") ? try readTensor(try file.openDataset("rng_state"), file: url.path) : nil)
+        checkpoint.dataset = dataset
+        return checkpoint
     }
 
     static func write(_ tensor: Tensor, named name: String, into group: Container, file: String) throws {

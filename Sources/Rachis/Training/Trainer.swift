@@ -72,6 +72,8 @@ public final class Trainer {
     private var epochCounts: [String: Double] = [:]
     let logger: Logger
     let stepsPerEpoch: Int
+    /// Stored in every checkpoint for inference's input checks.
+    let trainingData: Checkpoint.TrainingData
 
     public init(config: TrainingConfig, options: Options, logger: Logger = Logger(label: "rachis.train")) throws {
         self.config = config
@@ -110,6 +112,11 @@ public final class Trainer {
             for v in try reader.vertebrae(of: id) { if let c = v.classIndex, c < classCounts.count { classCounts[c] += 1 } }
         }
         loss = try MultitaskLoss(config: config.loss, classCounts: classCounts)
+        let spacings = try (loader.labelledIDs + loader.unlabelledIDs).map { try reader.geometry(of: $0).spacingMM }
+        trainingData = Checkpoint.TrainingData(
+            name: reader.header.name, channelNames: reader.header.channelNames, classNames: reader.header.classNames,
+            structureNames: reader.header.structureNames,
+            spacingMM: (0..<3).map { axis in Self.median(spacings.map { $0[axis] }) ?? config.model.spacingMM[axis] })
         try model.move(to: options.device)
         try loss.move(to: options.device)
         let parameters = model.namedParameters() + loss.namedParameters().map { ("loss." + $0.name, $0.parameter) }
@@ -138,6 +145,12 @@ public final class Trainer {
         var rows: [[String: Double?]]
         var epochSums: [String: Double]
         var epochCounts: [String: Double]
+    }
+
+    static func median(_ values: [Double]) -> Double? {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return nil }
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     static func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
@@ -301,13 +314,14 @@ public final class Trainer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let progress = Progress(rows: history.map { $0.mapValues { $0.isFinite ? $0 : nil } }, epochSums: epochSums, epochCounts: epochCounts)
-        let checkpoint = Checkpoint(
+        var checkpoint = Checkpoint(
             state: state, config: try config.json().jsonText,
             history: String(decoding: try encoder.encode(progress), as: UTF8.self),
             model: Dictionary(uniqueKeysWithValues: model.state().map { ($0.name, $0.tensor) }),
             optimizer: Dictionary(uniqueKeysWithValues: try optimizer.state().map { ($0.name, $0.tensor) }),
             lossWeighting: Dictionary(uniqueKeysWithValues: loss.state().map { ($0.name, $0.tensor) }),
             rngState: try Torch.rngState())
+        checkpoint.dataset = trainingData
         try checkpoint.write(to: folder.lastCheckpoint)
     }
 }

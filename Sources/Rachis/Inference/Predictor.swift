@@ -1,0 +1,309 @@
+import Foundation
+import Logging
+import Torch
+
+/// Runs a trained model on whole volumes and decodes vertebrae, levels and classes.
+///
+/// A volume is z-scored per channel over all its voxels (as training normalises a crop), then run in one pass when
+/// it fits the training crop (padded at the end to the model's divisor) or with a sliding window of the crop's size
+/// otherwise: windows overlap by `overlap` of their size, and each output voxel is the Gaussian-weighted mean of the
+/// windows that cover it (σ = ⅛ of the window, as nnU-Net), so window borders leave no seams. Softmax
+/// probabilities, the heatmap, the reconstruction and the decoder features are blended; vertebrae are decoded from
+/// the blended maps (`VertebraDecoder`) and classified from the blended features pooled in each decoded region.
+public final class Predictor {
+    public struct Options: Sendable {
+        public var device: Device = .cpu
+        /// Fraction of the window by which neighbouring windows overlap, in [0, 0.9].
+        public var overlap = 0.5
+        /// Sliding-window size [D, H, W]; nil: the training crop.
+        public var window: [Int]? = nil
+        /// Below this, a vertebra's level or class is flagged as uncertain.
+        public var minimumConfidence = 0.5
+        /// Refuse (rather than warn about) a voxel spacing more than this factor from the training spacing.
+        public var maximumSpacingFactor = 2.0
+        /// Predict even when the spacing is beyond `maximumSpacingFactor` (with a warning).
+        public var allowSpacingMismatch = false
+        public var decoder = VertebraDecoder()
+        public init() {}
+    }
+
+    public enum Error: Swift.Error, CustomStringConvertible, Equatable {
+        case incompatibleCheckpoint(file: String, reason: String)
+        case channelMismatch(source: String, found: Int, expected: Int, names: [String])
+        case spacingMismatch(source: String, spacingMM: [Double], trainingMM: [Double], factor: Double)
+        case geometryMismatch(first: String, other: String, reason: String)
+        case nonFinite(source: String, count: Int)
+        case badOption(String)
+
+        public var description: String {
+            switch self {
+            case let .incompatibleCheckpoint(file, reason): "\(file) cannot be used for inference: \(reason)"
+            case let .channelMismatch(source, found, expected, names):
+                "\(source) has \(found) channel\(found == 1 ? "" : "s"); the model was trained on \(expected) (\(names.joined(separator: ", "))): give one image per channel, in that order"
+            case let .spacingMismatch(source, spacing, training, factor):
+                "\(source) has voxel spacing \(Self.format(spacing)) mm, more than \(Self.format([factor]))x from the training spacing \(Self.format(training)) mm: resample it to about the training spacing, or pass --allow-spacing-mismatch to predict anyway"
+            case let .geometryMismatch(first, other, reason): "\(other) does not lie on the grid of \(first): \(reason)"
+            case let .nonFinite(source, count): "\(source) has \(count) NaN or infinite voxels"
+            case let .badOption(message): message
+            }
+        }
+
+        static func format(_ values: [Double]) -> String { values.map { String(format: "%.3g", $0) }.joined(separator: " x ") }
+    }
+
+    public let checkpointURL: URL
+    public let config: TrainingConfig
+    public let model: SpineModel
+    public let options: Options
+    public let channelNames: [String]
+    public let classNames: [String]
+    public let trainingSpacingMM: [Double]
+    let logger: Logger
+
+    public init(checkpoint url: URL, options: Options = Options(), logger: Logger = Logger(label: "rachis.predict")) throws {
+        checkpointURL = url
+        self.options = options
+        self.logger = logger
+        guard (0...0.9).contains(options.overlap) else { throw Error.badOption("--overlap must be in [0, 0.9], found \(options.overlap)") }
+        let checkpoint = try Checkpoint.read(from: url)
+        do {
+            config = try TrainingConfig.decode(try JSONValue.parse(Data(checkpoint.config.utf8), source: url.path), source: "\(url.path) attribute config")
+        } catch {
+            throw Error.incompatibleCheckpoint(file: url.path, reason: "its config does not fit this Rachis (\(error))")
+        }
+        let model = try SpineModel(config.model)
+        do {
+            try model.load(checkpoint.model)
+        } catch {
+            throw Error.incompatibleCheckpoint(file: url.path, reason: "its weights do not fit the model its config describes (\(error))")
+        }
+        try model.move(to: options.device)
+        model.eval()
+        self.model = model
+        let data = checkpoint.dataset
+        channelNames = data?.channelNames ?? (0..<config.model.inChannels).map { "channel \($0)" }
+        classNames = data?.classNames ?? (0..<config.model.classes).map { "class \($0)" }
+        trainingSpacingMM = data?.spacingMM ?? config.model.spacingMM
+        guard channelNames.count == config.model.inChannels, classNames.count == config.model.classes else {
+            throw Error.incompatibleCheckpoint(file: url.path, reason: "its dataset names \(channelNames.count) channels and \(classNames.count) classes, its model \(config.model.inChannels) and \(config.model.classes)")
+        }
+    }
+
+    // MARK: Inputs
+
+    /// One subject's image from a dataset file.
+    public func input(dataset reader: DatasetReader, subject id: String) throws -> (image: [Float], geometry: Geometry, source: SubjectPrediction.Source) {
+        let geometry = try reader.geometry(of: id)
+        let source = SubjectPrediction.Source(kind: "dataset", paths: [reader.url.path], subject: id)
+        let names = reader.header.channelNames
+        guard names.count == config.model.inChannels else {
+            throw Error.channelMismatch(source: "\(reader.url.path) subject \(id)", found: names.count, expected: config.model.inChannels, names: channelNames)
+        }
+        let image = try reader.imageCrop(id, offset: [0, 0, 0], size: geometry.shape)
+        return (image, geometry, source)
+    }
+
+    /// An image from NIfTI or MetaImage files: one file per channel in the model's channel order, or one file with
+    /// every channel. Each is reoriented to the canonical grid; the files must share it.
+    public func input(files: [URL]) throws -> (image: [Float], geometry: Geometry, source: SubjectPrediction.Source) {
+        guard let first = files.first else { throw Error.badOption("give at least one image file") }
+        var volumes: [ImageVolume] = []
+        for file in files {
+            let volume = try ImageIO.read(file)
+            if let reference = volumes.first { try Self.checkSameGrid(reference.geometry, volume.geometry, first: first.path, other: file.path) }
+            volumes.append(volume)
+        }
+        let channels = volumes.reduce(0) { $0 + $1.channels }
+        let description = files.count == 1 ? first.path : files.map(\.lastPathComponent).joined(separator: " + ")
+        guard channels == config.model.inChannels else {
+            throw Error.channelMismatch(source: description, found: channels, expected: config.model.inChannels, names: channelNames)
+        }
+        return (volumes.flatMap(\.voxels), volumes[0].geometry, SubjectPrediction.Source(kind: "files", paths: files.map(\.path), subject: nil))
+    }
+
+    static func checkSameGrid(_ a: Geometry, _ b: Geometry, first: String, other: String) throws {
+        guard a.shape == b.shape else { throw Error.geometryMismatch(first: first, other: other, reason: "shape \(b.shape) against \(a.shape)") }
+        guard zip(a.spacingMM, b.spacingMM).allSatisfy({ abs($0 - $1) <= 1e-3 * max(abs($0), 1) }) else {
+            throw Error.geometryMismatch(first: first, other: other, reason: "spacing \(b.spacingMM) mm against \(a.spacingMM) mm")
+        }
+        guard zip(a.originMM, b.originMM).allSatisfy({ abs($0 - $1) <= 0.01 }) else {
+            throw Error.geometryMismatch(first: first, other: other, reason: "origin \(b.originMM) mm against \(a.originMM) mm")
+        }
+        guard zip(a.direction.joined(), b.direction.joined()).allSatisfy({ abs($0 - $1) <= 1e-3 }) else {
+            throw Error.geometryMismatch(first: first, other: other, reason: "direction cosines differ")
+        }
+    }
+
+    /// Warnings (and, beyond `maximumSpacingFactor`, an error) for a spacing unlike the training spacing.
+    func checkSpacing(_ spacing: [Double], source: String) throws -> [String] {
+        let ratios = zip(spacing, trainingSpacingMM).map { $0 / $1 }
+        let worst = ratios.map { max($0, 1 / $0) }.max() ?? 1
+        if worst > options.maximumSpacingFactor, !options.allowSpacingMismatch {
+            throw Error.spacingMismatch(source: source, spacingMM: spacing, trainingMM: trainingSpacingMM, factor: options.maximumSpacingFactor)
+        }
+        guard worst > 1.25 else { return [] }
+        return ["voxel spacing \(Error.format(spacing)) mm differs from the training spacing \(Error.format(trainingSpacingMM)) mm by up to \(String(format: "%.2f", worst))x: results may be unreliable"]
+    }
+
+    // MARK: Prediction
+
+    /// Whole-volume model outputs on the volume's grid.
+    public struct Maps {
+        /// `[S, D, H, W]` structure probabilities.
+        public var structures: [Float]?
+        /// `[D, H, W]`.
+        public var heatmap: [Float]?
+        /// `[LevelIndex.count, D, H, W]` level probabilities.
+        public var levels: [Float]?
+        /// `[C, D, H, W]`.
+        public var reconstruction: [Float]?
+        /// `[1, F, D, H, W]`.
+        public var features: Tensor
+        /// The normalised input, `[C, D, H, W]`.
+        public var input: [Float]
+        public var windows: Int
+    }
+
+    /// Runs the model over a volume (raw intensities `[C, D, H, W]`) and blends the windows.
+    public func maps(image raw: [Float], geometry: Geometry, source: String) throws -> Maps {
+        let shape = geometry.shape, n = geometry.voxelCount, c = config.model.inChannels
+        guard raw.count == c * n else { throw Error.channelMismatch(source: source, found: raw.count / max(n, 1), expected: c, names: channelNames) }
+        let nonFinite = raw.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+        guard nonFinite == 0 else { throw Error.nonFinite(source: source, count: nonFinite) }
+        var image = raw
+        Intensity.zscore(&image, channels: c)
+        let divisor = SpineModel.requiredDivisor(config.model)
+        let requested = LoaderConfig.roundUp(options.window ?? config.loader.cropSize, to: divisor)
+        // Per axis: one window covering the axis (padded to the divisor), or windows of the requested size.
+        let window = (0..<3).map { shape[$0] <= requested[$0] ? LoaderConfig.roundUp([shape[$0]], to: [divisor[$0]])[0] : requested[$0] }
+        let padded = (0..<3).map { max(shape[$0], window[$0]) }
+        let starts = (0..<3).map { Self.windowStarts(length: padded[$0], window: window[$0], overlap: options.overlap) }
+        let single = starts.allSatisfy { $0.count == 1 }
+        let device = options.device
+        return try Torch.noGrad {
+            var input = try Tensor(image, shape: [1, c] + shape)
+            let padding = (0..<3).reversed().flatMap { [0, padded[$0] - shape[$0]] }
+            if padding.contains(where: { $0 > 0 }) { input = try input.pad(padding) }
+            input = try input.to(device: device)
+            let weight = single ? try Tensor.ones([1, 1] + window, device: device) : try Self.gaussian(window, device: device)
+            var accumulated: Tensor?
+            let weightSum = try Tensor.zeros([1, 1] + padded, device: device)
+            var layout: [(name: String, channels: Int)] = []
+            for d in starts[0] { for h in starts[1] { for w in starts[2] {
+                let origin = [d, h, w]
+                var crop = input
+                for axis in 0..<3 { crop = try crop.slice(dim: axis + 2, start: origin[axis], end: origin[axis] + window[axis]) }
+                var x = try crop.contiguous()
+                if config.train.channelsLast { x = try x.channelsLast3d() }
+                let output = try model(x)
+                var parts: [Tensor] = [output.features]
+                layout = [("features", output.features.shape[1])]
+                if let s = output.segmentation { parts.append(try s.softmax(dim: 1)); layout.append(("structures", s.shape[1])) }
+                if let hm = output.heatmap { parts.append(hm); layout.append(("heatmap", 1)) }
+                if let l = output.levels { parts.append(try l.softmax(dim: 1)); layout.append(("levels", l.shape[1])) }
+                if let r = output.reconstruction { parts.append(r); layout.append(("reconstruction", r.shape[1])) }
+                let stacked = try Tensor.cat(parts, dim: 1).contiguous()
+                if accumulated == nil { accumulated = try Tensor.zeros([1, stacked.shape[1]] + padded, device: device) }
+                var target = accumulated!, targetWeight = weightSum
+                for axis in 0..<3 {
+                    target = try target.slice(dim: axis + 2, start: origin[axis], end: origin[axis] + window[axis])
+                    targetWeight = try targetWeight.slice(dim: axis + 2, start: origin[axis], end: origin[axis] + window[axis])
+                }
+                try target.add_(stacked * weight)
+                try targetWeight.add_(weight)
+            } } }
+            var blended = try accumulated! / weightSum
+            for axis in 0..<3 where padded[axis] > shape[axis] { blended = try blended.slice(dim: axis + 2, start: 0, end: shape[axis]) }
+            blended = try blended.contiguous()
+            var maps = Maps(features: try blended.slice(dim: 1, start: 0, end: layout[0].channels).contiguous(), input: image,
+                            windows: starts.reduce(1) { $0 * $1.count })
+            var channel = layout[0].channels
+            for (name, count) in layout.dropFirst() {
+                let values = try blended.slice(dim: 1, start: channel, end: channel + count).to(.float32, device: .cpu).contiguous().array(Float.self)
+                switch name {
+                case "structures": maps.structures = values
+                case "heatmap": maps.heatmap = values
+                case "levels": maps.levels = values
+                default: maps.reconstruction = values
+                }
+                channel += count
+            }
+            return maps
+        }
+    }
+
+    /// Window origins along one axis: evenly spaced from 0 to `length − window`, with steps of at most
+    /// `window · (1 − overlap)`.
+    static func windowStarts(length: Int, window: Int, overlap: Double) -> [Int] {
+        guard length > window else { return [0] }
+        let step = max(1, Int((Double(window) * (1 - overlap)).rounded(.down)))
+        let count = Int((Double(length - window) / Double(step)).rounded(.up)) + 1
+        return (0..<count).map { Int((Double($0) * Double(length - window) / Double(count - 1)).rounded()) }
+    }
+
+    /// `[1, 1, D, H, W]` Gaussian importance map, σ = window/8 per axis, peak 1, floored at 1e-3 so that every
+    /// voxel has weight.
+    static func gaussian(_ window: [Int], device: Device) throws -> Tensor {
+        let axes = window.map { size -> [Float] in
+            let centre = Double(size - 1) / 2, sigma = Double(size) / 8
+            return (0..<size).map { Float(exp(-pow(Double($0) - centre, 2) / (2 * sigma * sigma))) }
+        }
+        var values = [Float](repeating: 0, count: window.reduce(1, *))
+        for d in 0..<window[0] { for h in 0..<window[1] { for w in 0..<window[2] {
+            values[(d * window[1] + h) * window[2] + w] = max(axes[0][d] * axes[1][h] * axes[2][w], 1e-3)
+        } } }
+        return try Tensor(values, shape: [1, 1] + window).to(device: device)
+    }
+
+    /// Predicts one subject.
+    public func predict(id: String, image: [Float], geometry: Geometry, source: SubjectPrediction.Source) throws -> (SubjectPrediction, PredictedVolumes) {
+        let description = source.subject.map { "\(source.paths[0]) subject \($0)" } ?? source.paths.joined(separator: " + ")
+        var warnings = try checkSpacing(geometry.spacingMM, source: description)
+        let maps = try maps(image: image, geometry: geometry, source: description)
+        if maps.windows > 1 { warnings.append("predicted with a sliding window: \(maps.windows) windows") }
+        let n = geometry.voxelCount
+        var decoded = VertebraDecoder.Result(vertebrae: [], labelMap: [UInt8](repeating: 0, count: n), flags: [.noVertebrae])
+        if let levels = maps.levels {
+            decoded = try options.decoder.decode(heatmap: maps.heatmap, levelProbabilities: levels, geometry: geometry)
+        } else {
+            warnings.append("the model has no identification head: no vertebrae decoded")
+        }
+        var probabilities: [[Double]?] = decoded.vertebrae.map { _ in nil }
+        if config.model.heads.classification, !decoded.vertebrae.isEmpty {
+            probabilities = try Torch.noGrad {
+                let map = try Tensor(decoded.labelMap.map(Int64.init), shape: geometry.shape).to(device: options.device)
+                let regions = try decoded.vertebrae.map { (sample: 0, mask: try map.eq(Double($0.levelID)).to(.float32)) }
+                let logits = try model.classify(features: maps.features, regions: regions)
+                let p = try logits.softmax(dim: 1).to(.float64, device: .cpu).array(Double.self)
+                let k = config.model.classes
+                return decoded.vertebrae.indices.map { Array(p[($0 * k)..<(($0 + 1) * k)]) }
+            }
+        }
+        let voxelML = geometry.spacingMM.reduce(1, *) / 1000
+        let vertebrae = decoded.vertebrae.enumerated().map { i, v in
+            var flags: [VertebraFlag] = []
+            if v.identificationConfidence < options.minimumConfidence { flags.append(.lowIdentificationConfidence) }
+            if let p = probabilities[i], (p.max() ?? 0) < options.minimumConfidence { flags.append(.lowClassConfidence) }
+            if v.voxels == 0 { flags.append(.emptyRegion) }
+            if v.touchesFieldOfViewEdge { flags.append(.cutByFieldOfView) }
+            return VertebraPrediction(levelID: v.levelID, centroidMM: v.centroidMM, centroidVoxel: v.centroidVoxel,
+                                      detectionScore: v.detectionScore, identificationConfidence: v.identificationConfidence,
+                                      voxels: v.voxels, volumeML: Double(v.voxels) * voxelML, classProbabilities: probabilities[i], flags: flags)
+        }
+        let psnr = maps.reconstruction.map { PSNRMetric.psnr(prediction: $0, target: maps.input) }
+        var structures: [UInt8]?
+        if let s = maps.structures {
+            let k = s.count / n
+            structures = (0..<n).map { i in
+                var best = 0
+                for c in 1..<k where s[c * n + i] > s[best * n + i] { best = c }
+                return UInt8(best)
+            }
+        }
+        let prediction = SubjectPrediction(
+            subjectID: id, source: source, checkpoint: checkpointURL.path, geometry: geometry, channelNames: channelNames,
+            classNames: classNames, vertebrae: vertebrae, flags: decoded.flags, reconstructionPSNR: psnr, warnings: warnings)
+        for warning in warnings where !warning.hasPrefix("predicted with") { logger.warning("\(id): \(warning)") }
+        return (prediction, PredictedVolumes(vertebrae: decoded.labelMap, structures: structures))
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+
+/// Something a reader of a report should look at twice, attached to one vertebra.
+public enum VertebraFlag: String, Codable, CaseIterable, Sendable {
+    /// The level's posterior probability under the anatomical-order model is below the threshold.
+    case lowIdentificationConfidence
+    /// The decided class's probability is below the threshold.
+    case lowClassConfidence
+    /// No voxel was assigned to the vertebra's region: its class comes from empty features.
+    case emptyRegion
+    /// The vertebra touches the top or bottom of the field of view: part of it may be missing.
+    case cutByFieldOfView
+}
+
+/// Something unusual about a subject's vertebrae as a whole.
+public enum SubjectFlag: String, Codable, CaseIterable, Sendable {
+    /// No vertebra was found.
+    case noVertebrae
+    /// T13 or L6 was decoded (a transitional vertebra; check the count).
+    case transitionalVertebra
+    /// The decoded sequence skips a level between two detected vertebrae (a missed vertebra, or a wrong level).
+    case missingLevel
+    /// A region's count differs from the usual (7 cervical, 12 thoracic, 5 lumbar) although the whole region is in view.
+    case unusualVertebraCount
+}
+
+/// One decoded vertebra of one subject.
+public struct VertebraPrediction: Codable, Equatable, Sendable {
+    /// VerSe level id (1-7 C1-C7, 8-19 T1-T12, 20-25 L1-L6, 26 S, 28 T13).
+    public var levelID: Int
+    /// The level's name ("L1").
+    public var level: String
+    /// Centroid in RAS+ world millimetres.
+    public var centroidMM: [Double]
+    /// Centroid as a continuous voxel index `[d, h, w]` of the subject's (canonical) grid.
+    public var centroidVoxel: [Double]
+    /// The localization heatmap's value at the peak that found the vertebra.
+    public var detectionScore: Double
+    /// Posterior probability of `level` for this vertebra under the anatomical-order model (forward-backward).
+    public var identificationConfidence: Double
+    /// Voxels assigned to the vertebra's region.
+    public var voxels: Int
+    /// The region's volume in millilitres.
+    public var volumeML: Double
+    /// Softmax class probabilities in the order of `SubjectPrediction.classNames`; nil when the model has no
+    /// classification head.
+    public var classProbabilities: [Double]?
+    /// Index of the decided class (the most probable); nil without classification.
+    public var decision: Int?
+    public var flags: [VertebraFlag]
+
+    public init(levelID: Int, centroidMM: [Double], centroidVoxel: [Double], detectionScore: Double,
+                identificationConfidence: Double, voxels: Int, volumeML: Double, classProbabilities: [Double]?,
+                flags: [VertebraFlag] = []) {
+        self.levelID = levelID
+        level = (try? VertebraLevel(id: levelID))?.name ?? "\(levelID)"
+        (self.centroidMM, self.centroidVoxel, self.detectionScore, self.identificationConfidence) =
+            (centroidMM, centroidVoxel, detectionScore, identificationConfidence)
+        (self.voxels, self.volumeML, self.classProbabilities, self.flags) = (voxels, volumeML, classProbabilities, flags)
+        decision = classProbabilities.flatMap { p in p.indices.max { p[$0] < p[$1] } }
+    }
+
+    /// The probability of the decided class.
+    public var decisionConfidence: Double? {
+        guard let decision, let classProbabilities else { return nil }
+        return classProbabilities[decision]
+    }
+}
+
+/// What inference found in one subject: the vertebrae in cranio-caudal order with their levels and classes.
+/// Written as `<subject>.json` in a predictions folder (`schemas/prediction.schema.json`), next to the predicted
+/// label maps.
+public struct SubjectPrediction: Codable, Equatable, Sendable {
+    public static let format = "rachis-prediction"
+    public static let schemaVersion = 1
+
+    /// Where the image came from.
+    public struct Source: Codable, Equatable, Sendable {
+        /// "dataset" (a subject of an HDF5 dataset) or "files" (NIfTI/MetaImage files, one per channel or one
+        /// with all channels).
+        public var kind: String
+        /// The dataset file, or the image files in channel order.
+        public var paths: [String]
+        /// The subject's id inside the dataset; nil for files.
+        public var subject: String?
+        public init(kind: String, paths: [String], subject: String?) { (self.kind, self.paths, self.subject) = (kind, paths, subject) }
+    }
+
+    public var format = Self.format
+    public var schemaVersion = Self.schemaVersion
+    public var subjectID: String
+    public var source: Source
+    /// The checkpoint file that made the prediction.
+    public var checkpoint: String
+    public var created: String
+    public var rachisVersion: String
+    /// The grid of the predicted label maps (the subject's canonical grid).
+    public var geometry: Geometry
+    public var channelNames: [String]
+    public var classNames: [String]
+    /// Cranial to caudal.
+    public var vertebrae: [VertebraPrediction]
+    public var flags: [SubjectFlag]
+    /// Autoencoder reconstruction PSNR against the normalised input (dB); nil without an autoencoder head.
+    @NaNAsNullOptional public var reconstructionPSNR: Double?
+    /// Messages for the reader: a spacing far from the training spacing, a sliding window, and so on.
+    public var warnings: [String]
+
+    public init(subjectID: String, source: Source, checkpoint: String, geometry: Geometry, channelNames: [String],
+                classNames: [String], vertebrae: [VertebraPrediction], flags: [SubjectFlag], reconstructionPSNR: Double?,
+                warnings: [String]) {
+        (self.subjectID, self.source, self.checkpoint, self.geometry) = (subjectID, source, checkpoint, geometry)
+        (self.channelNames, self.classNames, self.vertebrae, self.flags) = (channelNames, classNames, vertebrae, flags)
+        (self.reconstructionPSNR, self.warnings) = (reconstructionPSNR, warnings)
+        created = DatasetFile.timestamp()
+        rachisVersion = Rachis.version
+    }
+}
+
+/// An optional metric that is `null` in JSON when absent or not finite.
+@propertyWrapper
+public struct NaNAsNullOptional: Codable, Equatable, Sendable {
+    public var wrappedValue: Double?
+    public init(wrappedValue: Double?) { self.wrappedValue = wrappedValue }
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        wrappedValue = container.decodeNil() ? nil : try container.decode(Double.self)
+    }
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let v = wrappedValue, v.isFinite { try container.encode(v) } else { try container.encodeNil() }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A missing key decodes as nil.
+    public func decode(_ type: NaNAsNullOptional.Type, forKey key: Key) throws -> NaNAsNullOptional {
+        try decodeIfPresent(type, forKey: key) ?? NaNAsNullOptional(wrappedValue: nil)
+    }
+}
+
+/// The label maps inference predicts for one subject, `[D, H, W]` on `SubjectPrediction.geometry`.
+public struct PredictedVolumes: Equatable, Sendable {
+    /// Vertebra regions by VerSe level id (0 background).
+    public var vertebrae: [UInt8]
+    /// Structure labels (`StructureLabel` values); nil without a segmentation head.
+    public var structures: [UInt8]?
+    public init(vertebrae: [UInt8], structures: [UInt8]?) { (self.vertebrae, self.structures) = (vertebrae, structures) }
+}

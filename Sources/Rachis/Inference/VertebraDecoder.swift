@@ -1,0 +1,175 @@
+import Foundation
+
+/// Turns the model's whole-volume outputs into vertebrae: centroids, regions and levels.
+///
+/// 1. Candidates: local maxima of the localization heatmap (3×3×3 neighbourhood) at or above `peakThreshold`,
+///    greedily kept from the highest down when at least `minimumSeparationMM` from every kept one, at most
+///    `LevelSequenceDecoder.levelCount`. The centroid is the heatmap-weighted mean over the peak's 3×3×3
+///    neighbourhood. Without a heatmap (no localization head), the candidates are the per-level centroids of the
+///    identification head's argmax (`LevelMapDecoder`).
+/// 2. Regions: every voxel the identification head calls vertebra (background probability below 0.5) goes to the
+///    nearest candidate centroid (in mm) within `maximumRadiusMM`.
+/// 3. Levels: each candidate's level probabilities are the identification probabilities averaged over its region
+///    (over a `sampleRadiusMM` ball around the centroid when the region is empty), renormalised without background;
+///    the candidates, sorted cranial to caudal (by H, which points inferior in the canonical grid), are labelled
+///    jointly by `LevelSequenceDecoder`.
+public struct VertebraDecoder: Sendable {
+    public var peakThreshold: Double
+    public var minimumSeparationMM: Double
+    public var maximumRadiusMM: Double
+    public var sampleRadiusMM: Double
+    public var sequence: LevelSequenceDecoder
+
+    public init(peakThreshold: Double = 0.3, minimumSeparationMM: Double = 10, maximumRadiusMM: Double = 40,
+                sampleRadiusMM: Double = 5, sequence: LevelSequenceDecoder = LevelSequenceDecoder()) {
+        (self.peakThreshold, self.minimumSeparationMM, self.maximumRadiusMM, self.sampleRadiusMM, self.sequence) =
+            (peakThreshold, minimumSeparationMM, maximumRadiusMM, sampleRadiusMM, sequence)
+    }
+
+    public struct Vertebra: Equatable, Sendable {
+        public var levelID: Int
+        /// Continuous voxel index `[d, h, w]`.
+        public var centroidVoxel: [Double]
+        public var centroidMM: [Double]
+        public var detectionScore: Double
+        public var identificationConfidence: Double
+        public var voxels: Int
+        /// Touches the first or last H slice (top or bottom of the field of view).
+        public var touchesFieldOfViewEdge: Bool
+    }
+
+    public struct Result: Equatable, Sendable {
+        /// Cranial to caudal.
+        public var vertebrae: [Vertebra]
+        /// `[D, H, W]` VerSe level id of each voxel's region (0 outside every region).
+        public var labelMap: [UInt8]
+        public var flags: [SubjectFlag]
+    }
+
+    /// - Parameters:
+    ///   - heatmap: `[D, H, W]` localization output, or nil.
+    ///   - levelProbabilities: `[LevelIndex.count, D, H, W]` softmax of the identification head (channel 0 background).
+    public func decode(heatmap: [Float]?, levelProbabilities: [Float], geometry: Geometry) throws -> Result {
+        let shape = geometry.shape, n = geometry.voxelCount
+        precondition(levelProbabilities.count == LevelIndex.count * n, "level probabilities do not fit the geometry")
+        precondition(heatmap.map { $0.count == n } ?? true, "heatmap does not fit the geometry")
+        let spacing = geometry.spacingMM
+        var candidates: [(voxel: [Double], score: Double)]
+        if let heatmap {
+            candidates = peaks(heatmap, shape: shape, spacing: spacing)
+        } else {
+            candidates = LevelMapDecoder(minimumVoxels: 20).decode(probabilities: levelProbabilities, shape: shape, geometry: geometry)
+                .map { (geometry.index(worldMM: $0.centroidMM), $0.confidence) }
+        }
+        candidates.sort { $0.voxel[1] < $1.voxel[1] }
+
+        // Regions: nearest candidate within the radius.
+        var owner = [Int](repeating: -1, count: n)
+        var counts = [Int](repeating: 0, count: candidates.count)
+        var sums = [[Double]](repeating: [Double](repeating: 0, count: LevelIndex.count), count: candidates.count)
+        var touches = [Bool](repeating: false, count: candidates.count)
+        let r2max = maximumRadiusMM * maximumRadiusMM
+        if !candidates.isEmpty {
+            for i in 0..<n where levelProbabilities[i] < 0.5 {
+                let d = i / (shape[1] * shape[2]), h = (i / shape[2]) % shape[1], w = i % shape[2]
+                var best = -1, bestDistance = r2max
+                for (c, candidate) in candidates.enumerated() {
+                    let dd = (Double(d) - candidate.voxel[0]) * spacing[0], dh = (Double(h) - candidate.voxel[1]) * spacing[1]
+                    let dw = (Double(w) - candidate.voxel[2]) * spacing[2]
+                    let r2 = dd * dd + dh * dh + dw * dw
+                    if r2 <= bestDistance { (best, bestDistance) = (c, r2) }
+                }
+                guard best >= 0 else { continue }
+                owner[i] = best
+                counts[best] += 1
+                if h == 0 || h == shape[1] - 1 { touches[best] = true }
+                for k in 0..<LevelIndex.count { sums[best][k] += Double(levelProbabilities[k * n + i]) }
+            }
+        }
+        // Candidates with empty regions read the probabilities around their centroid.
+        for c in candidates.indices where counts[c] == 0 {
+            let centre = candidates[c].voxel
+            let radius = (0..<3).map { Int((sampleRadiusMM / spacing[$0]).rounded(.up)) }
+            let lo = (0..<3).map { Swift.max(0, Int(centre[$0].rounded()) - radius[$0]) }
+            let hi = (0..<3).map { Swift.min(shape[$0] - 1, Int(centre[$0].rounded()) + radius[$0]) }
+            guard (0..<3).allSatisfy({ lo[$0] <= hi[$0] }) else { continue }
+            for d in lo[0]...hi[0] { for h in lo[1]...hi[1] { for w in lo[2]...hi[2] {
+                let i = (d * shape[1] + h) * shape[2] + w
+                for k in 0..<LevelIndex.count { sums[c][k] += Double(levelProbabilities[k * n + i]) }
+            } } }
+        }
+        let tables = sums.map { row -> [Double] in
+            let levels = Array(row[1...])
+            let total = levels.reduce(0, +)
+            return total > 0 ? levels.map { $0 / total } : [Double](repeating: 1 / Double(levels.count), count: levels.count)
+        }
+        let decoded = try sequence.decode(tables)
+        let ids = decoded.levelIDs
+        let vertebrae = candidates.indices.map { c in
+            Vertebra(levelID: ids[c], centroidVoxel: candidates[c].voxel, centroidMM: geometry.worldMM(index: candidates[c].voxel),
+                     detectionScore: candidates[c].score, identificationConfidence: decoded.marginals[c][decoded.positions[c]],
+                     voxels: counts[c], touchesFieldOfViewEdge: touches[c])
+        }
+        let labelMap = owner.map { $0 < 0 ? UInt8(0) : UInt8(ids[$0]) }
+        return Result(vertebrae: vertebrae, labelMap: labelMap, flags: Self.flags(positions: decoded.positions))
+    }
+
+    /// Local maxima of the heatmap, strongest first, separated by `minimumSeparationMM`.
+    func peaks(_ heatmap: [Float], shape: [Int], spacing: [Double]) -> [(voxel: [Double], score: Double)] {
+        let (sd, sh, sw) = (shape[0], shape[1], shape[2])
+        var maxima: [(index: Int, value: Float)] = []
+        for d in 0..<sd { for h in 0..<sh { for w in 0..<sw {
+            let i = (d * sh + h) * sw + w
+            let v = heatmap[i]
+            guard Double(v) >= peakThreshold else { continue }
+            var isMax = true
+            search: for dd in -1...1 { for dh in -1...1 { for dw in -1...1 where dd != 0 || dh != 0 || dw != 0 {
+                let (a, b, c) = (d + dd, h + dh, w + dw)
+                guard a >= 0, a < sd, b >= 0, b < sh, c >= 0, c < sw else { continue }
+                let u = heatmap[(a * sh + b) * sw + c]
+                // Ties go to the first voxel in C order, so a plateau gives one peak.
+                if u > v || (u == v && (a * sh + b) * sw + c < i) { isMax = false; break search }
+            } } }
+            if isMax { maxima.append((i, v)) }
+        } } }
+        maxima.sort { $0.value > $1.value || ($0.value == $1.value && $0.index < $1.index) }
+        var kept: [(voxel: [Double], score: Double)] = []
+        for m in maxima where kept.count < LevelSequenceDecoder.levelCount {
+            let d = m.index / (sh * sw), h = (m.index / sw) % sh, w = m.index % sw
+            // Sub-voxel centroid: heatmap-weighted mean over the 3x3x3 neighbourhood.
+            var total = 0.0, position = [0.0, 0.0, 0.0]
+            for a in Swift.max(0, d - 1)...Swift.min(sd - 1, d + 1) { for b in Swift.max(0, h - 1)...Swift.min(sh - 1, h + 1) {
+                for c in Swift.max(0, w - 1)...Swift.min(sw - 1, w + 1) {
+                    let u = Double(Swift.max(heatmap[(a * sh + b) * sw + c], 0))
+                    total += u
+                    position[0] += u * Double(a); position[1] += u * Double(b); position[2] += u * Double(c)
+                }
+            } }
+            let voxel = total > 0 ? position.map { $0 / total } : [Double(d), Double(h), Double(w)]
+            let separated = kept.allSatisfy { k in
+                (0..<3).reduce(0.0) { $0 + pow((k.voxel[$1] - voxel[$1]) * spacing[$1], 2) } >= minimumSeparationMM * minimumSeparationMM
+            }
+            if separated { kept.append((voxel, Double(m.value))) }
+        }
+        return kept
+    }
+
+    /// Subject flags from the decoded anatomical positions (sorted cranial to caudal).
+    static func flags(positions: [Int]) -> [SubjectFlag] {
+        guard !positions.isEmpty else { return [.noVertebrae] }
+        var flags: [SubjectFlag] = []
+        let ids = positions.map { VertebraLevel.anatomicalIDs[$0] }
+        if ids.contains(28) || ids.contains(25) { flags.append(.transitionalVertebra) }
+        let skipsRegular = zip(positions, positions.dropFirst()).contains { a, b in
+            ((a + 1)..<b).contains { !LevelSequenceDecoder.optional.contains($0) }
+        }
+        if skipsRegular { flags.append(.missingLevel) }
+        let thoracic = ids.filter { (8...19).contains($0) || $0 == 28 }.count
+        let lumbar = ids.filter { (20...25).contains($0) }.count
+        // A region counts as fully in view when the levels on both sides of it were found.
+        let thoracicInView = ids.contains(7) && ids.contains(20)
+        let lumbarInView = (ids.contains(19) || ids.contains(28)) && ids.contains(26)
+        if (thoracicInView && thoracic != 12) || (lumbarInView && lumbar != 5) { flags.append(.unusualVertebraCount) }
+        return flags
+    }
+}

@@ -1,0 +1,122 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Rachis
+
+extension SubjectSelection.Part: ExpressibleByArgument {}
+
+extension RachisCommand {
+    struct Predict: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Find, identify and classify the vertebrae of whole volumes with a trained model.",
+            discussion: """
+                Reads subjects of a dataset (--data, with --split/--part or --subject) or image files (--image, one \
+                per channel in the model's channel order; NIfTI or MetaImage). Writes into --out, per subject: \
+                <id>.json (vertebrae, levels, classes, flags; schemas/prediction.schema.json), <id>_vertebrae.nii.gz \
+                (regions by VerSe level id) and <id>_structures.nii.gz. Volumes larger than the training crop are \
+                predicted with an overlapping sliding window.
+                """)
+
+        @Option(help: "Checkpoint (.h5) from rachis train.")
+        var checkpoint: String
+
+        @Option(help: "Dataset file (.h5) to predict subjects of.")
+        var data: String?
+
+        @Option(help: "Split of --data (default: the split the model was trained with).")
+        var split: String?
+
+        @Option(help: "Part of the split: train, val, test or all (every subject of the file).")
+        var part: SubjectSelection.Part = .test
+
+        @Option(help: "A subject of --data (repeatable; overrides --part).")
+        var subject: [String] = []
+
+        @Option(help: "Image file (repeatable: one per channel, in the model's channel order).")
+        var image: [String] = []
+
+        @Option(help: "Subject id for --image (default: the first file's name).")
+        var id: String?
+
+        @Option(help: "Output folder.")
+        var out: String
+
+        @Option(help: "Sliding-window overlap, a fraction of the window.")
+        var overlap: Double = 0.5
+
+        @Option(help: "Sliding-window size D,H,W (default: the training crop).")
+        var window: String?
+
+        @Option(help: "Flag levels and classes decided with a probability below this.")
+        var minConfidence: Double = 0.5
+
+        @Flag(help: "Predict even when the voxel spacing is more than 2x from the training spacing.")
+        var allowSpacingMismatch = false
+
+        @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+        var logLevel: Logger.Level = .info
+
+        @OptionGroup var engine: EngineOptions
+
+        func validate() throws {
+            guard (data == nil) != image.isEmpty else { throw ValidationError("give either --data or --image.") }
+            if data == nil, !subject.isEmpty || split != nil { throw ValidationError("--subject and --split need --data.") }
+            if data != nil, id != nil { throw ValidationError("--id names an --image subject; with --data use --subject.") }
+            guard (0...1).contains(minConfidence) else { throw ValidationError("--min-confidence must be in [0, 1].") }
+        }
+
+        func run() throws {
+            try engine.apply()
+            let logger = LogSetup.makeLogger(label: "rachis.predict", level: logLevel)
+            var options = Predictor.Options()
+            options.device = engine.device
+            options.overlap = overlap
+            options.window = try window.map { try parseShape($0, option: "--window") }
+            options.minimumConfidence = minConfidence
+            options.allowSpacingMismatch = allowSpacingMismatch
+            let predictor = try Predictor(checkpoint: URL(fileURLWithPath: checkpoint), options: options, logger: logger)
+            let folder = PredictionFolder(URL(fileURLWithPath: out))
+            var written: [SubjectPrediction] = []
+            if let data {
+                let reader = try DatasetReader(url: URL(fileURLWithPath: data))
+                let ids = try SubjectSelection.ids(reader, split: split ?? predictor.config.loader.split, part: part, subjects: subject)
+                let progress = ProgressBar("predict", unit: "subjects")
+                for (i, id) in ids.enumerated() {
+                    let input = try predictor.input(dataset: reader, subject: id)
+                    let (prediction, volumes) = try predictor.predict(id: id, image: input.image, geometry: input.geometry, source: input.source)
+                    try folder.write(prediction, volumes: volumes)
+                    written.append(prediction)
+                    progress.update(i + 1, of: ids.count)
+                }
+            } else {
+                let urls = image.map { URL(fileURLWithPath: $0) }
+                let name = id ?? Self.stem(urls[0])
+                guard name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }), !name.isEmpty else {
+                    throw ValidationError("subject id \"\(name)\" may only use letters, digits, '.', '_' and '-': pass --id.")
+                }
+                let input = try predictor.input(files: urls)
+                let (prediction, volumes) = try predictor.predict(id: name, image: input.image, geometry: input.geometry, source: input.source)
+                try folder.write(prediction, volumes: volumes)
+                written.append(prediction)
+            }
+            for p in written {
+                let levels = p.vertebrae.map { v in
+                    v.decision.map { "\(v.level):\(p.classNames[$0])" } ?? v.level
+                }.joined(separator: " ")
+                let flags = p.flags.isEmpty ? "" : "  [" + p.flags.map(\.rawValue).joined(separator: ", ") + "]"
+                print("\(p.subjectID): \(p.vertebrae.count) vertebrae  \(levels)\(flags)")
+            }
+            print("Predictions: \(folder.url.path) (\(written.count) subject\(written.count == 1 ? "" : "s"))")
+        }
+
+        /// A file name without its image extension.
+        static func stem(_ url: URL) -> String {
+            var name = url.lastPathComponent
+            for suffix in [".nii.gz", ".nii", ".mha", ".mhd"] where name.lowercased().hasSuffix(suffix) {
+                name = String(name.dropLast(suffix.count))
+                break
+            }
+            return name
+        }
+    }
+}
