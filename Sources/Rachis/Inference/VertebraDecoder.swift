@@ -4,8 +4,9 @@ import Foundation
 ///
 /// 1. Candidates: local maxima of the localization heatmap (3×3×3 neighbourhood) at or above `peakThreshold`,
 ///    greedily kept from the highest down when at least `minimumSeparationMM` from every kept one, at most
-///    `LevelSequenceDecoder.levelCount`. The centroid is the heatmap-weighted mean over the peak's 3×3×3
-///    neighbourhood. Without a heatmap (no localization head), the candidates are the per-level centroids of the
+///    `LevelSequenceDecoder.levelCount`, and only where the identification head calls the peak's `sampleRadiusMM`
+///    ball vertebra (mean background probability at most `1 − minimumForeground`), so that heatmap bumps in the
+///    background are not vertebrae. The centroid is the heatmap-weighted mean over the peak's 3×3×3 neighbourhood. Without a heatmap (no localization head), the candidates are the per-level centroids of the
 ///    identification head's argmax (`LevelMapDecoder`).
 /// 2. Regions: every voxel the identification head calls vertebra (background probability below 0.5) goes to the
 ///    nearest candidate centroid (in mm) within `maximumRadiusMM`.
@@ -18,12 +19,14 @@ public struct VertebraDecoder: Sendable {
     public var minimumSeparationMM: Double
     public var maximumRadiusMM: Double
     public var sampleRadiusMM: Double
+    public var minimumForeground: Double
     public var sequence: LevelSequenceDecoder
 
     public init(peakThreshold: Double = 0.3, minimumSeparationMM: Double = 10, maximumRadiusMM: Double = 40,
-                sampleRadiusMM: Double = 5, sequence: LevelSequenceDecoder = LevelSequenceDecoder()) {
+                sampleRadiusMM: Double = 5, minimumForeground: Double = 0.5, sequence: LevelSequenceDecoder = LevelSequenceDecoder()) {
         (self.peakThreshold, self.minimumSeparationMM, self.maximumRadiusMM, self.sampleRadiusMM, self.sequence) =
             (peakThreshold, minimumSeparationMM, maximumRadiusMM, sampleRadiusMM, sequence)
+        self.minimumForeground = minimumForeground
     }
 
     public struct Vertebra: Equatable, Sendable {
@@ -56,7 +59,11 @@ public struct VertebraDecoder: Sendable {
         let spacing = geometry.spacingMM
         var candidates: [(voxel: [Double], score: Double)]
         if let heatmap {
-            candidates = peaks(heatmap, shape: shape, spacing: spacing)
+            candidates = peaks(heatmap, shape: shape, spacing: spacing) { voxel in
+                let voxels = ball(around: voxel, shape: shape, spacing: spacing)
+                let background = voxels.reduce(0.0) { $0 + Double(levelProbabilities[$1]) } / Double(voxels.count)
+                return 1 - background >= minimumForeground
+            }
         } else {
             candidates = LevelMapDecoder(minimumVoxels: 20).decode(probabilities: levelProbabilities, shape: shape, geometry: geometry)
                 .map { (geometry.index(worldMM: $0.centroidMM), $0.confidence) }
@@ -88,15 +95,9 @@ public struct VertebraDecoder: Sendable {
         }
         // Candidates with empty regions read the probabilities around their centroid.
         for c in candidates.indices where counts[c] == 0 {
-            let centre = candidates[c].voxel
-            let radius = (0..<3).map { Int((sampleRadiusMM / spacing[$0]).rounded(.up)) }
-            let lo = (0..<3).map { Swift.max(0, Int(centre[$0].rounded()) - radius[$0]) }
-            let hi = (0..<3).map { Swift.min(shape[$0] - 1, Int(centre[$0].rounded()) + radius[$0]) }
-            guard (0..<3).allSatisfy({ lo[$0] <= hi[$0] }) else { continue }
-            for d in lo[0]...hi[0] { for h in lo[1]...hi[1] { for w in lo[2]...hi[2] {
-                let i = (d * shape[1] + h) * shape[2] + w
+            for i in ball(around: candidates[c].voxel, shape: shape, spacing: spacing) {
                 for k in 0..<LevelIndex.count { sums[c][k] += Double(levelProbabilities[k * n + i]) }
-            } } }
+            }
         }
         let tables = sums.map { row -> [Double] in
             let levels = Array(row[1...])
@@ -107,15 +108,32 @@ public struct VertebraDecoder: Sendable {
         let ids = decoded.levelIDs
         let vertebrae = candidates.indices.map { c in
             Vertebra(levelID: ids[c], centroidVoxel: candidates[c].voxel, centroidMM: geometry.worldMM(index: candidates[c].voxel),
-                     detectionScore: candidates[c].score, identificationConfidence: decoded.marginals[c][decoded.positions[c]],
+                     detectionScore: candidates[c].score, identificationConfidence: Swift.min(1, Swift.max(0, decoded.marginals[c][decoded.positions[c]])),
                      voxels: counts[c], touchesFieldOfViewEdge: touches[c])
         }
         let labelMap = owner.map { $0 < 0 ? UInt8(0) : UInt8(ids[$0]) }
         return Result(vertebrae: vertebrae, labelMap: labelMap, flags: Self.flags(positions: decoded.positions))
     }
 
-    /// Local maxima of the heatmap, strongest first, separated by `minimumSeparationMM`.
-    func peaks(_ heatmap: [Float], shape: [Int], spacing: [Double]) -> [(voxel: [Double], score: Double)] {
+    /// Voxel indices (C order) within `sampleRadiusMM` of a continuous voxel position (at least the nearest voxel).
+    func ball(around centre: [Double], shape: [Int], spacing: [Double]) -> [Int] {
+        let nearest = (0..<3).map { Swift.min(shape[$0] - 1, Swift.max(0, Int(centre[$0].rounded()))) }
+        let radius = (0..<3).map { Int((sampleRadiusMM / spacing[$0]).rounded(.up)) }
+        var out: [Int] = []
+        for d in Swift.max(0, nearest[0] - radius[0])...Swift.min(shape[0] - 1, nearest[0] + radius[0]) {
+            for h in Swift.max(0, nearest[1] - radius[1])...Swift.min(shape[1] - 1, nearest[1] + radius[1]) {
+                for w in Swift.max(0, nearest[2] - radius[2])...Swift.min(shape[2] - 1, nearest[2] + radius[2]) {
+                    let r2 = pow((Double(d) - centre[0]) * spacing[0], 2) + pow((Double(h) - centre[1]) * spacing[1], 2)
+                        + pow((Double(w) - centre[2]) * spacing[2], 2)
+                    if r2 <= sampleRadiusMM * sampleRadiusMM { out.append((d * shape[1] + h) * shape[2] + w) }
+                }
+            }
+        }
+        return out.isEmpty ? [(nearest[0] * shape[1] + nearest[1]) * shape[2] + nearest[2]] : out
+    }
+
+    /// Local maxima of the heatmap, strongest first, separated by `minimumSeparationMM`, that `accept` lets through.
+    func peaks(_ heatmap: [Float], shape: [Int], spacing: [Double], accept: ([Double]) -> Bool = { _ in true }) -> [(voxel: [Double], score: Double)] {
         let (sd, sh, sw) = (shape[0], shape[1], shape[2])
         var maxima: [(index: Int, value: Float)] = []
         for d in 0..<sd { for h in 0..<sh { for w in 0..<sw {
@@ -149,7 +167,7 @@ public struct VertebraDecoder: Sendable {
             let separated = kept.allSatisfy { k in
                 (0..<3).reduce(0.0) { $0 + pow((k.voxel[$1] - voxel[$1]) * spacing[$1], 2) } >= minimumSeparationMM * minimumSeparationMM
             }
-            if separated { kept.append((voxel, Double(m.value))) }
+            if separated, accept(voxel) { kept.append((voxel, Double(m.value))) }
         }
         return kept
     }

@@ -2,7 +2,7 @@ import Torch
 
 /// Collects validation losses and the per-task metrics over whole validation subjects, and reduces them to the
 /// `val.` row of metrics.csv: `val.loss.<task>` (the mean over subjects annotated for the task), `val.loss.total` (their weighted sum), and `val.metric.` localization distance (mm),
-/// identification rate (VerSe rule, 20 mm), classification balanced accuracy and macro AUC, foreground Dice, and
+/// identification rate (VerSe rule, 20 mm, vertebrae decoded as at inference), classification balanced accuracy and macro AUC, foreground Dice, and
 /// autoencoder PSNR. Undefined metrics are NaN (no validation vertebra with a class, say).
 struct ValidationAccumulator {
     var losses: [String: (sum: Double, count: Double)] = [:]
@@ -11,7 +11,7 @@ struct ValidationAccumulator {
     var dice = DiceMetric()
     var localization = LocalizationMetric()
     var psnr = PSNRMetric()
-    let decoder = LevelMapDecoder()
+    let decoder = VertebraDecoder()
 
     init(classes: Int, structureClasses: Int) {
         classification = ClassificationMetric(classNames: (0..<classes).map { "class \($0)" })
@@ -43,10 +43,13 @@ struct ValidationAccumulator {
             }
             if let levels = output.levels, (tasks[.localization] ?? 0) > 0 || (tasks[.identification] ?? 0) > 0 {
                 let id = batch.subjectIDs[sample]
-                let geometry = try reader.geometry(of: id)
-                let probabilities = try levels[.at(sample)].softmax(dim: 0).to(.float32, device: .cpu)
-                let predicted = decoder.decode(probabilities: try probabilities.array(Float.self), shape: Array(levels.shape[2...]),
-                                               geometry: geometry, offset: batch.cropOffsets[sample])
+                // The batch holds the whole volume padded at the end: decode on the padded grid, same world frame.
+                var geometry = try reader.geometry(of: id)
+                geometry.shape = Array(levels.shape[2...])
+                geometry.originMM = geometry.worldMM(index: batch.cropOffsets[sample].map(Double.init))
+                let probabilities = try levels[.at(sample)].softmax(dim: 0).to(.float32, device: .cpu).contiguous().array(Float.self)
+                let heatmap = try output.heatmap.map { try $0[.at(sample), .at(0)].to(.float32, device: .cpu).contiguous().array(Float.self) }
+                let predicted = try decoder.decode(heatmap: heatmap, levelProbabilities: probabilities, geometry: geometry).vertebrae
                 let truth = try reader.vertebrae(of: id).compactMap { v in v.centroidMM.map { VertebraPoint(levelID: v.level.id, centroidMM: $0) } }
                 localization.add(predicted: predicted.map { VertebraPoint(levelID: $0.levelID, centroidMM: $0.centroidMM) }, truth: truth)
             }

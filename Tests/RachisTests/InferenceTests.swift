@@ -1,0 +1,302 @@
+import Foundation
+import Testing
+import Torch
+@testable import Rachis
+
+/// Anatomical position of a level name.
+private func position(_ name: String) -> Int { try! VertebraLevel(name: name).anatomicalOrder }
+
+/// A probability row over the 27 levels: `mass` on the named levels, the rest spread evenly.
+private func row(_ mass: [String: Double]) -> [Double] {
+    let k = LevelSequenceDecoder.levelCount
+    let rest = (1 - mass.values.reduce(0, +)) / Double(k - mass.count)
+    var r = [Double](repeating: rest, count: k)
+    for (name, p) in mass { r[position(name)] = p }
+    return r
+}
+
+struct LevelSequenceDecoderTests {
+    let decoder = LevelSequenceDecoder()
+
+    func names(_ result: LevelSequenceDecoder.Result) -> [String] { result.levelIDs.map { try! VertebraLevel(id: $0).name } }
+
+    @Test func consecutiveLevels() throws {
+        let result = try decoder.decode([row(["L1": 0.7]), row(["L2": 0.6]), row(["L3": 0.8])])
+        #expect(names(result) == ["L1", "L2", "L3"])
+    }
+
+    @Test func jointDecodingResolvesAConflictThatArgmaxCannot() throws {
+        // Each on its own: L1, L1, L3 (L1 used twice). Jointly: L1, L2, L3.
+        let tables = [row(["L1": 0.6, "L2": 0.3]), row(["L1": 0.55, "L2": 0.4]), row(["L3": 0.9])]
+        #expect(tables.map { t in t.indices.max { t[$0] < t[$1] }! } == [position("L1"), position("L1"), position("L3")])
+        #expect(names(try decoder.decode(tables)) == ["L1", "L2", "L3"])
+    }
+
+    @Test func transitionalVertebraeAreDecodedWhenTheModelSeesThem() throws {
+        #expect(names(try decoder.decode([row(["T12": 0.8]), row(["T13": 0.7, "L1": 0.2]), row(["L1": 0.8])])) == ["T12", "T13", "L1"])
+        #expect(names(try decoder.decode([row(["L4": 0.8]), row(["L5": 0.8]), row(["L6": 0.8]), row(["S": 0.9])])) == ["L4", "L5", "L6", "S"])
+        // Without evidence for T13, T12 is followed by L1 at no cost.
+        #expect(names(try decoder.decode([row(["T12": 0.5, "T13": 0.2]), row(["L1": 0.5, "T13": 0.3])])) == ["T12", "L1"])
+    }
+
+    @Test func aMissedVertebraSkipsItsLevel() throws {
+        // L2 was not detected: the second vertebra is confidently L3.
+        let result = try decoder.decode([row(["L1": 0.99]), row(["L3": 0.99, "L2": 0.005])])
+        #expect(names(result) == ["L1", "L3"])
+        #expect(VertebraDecoder.flags(positions: result.positions) == [.missingLevel])
+    }
+
+    @Test(arguments: [1, 2, 3])
+    func viterbiAndMarginalsMatchBruteForceEnumeration(count: Int) throws {
+        var rng = SplitMix64(seed: UInt64(count))
+        let k = LevelSequenceDecoder.levelCount
+        let tables = (0..<count).map { _ -> [Double] in
+            let raw = (0..<k).map { _ in pow(rng.uniform(0, 1), 4) }
+            return raw.map { $0 / raw.reduce(0, +) }
+        }
+        let result = try decoder.decode(tables)
+        // Every strictly increasing labelling with its score (in probability space).
+        var labellings: [[Int]] = [[]]
+        for _ in 0..<count {
+            labellings = labellings.flatMap { prefix in ((prefix.last.map { $0 + 1 } ?? 0)..<k).map { prefix + [$0] } }
+        }
+        func score(_ l: [Int]) -> Double {
+            var s = 1.0
+            for (i, level) in l.enumerated() {
+                s *= max(tables[i][level], decoder.floor)
+                if i > 0 { s *= exp(decoder.logTransition(l[i - 1], level)) }
+            }
+            return s
+        }
+        let scores = labellings.map(score)
+        let best = scores.indices.max { scores[$0] < scores[$1] }!
+        #expect(result.positions == labellings[best])
+        #expect(abs(result.logScore - log(scores[best])) < 1e-9)
+        let z = scores.reduce(0, +)
+        for i in 0..<count {
+            for level in 0..<k {
+                let expected = zip(labellings, scores).filter { $0.0[i] == level }.reduce(0) { $0 + $1.1 } / z
+                #expect(abs(result.marginals[i][level] - expected) < 1e-9)
+            }
+        }
+    }
+
+    @Test func transitionPotentialsFollowTheRule() {
+        let (sigma, tau) = (log(decoder.skipProbability), log(decoder.transitionalProbability))
+        #expect(decoder.logTransition(position("L1"), position("L2")) == 0)
+        #expect(abs(decoder.logTransition(position("L1"), position("L4")) - 2 * sigma) < 1e-12)
+        #expect(decoder.logTransition(position("T12"), position("L1")) == 0)
+        #expect(abs(decoder.logTransition(position("T12"), position("T13")) - tau) < 1e-12)
+        #expect(abs(decoder.logTransition(position("T11"), position("L1")) - sigma) < 1e-12)
+        #expect(decoder.logTransition(position("L5"), position("S")) == 0)
+    }
+
+    @Test func tooManyVertebraeAndBadRowsAreErrors() throws {
+        let k = LevelSequenceDecoder.levelCount
+        #expect(throws: LevelSequenceDecoder.Error.tooMany(k + 1)) { try decoder.decode(Array(repeating: row([:]), count: k + 1)) }
+        #expect(throws: LevelSequenceDecoder.Error.badRow(index: 0, count: 3)) { try decoder.decode([[0.2, 0.3, 0.5]]) }
+        #expect(try decoder.decode([]).positions.isEmpty)
+    }
+
+    @Test func subjectFlagsCountRegionsOnlyWhenWhollyInView() {
+        let full = (position("C7")...position("L1")).filter { $0 != position("T13") }
+        #expect(VertebraDecoder.flags(positions: full).isEmpty)
+        let missingT5 = full.filter { $0 != position("T5") }
+        #expect(VertebraDecoder.flags(positions: missingT5) == [.missingLevel, .unusualVertebraCount])
+        #expect(VertebraDecoder.flags(positions: [position("T12"), position("T13"), position("L1")]) == [.transitionalVertebra])
+        #expect(VertebraDecoder.flags(positions: []) == [.noVertebrae])
+    }
+}
+
+struct VertebraDecoderTests {
+    /// Three vertebra blocks along H on a [4, 40, 10] grid at 2 mm: levels L1, L2, L3 at h 5...10, 17...22, 29...34.
+    static func scene(heatmapBump: Bool = false) -> (heatmap: [Float], levels: [Float], geometry: Geometry, blocks: [ClosedRange<Int>]) {
+        let geometry = Geometry(shape: [4, 40, 10], spacingMM: [2, 2, 2])
+        let n = geometry.voxelCount, k = LevelIndex.count
+        let blocks = [5...10, 17...22, 29...34]
+        var levels = [Float](repeating: 0, count: k * n)
+        var heatmap = [Float](repeating: 0, count: n)
+        for d in 0..<4 { for h in 0..<40 { for w in 0..<10 {
+            let i = (d * 40 + h) * 10 + w
+            let block = blocks.firstIndex { $0.contains(h) && (2...7).contains(w) }
+            let winner = block.map { LevelIndex.index(ofLevelID: 20 + $0) } ?? 0
+            for c in 0..<k { levels[c * n + i] = c == winner ? 0.8 : 0.2 / Float(k - 1) }
+            for (b, range) in blocks.enumerated() {
+                let centre = [1.5, Double(range.lowerBound + range.upperBound) / 2, 4.5]
+                let r2 = (pow(Double(d) - centre[0], 2) + pow(Double(h) - centre[1], 2) + pow(Double(w) - centre[2], 2)) * 4
+                heatmap[i] = max(heatmap[i], Float(exp(-r2 / (2 * 36))) * (b == 1 ? 0.9 : 1))
+            }
+            // A bump in the background (h 38, w 0): high heatmap but the identification head says background.
+            if heatmapBump, h >= 37, w <= 1 { heatmap[i] = max(heatmap[i], 0.95 - Float(abs(h - 38) + w) * 0.01) }
+        } } }
+        return (heatmap, levels, geometry, blocks)
+    }
+
+    @Test func decodesCentroidsRegionsAndLevelsFromHeatmapPeaks() throws {
+        let s = Self.scene(heatmapBump: true)
+        let result = try VertebraDecoder().decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry)
+        #expect(result.vertebrae.map(\.levelID) == [20, 21, 22])
+        for (v, block) in zip(result.vertebrae, s.blocks) {
+            let centre = [1.5, Double(block.lowerBound + block.upperBound) / 2, 4.5]
+            #expect(zip(v.centroidVoxel, centre).allSatisfy { abs($0 - $1) < 0.5 }, "centroid \(v.centroidVoxel) against \(centre)")
+            #expect(v.voxels == 4 * 6 * 6)
+            #expect(v.identificationConfidence > 0.9)
+            #expect(v.centroidMM == s.geometry.worldMM(index: v.centroidVoxel))
+        }
+        #expect(result.vertebrae[1].detectionScore < result.vertebrae[0].detectionScore)
+        // Region labels: exactly the blocks.
+        for (i, label) in result.labelMap.enumerated() {
+            let h = (i / 10) % 40, w = i % 10
+            let block = s.blocks.firstIndex { $0.contains(h) && (2...7).contains(w) }
+            #expect(Int(label) == block.map { 20 + $0 } ?? 0)
+        }
+        #expect(result.flags.isEmpty)
+    }
+
+    @Test func withoutAHeatmapTheLevelRegionsGiveTheCandidates() throws {
+        let s = Self.scene()
+        let result = try VertebraDecoder().decode(heatmap: nil, levelProbabilities: s.levels, geometry: s.geometry)
+        #expect(result.vertebrae.map(\.levelID) == [20, 21, 22])
+        #expect(abs(result.vertebrae[0].centroidVoxel[1] - 7.5) < 1e-9)
+    }
+
+    @Test func peaksCloserThanTheSeparationMerge() {
+        var decoder = VertebraDecoder()
+        let s = Self.scene()
+        decoder.minimumSeparationMM = 30  // blocks are 24 mm apart: the middle one is suppressed
+        let peaks = decoder.peaks(s.heatmap, shape: s.geometry.shape, spacing: s.geometry.spacingMM)
+        #expect(peaks.count == 2)
+    }
+}
+
+struct SlidingWindowTests {
+    @Test(arguments: [(100, 40, 0.5, [0, 20, 40, 60]), (40, 40, 0.5, [0]), (45, 40, 0.5, [0, 5]), (100, 40, 0.0, [0, 30, 60]),
+                      (30, 40, 0.5, [0])])
+    func windowStartsCoverTheAxisEvenly(length: Int, window: Int, overlap: Double, expected: [Int]) {
+        #expect(Predictor.windowStarts(length: length, window: window, overlap: overlap) == expected)
+    }
+
+    @Test func gaussianWeightsPeakAtTheCentreAndStayPositive() throws {
+        let g = try Predictor.gaussian([4, 8, 8], device: .cpu).array(Float.self)
+        #expect(g.min()! >= 1e-3)
+        let centre = g[(1 * 8 + 3) * 8 + 3]
+        #expect(g.max()! == centre)
+    }
+}
+
+struct PredictorTests {
+    /// A checkpoint of an untrained model for the test phantoms.
+    static func checkpoint(in folder: TemporaryFolder, spacingMM: [Double] = [4, 3, 3], config mutate: (inout TrainingConfig) -> Void = { _ in }) throws -> URL {
+        var config = TrainingFixture.config()
+        mutate(&config)
+        Torch.manualSeed(0)
+        let model = try SpineModel(config.model)
+        var checkpoint = Checkpoint(state: Checkpoint.State(bestMetric: "val.loss.total"), config: try config.json().jsonText, history: "{}",
+                                    model: Dictionary(uniqueKeysWithValues: model.state().map { ($0.name, $0.tensor) }),
+                                    optimizer: [:], lossWeighting: [:], rngState: nil)
+        checkpoint.dataset = Checkpoint.TrainingData(name: "test", channelNames: ["T1", "STIR"], classNames: ["a", "b", "c"],
+                                                     structureNames: StructureLabel.allCases.map(\.name), spacingMM: spacingMM)
+        let url = folder.file("model.h5")
+        try checkpoint.write(to: url)
+        return url
+    }
+
+    @Test func slidingWindowBlendsProbabilitiesThatStillSumToOne() throws {
+        try Torch.exclusiveRandomness(seed: 0) {
+            let folder = try TemporaryFolder()
+            let reader = try DatasetReader(url: try TrainingFixture.dataset(in: folder))
+            var options = Predictor.Options()
+            options.window = [8, 24, 16]
+            let predictor = try Predictor(checkpoint: try Self.checkpoint(in: folder), options: options)
+            let id = reader.subjectIDs[0]
+            let input = try predictor.input(dataset: reader, subject: id)
+            let maps = try predictor.maps(image: input.image, geometry: input.geometry, source: id)
+            let n = input.geometry.voxelCount
+            // [8, 48, 32] in windows of [8, 24, 16] at overlap 0.5: 1 x 3 x 3.
+            #expect(maps.windows == 9)
+            #expect(maps.features.shape == [1, 4] + input.geometry.shape)
+            for (probabilities, k) in [(maps.structures!, 6), (maps.levels!, LevelIndex.count)] {
+                #expect(probabilities.count == k * n)
+                let worst = (0..<n).map { i in abs((0..<k).reduce(Float(0)) { $0 + probabilities[$1 * n + i] } - 1) }.max()!
+                #expect(worst < 1e-4)
+            }
+            let (prediction, volumes) = try predictor.predict(id: id, image: input.image, geometry: input.geometry, source: input.source)
+            #expect(volumes.vertebrae.count == n && volumes.structures?.count == n)
+            #expect(prediction.warnings.contains { $0.contains("sliding window") })
+            let json = try JSONValue.parse(try PredictionFolder.encode(prediction), source: "prediction")
+            #expect(try JSONSchema.shipped("prediction.schema.json").validate(json).isEmpty)
+        }
+    }
+
+    @Test func predictionsRoundTripThroughTheFolder() throws {
+        let folder = try TemporaryFolder()
+        let geometry = Geometry(shape: [2, 3, 4], spacingMM: [4, 3, 3], originMM: [1, 2, 3])
+        let vertebra = VertebraPrediction(levelID: 20, centroidMM: [1, 2, 3], centroidVoxel: [1, 1, 1], detectionScore: 0.9,
+                                          identificationConfidence: 0.8, voxels: 5, volumeML: 0.18, classProbabilities: [0.2, 0.7, 0.1],
+                                          flags: [.cutByFieldOfView])
+        #expect(vertebra.decision == 1 && vertebra.level == "L1" && vertebra.decisionConfidence == 0.7)
+        let prediction = SubjectPrediction(subjectID: "s-1", source: .init(kind: "files", paths: ["a.nii.gz"], subject: nil), checkpoint: "m.h5",
+                                           geometry: geometry, channelNames: ["T1"], classNames: ["a", "b", "c"], vertebrae: [vertebra],
+                                           flags: [], reconstructionPSNR: nil, warnings: [])
+        let volumes = PredictedVolumes(vertebrae: (0..<24).map { UInt8($0 % 3 == 0 ? 20 : 0) }, structures: (0..<24).map { UInt8($0 % 6) })
+        let out = PredictionFolder(folder.url.appendingPathComponent("pred"))
+        try out.write(prediction, volumes: volumes)
+        #expect(try out.subjectIDs() == ["s-1"])
+        let read = try out.read("s-1")
+        #expect(read == prediction)
+        #expect(try out.readVolumes(read) == volumes)
+    }
+
+    @Test func badInputGetsClearErrors() throws {
+        try Torch.exclusiveRandomness(seed: 0) {
+            let folder = try TemporaryFolder()
+            var options = Predictor.Options()
+            let predictor = try Predictor(checkpoint: try Self.checkpoint(in: folder), options: options)
+            let geometry = Geometry(shape: [8, 48, 32], spacingMM: [4, 3, 3])
+            let n = geometry.voxelCount
+            // One channel for a two-channel model.
+            let one = folder.file("t1.nii.gz")
+            try ImageIO.write(ImageVolume(geometry: geometry, voxels: [Float](repeating: 1, count: n)), to: one)
+            #expect { try predictor.input(files: [one]) } throws: { error in
+                guard case Predictor.Error.channelMismatch(_, 1, 2, ["T1", "STIR"]) = error else { return false }
+                return "\(error)".contains("T1, STIR")
+            }
+            // Two files on different grids.
+            let shifted = folder.file("stir.nii.gz")
+            try ImageIO.write(ImageVolume(geometry: Geometry(shape: [8, 48, 32], spacingMM: [4, 3, 3], originMM: [5, 0, 0]),
+                                          voxels: [Float](repeating: 1, count: n)), to: shifted)
+            #expect { try predictor.input(files: [one, shifted]) } throws: { "\($0)".contains("origin") && "\($0)".contains("stir.nii.gz") }
+            // NaN voxels.
+            var image = [Float](repeating: 1, count: 2 * n)
+            image[7] = .nan
+            let source = SubjectPrediction.Source(kind: "files", paths: ["x"], subject: nil)
+            #expect(throws: Predictor.Error.nonFinite(source: "x", count: 1)) {
+                try predictor.predict(id: "x", image: image, geometry: geometry, source: source)
+            }
+            // A spacing 3x the training spacing is refused, 1.5x warns.
+            image[7] = 1
+            let coarse = Geometry(shape: [8, 48, 32], spacingMM: [12, 3, 3])
+            #expect { try predictor.predict(id: "x", image: image, geometry: coarse, source: source) } throws: { error in
+                guard case Predictor.Error.spacingMismatch = error else { return false }
+                return "\(error)".contains("--allow-spacing-mismatch")
+            }
+            let (prediction, _) = try predictor.predict(id: "x", image: image, geometry: Geometry(shape: [8, 48, 32], spacingMM: [6, 3, 3]), source: source)
+            #expect(prediction.warnings.contains { $0.contains("training spacing") })
+            options.allowSpacingMismatch = true
+            let lenient = try Predictor(checkpoint: try Self.checkpoint(in: folder), options: options)
+            #expect(try lenient.predict(id: "x", image: image, geometry: coarse, source: source).0.warnings.contains { $0.contains("3.00x") })
+        }
+    }
+
+    @Test func aCheckpointWhoseConfigThisRachisCannotReadIsRefused() throws {
+        let folder = try TemporaryFolder()
+        let url = try Self.checkpoint(in: folder)
+        var checkpoint = try Checkpoint.read(from: url)
+        checkpoint.config = #"{"model": {"width": 8, "colour": "blue"}}"#
+        try checkpoint.write(to: url)
+        #expect { try Predictor(checkpoint: url) } throws: { error in
+            guard case Predictor.Error.incompatibleCheckpoint = error else { return false }
+            return "\(error)".contains("colour")
+        }
+    }
+}
