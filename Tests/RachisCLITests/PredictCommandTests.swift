@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+/// `rachis predict` end to end: from a dataset and from NIfTI files of the same subject (the same answer), and bad input.
+struct PredictCommandTests {
+    /// A dataset and a briefly trained checkpoint in `scratch` (d.h5, run/checkpoint_last.h5).
+    static func trained(in scratch: Scratch) throws {
+        try TrainCommandTests.dataset(in: scratch)
+        let train = try CLI.run(["train", "--data", "d.h5", "--run", "run", "--threads", "1"] + TrainCommandTests.small
+                                + ["--set", "train.epochs=1", "--set", "train.stepsPerEpoch=1"], in: scratch.url)
+        try #require(train.status == 0, "\(train.stderr)")
+    }
+
+    static func json(_ path: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+    }
+
+    @Test func datasetAndFilesGiveTheSamePrediction() throws {
+        let scratch = try Scratch()
+        try Self.trained(in: scratch)
+        let fromData = try CLI.run(["predict", "--checkpoint", "run/checkpoint_last.h5", "--data", "d.h5", "--part", "all",
+                                    "--out", "pred", "--threads", "1"], in: scratch.url)
+        try #require(fromData.status == 0, "\(fromData.stderr)")
+        #expect(fromData.stdout.contains("Predictions: ") && fromData.stdout.contains("(8 subjects)"), "\(fromData.stdout)")
+        let ids = try FileManager.default.contentsOfDirectory(atPath: scratch.path("pred")).filter { $0.hasSuffix(".json") }.sorted()
+        #expect(ids.count == 8)
+        let id = String(ids[0].dropLast(5))
+        #expect(FileManager.default.fileExists(atPath: scratch.path("pred/\(id)_vertebrae.nii.gz")))
+        #expect(FileManager.default.fileExists(atPath: scratch.path("pred/\(id)_structures.nii.gz")))
+        for (channel, file) in [("T1", "t1.nii.gz"), ("STIR", "stir.nii.gz")] {
+            let export = try CLI.run(["dataset", "export", "d.h5", "--subject", id, "--volume", "image", "--channel", channel, "--out", file], in: scratch.url)
+            try #require(export.status == 0, "\(export.stderr)")
+        }
+        let fromFiles = try CLI.run(["predict", "--checkpoint", "run/checkpoint_last.h5", "--image", "t1.nii.gz", "--image", "stir.nii.gz",
+                                     "--id", id, "--out", "files", "--threads", "1"], in: scratch.url)
+        try #require(fromFiles.status == 0, "\(fromFiles.stderr)")
+        let a = try Self.json(scratch.path("pred/\(id).json")), b = try Self.json(scratch.path("files/\(id).json"))
+        #expect((a["source"] as! [String: Any])["kind"] as? String == "dataset")
+        #expect((b["source"] as! [String: Any])["kind"] as? String == "files")
+        let va = a["vertebrae"] as! [[String: Any]], vb = b["vertebrae"] as! [[String: Any]]
+        #expect(va.map { $0["levelID"] as! Int } == vb.map { $0["levelID"] as! Int })
+        for (x, y) in zip(va, vb) {
+            #expect(zip(x["centroidVoxel"] as! [Double], y["centroidVoxel"] as! [Double]).allSatisfy { abs($0 - $1) < 1e-4 })
+            #expect(zip(x["classProbabilities"] as! [Double], y["classProbabilities"] as! [Double]).allSatisfy { abs($0 - $1) < 1e-4 })
+        }
+        // The label maps lie on the image's grid: nibabel sees the same affine as the exported image.
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        check.arguments = ["python3", "-c", """
+            import nibabel as nib, numpy as np
+            a = nib.load('t1.nii.gz'); b = nib.load('files/\(id)_vertebrae.nii.gz')
+            assert a.shape == b.shape, (a.shape, b.shape)
+            assert np.allclose(a.affine, b.affine, atol=1e-3), (a.affine, b.affine)
+            assert b.get_data_dtype() == np.uint8
+            """]
+        check.currentDirectoryURL = scratch.url
+        try check.run()
+        check.waitUntilExit()
+        #expect(check.terminationStatus == 0, "the predicted label map is not on the image's grid (python3 and nibabel needed: scripts/setup.sh)")
+    }
+
+    @Test func badInputIsRefusedWithTheFileNamed() throws {
+        let scratch = try Scratch()
+        try Self.trained(in: scratch)
+        let export = try CLI.run(["dataset", "export", "d.h5", "--subject", "tiny-00000", "--volume", "image", "--channel", "T1", "--out", "t1.nii.gz"], in: scratch.url)
+        try #require(export.status == 0, "\(export.stderr)")
+        let cases: [([String], String)] = [
+            (["--image", "t1.nii.gz"], "t1.nii.gz has 1 channel; the model was trained on 2 (T1, STIR)"),
+            (["--image", "missing.nii.gz", "--image", "t1.nii.gz"], "missing.nii.gz"),
+            (["--data", "d.h5", "--subject", "nobody"], "no subject \"nobody\""),
+            (["--data", "d.h5", "--split", "fold9"], "has no split \"fold9\""),
+            (["--data", "d.h5", "--image", "t1.nii.gz"], "either --data or --image"),
+        ]
+        for (arguments, message) in cases {
+            let result = try CLI.run(["predict", "--checkpoint", "run/checkpoint_last.h5", "--out", "p"] + arguments, in: scratch.url)
+            #expect(result.status != 0)
+            #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: scratch.path("p")), "\(arguments)")
+        }
+        let noCheckpoint = try CLI.run(["predict", "--checkpoint", "nothing.h5", "--data", "d.h5", "--out", "p"], in: scratch.url)
+        #expect(noCheckpoint.status != 0 && noCheckpoint.stderr.contains("nothing.h5"), "\(noCheckpoint.stderr)")
+        let notACheckpoint = try CLI.run(["predict", "--checkpoint", "d.h5", "--data", "d.h5", "--out", "p"], in: scratch.url)
+        #expect(notACheckpoint.status != 0 && notACheckpoint.stderr.contains("is not a Rachis checkpoint"), "\(notACheckpoint.stderr)")
+    }
+}
