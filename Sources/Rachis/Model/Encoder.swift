@@ -69,4 +69,13 @@ final class FeatureEncoder: Module, @unchecked Sendable {
             return x
         }
     }
+
+    /// The levels after `level`, computed from that level's features.
+    func levels(after level: Int, from x: Tensor) throws -> [Tensor] {
+        var x = x
+        return try stages[(level + 1)...].map { stage in
+            x = try stage(x)
+            return x
+        }
+    }
 }

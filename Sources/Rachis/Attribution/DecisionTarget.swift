@@ -1,0 +1,34 @@
+import Torch
+
+extension SpineModel {
+    /// The layers Grad-CAM can read: every encoder level and the decoder's output features.
+    public var gradCAMLayers: [String] { (0..<config.stages).map { "encoder.\($0)" } + ["decoder"] }
+
+    /// One vertebra's class decision as an attribution target: the logit of `classIndex` for the region `mask`
+    /// `[D, H, W]` (features pooled inside it, then the classifier), per sample of a batch. The model should be in
+    /// eval mode (dropout off), so that the decision is the one inference makes.
+    public func decisionTarget(mask: Tensor, classIndex: Int, gradCAMLayer: String = "encoder.2") throws -> AttributionTarget {
+        guard config.heads.classification else { throw ModelError.headDisabled("classification") }
+        func logit(_ features: Tensor) throws -> Tensor {
+            let regions = (0..<features.shape[0]).map { (sample: $0, mask: mask) }
+            return try classify(features: features, regions: regions).select(dim: 1, index: classIndex)
+        }
+        let score: (Tensor) throws -> Tensor = { x in try logit(self.decoder(self.encode(x))) }
+        if gradCAMLayer == "decoder" {
+            return AttributionTarget(score: score, activations: { x in try self.decoder(self.encode(x)).detached().requiringGrad() }, head: logit)
+        }
+        guard gradCAMLayer.hasPrefix("encoder."), let level = Int(gradCAMLayer.dropFirst(8)), (0..<config.stages).contains(level) else {
+            throw AttributionError.unknownLayer(gradCAMLayer, available: gradCAMLayers)
+        }
+        // Grad-CAM at encoder level k: the levels before k do not depend on it; the later ones are recomputed from it.
+        var lower: [Tensor] = []
+        return AttributionTarget(
+            score: score,
+            activations: { x in
+                let levels = try self.encode(x)
+                lower = try levels[..<level].map { try $0.detached() }
+                return try levels[level].detached().requiringGrad()
+            },
+            head: { a in try logit(self.decoder(lower + [a] + self.encoder.levels(after: level, from: a))) })
+    }
+}

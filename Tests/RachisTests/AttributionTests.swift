@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+import Torch
+@testable import Rachis
+
+struct AttributionMethodTests {
+    static let shape = [1, 2, 2, 3, 4]
+
+    /// x and w with fixed values, and the linear score F(x) = Σ w ⊙ x per sample.
+    static func linear() throws -> (x: Tensor, w: Tensor, target: AttributionTarget, xs: [Float], ws: [Float]) {
+        let n = shape.reduce(1, *)
+        let xs = (0..<n).map { Float(sin(Double($0) * 1.3) * 2) }
+        let ws = (0..<n).map { Float(cos(Double($0) * 0.7)) }
+        let x = try Tensor(xs, shape: shape), w = try Tensor(ws, shape: shape)
+        return (x, w, AttributionTarget(score: { try ($0 * w).sum(dims: [1, 2, 3, 4]) }), xs, ws)
+    }
+
+    func attribute(_ method: AttributionMethod, _ target: AttributionTarget, _ x: Tensor, configure: (inout AttributionSettings) -> Void = { _ in }) throws -> [Float] {
+        var settings = AttributionSettings()
+        settings.method = method
+        configure(&settings)
+        return try Attributor(settings: settings).attribute(target, input: x).array(Float.self)
+    }
+
+    func close(_ a: [Float], _ b: [Float], _ tolerance: Float = 1e-5) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= tolerance * max(1, abs($1)) }
+    }
+
+    @Test func aLinearModelsGradientIsItsWeights() throws {
+        let (x, _, target, xs, ws) = try Self.linear()
+        #expect(close(try attribute(.saliency, target, x), ws))
+        #expect(close(try attribute(.gradientTimesInput, target, x), zip(xs, ws).map(*)))
+        // The gradient is constant, so noise changes nothing.
+        let smooth = try Torch.exclusiveRandomness(seed: 1) {
+            try attribute(.smoothGrad, target, x) { $0.smoothGradSamples = 5; $0.batch = 2 }
+        }
+        #expect(close(smooth, ws))
+        // Integrated gradients from baseline b: (x − b) ⊙ w exactly.
+        #expect(close(try attribute(.integratedGradients, target, x) { $0.baseline = 0.5; $0.integratedGradientsSteps = 3 }, zip(xs, ws).map { ($0 - 0.5) * $1 }))
+    }
+
+    @Test func integratedGradientsAreCompleteOnAQuadratic() throws {
+        // F(x) = Σ (w ⊙ x)²: the gradient is linear along the path, so the midpoint rule is exact and Σ IG = F(x) − F(0).
+        let (x, w, _, xs, ws) = try Self.linear()
+        let target = AttributionTarget(score: { try ($0 * w).square().sum(dims: [1, 2, 3, 4]) })
+        let ig = try attribute(.integratedGradients, target, x) { $0.integratedGradientsSteps = 4 }
+        #expect(close(ig, zip(xs, ws).map { $0 * $0 * $1 * $1 }, 1e-4))
+    }
+
+    @Test func occlusionDropsTheWindowsShare() throws {
+        let (x, _, target, xs, ws) = try Self.linear()
+        // 1-voxel windows, baseline 0: each voxel gets Σ_c w_c x_c at that voxel, in every channel.
+        let single = try attribute(.occlusion, target, x) { $0.occlusionWindow = [1, 1, 1]; $0.occlusionStride = [1, 1, 1]; $0.batch = 5 }
+        let voxels = 2 * 3 * 4
+        let perVoxel = (0..<voxels).map { v in xs[v] * ws[v] + xs[voxels + v] * ws[voxels + v] }
+        #expect(close(single, perVoxel + perVoxel))
+        // One window over everything: F(x) − F(0) spread evenly.
+        let whole = try attribute(.occlusion, target, x) { $0.occlusionWindow = [2, 3, 4]; $0.occlusionStride = [2, 3, 4] }
+        let total = zip(xs, ws).map(*).reduce(0, +)
+        #expect(close(whole, [Float](repeating: total / Float(voxels), count: 2 * voxels)))
+    }
+
+    @Test func gradCAMWeighsChannelsByTheirMeanGradient() throws {
+        let (x, _, _, xs, _) = try Self.linear()
+        let v: [Float] = [2, -3]
+        let vt = try Tensor(v, shape: [1, 2, 1, 1, 1])
+        // The layer is the input itself; the head is Σ_k v_k · mean(A_k), so α_k = v_k / (D·H·W).
+        let target = AttributionTarget(score: { try ($0 * vt).mean(dims: [2, 3, 4]).sum(dims: [1]) },
+                                       activations: { try $0.detached().requiringGrad() },
+                                       head: { try ($0 * vt).mean(dims: [2, 3, 4]).sum(dims: [1]) })
+        let cam = try attribute(.gradCAM, target, x)
+        let voxels = 24
+        let expected = (0..<voxels).map { i in max(0, (v[0] * xs[i] + v[1] * xs[voxels + i]) / Float(voxels)) }
+        #expect(close(cam, expected))
+    }
+
+    @Test func settingsAreCheckedByName() {
+        var settings = AttributionSettings()
+        settings.integratedGradientsSteps = 0
+        #expect(throws: AttributionError.invalidSetting(key: "integratedGradientsSteps", message: "must be at least 1, found 0")) { try settings.validate() }
+        settings = AttributionSettings()
+        settings.gradCAMLayer = "stem"
+        #expect(throws: AttributionError.self) { try settings.validate() }
+    }
+
+    @Test func theModelsDecisionTargetIsCompleteUnderIntegratedGradients() throws {
+        try Torch.exclusiveRandomness(seed: 3) {
+            var config = TrainingFixture.config().model
+            config.classifierDropout = 0
+            let model = try SpineModel(config)
+            model.eval()
+            let x = try Tensor.randn([1, 2, 8, 48, 32])
+            var mask = [Float](repeating: 0, count: 8 * 48 * 32)
+            for i in 0..<mask.count where (i / 32) % 48 >= 10 && (i / 32) % 48 < 20 { mask[i] = 1 }
+            let target = try model.decisionTarget(mask: try Tensor(mask, shape: [8, 48, 32]), classIndex: 1)
+            // From an image baseline (a constant one meets the group norm's shift and scale invariance: see
+            // Attributor.integratedGradients).
+            let baseline = try Tensor.randn([1, 2, 8, 48, 32])
+            let delta = try Torch.noGrad { try target.score(x).item() - target.score(baseline).item() }
+            var settings = AttributionSettings()
+            // The integrand is rough (ReLUs, an untrained net): 16 steps were 6x off, 64 steps 0.9x, 256 steps 3 %.
+            settings.integratedGradientsSteps = 256
+            settings.batch = 32
+            let ig = try Torch.withGrad { try Attributor(settings: settings).integratedGradients(target.score, input: x, baseline: baseline).sum().item() }
+            #expect(abs(ig - delta) <= 0.1 * abs(delta), "Σ IG \(ig) against F(x) − F(0) \(delta)")
+            // Grad-CAM at every layer gives a non-negative map on the input grid.
+            for layer in model.gradCAMLayers {
+                settings.method = .gradCAM
+                settings.gradCAMLayer = layer
+                let cam = try Attributor(settings: settings).attribute(try model.decisionTarget(mask: try Tensor(mask, shape: [8, 48, 32]), classIndex: 1, gradCAMLayer: layer), input: x)
+                #expect(cam.shape == [1, 8, 48, 32], "\(layer)")
+                #expect(try cam.min().item() >= 0, "\(layer)")
+            }
+            #expect(throws: AttributionError.self) { try model.decisionTarget(mask: try Tensor(mask, shape: [8, 48, 32]), classIndex: 1, gradCAMLayer: "encoder.9") }
+        }
+    }
+}
+
+struct AttributionConsistencyTests {
+    @Test func metricsOnAHandBuiltMap() {
+        let r: [Float] = [3, -1, 2, 0, 5, 0]
+        let m = [true, true, false, false, false, false]
+        let c = AttributionConsistency.compute(relevance: r, mask: m, topK: 3)
+        #expect(abs(c.massInsidePositive - 0.3) < 1e-12)      // 3 / (3 + 2 + 5)
+        #expect(abs(c.massInsideAbsolute - 4.0 / 11) < 1e-12)  // (3 + 1) / 11
+        #expect(c.rankAccuracy == 0.5)                         // top 2 = {5, 3}: one inside
+        #expect(c.pointingGame == 0)                           // the maximum (5) is outside
+        #expect(abs(c.topKIntersection - 1.0 / 3) < 1e-12)     // top 3 = {5, 3, 2}
+        #expect(c.auc == 3.0 / 8)                              // 3 > {2, 0, 0}; −1 beats nothing
+        #expect(c.maskVoxels == 2)
+    }
+
+    @Test func allInsideAndEmptyMasks() {
+        let inside = AttributionConsistency.compute(relevance: [0, 4, 1, 0], mask: [false, true, true, false], topK: 1)
+        #expect(inside.massInsidePositive == 1 && inside.pointingGame == 1 && inside.rankAccuracy == 1 && inside.auc == 1)
+        let empty = AttributionConsistency.compute(relevance: [0, 4, 1, 0], mask: [false, false, false, false], topK: 1)
+        #expect(empty.massInsidePositive.isNaN && empty.pointingGame.isNaN && empty.auc.isNaN && empty.rankAccuracy.isNaN && empty.maskVoxels == 0)
+        let zero = AttributionConsistency.compute(relevance: [0, 0, 0, 0], mask: [false, true, false, false], topK: 1)
+        #expect(zero.massInsidePositive.isNaN && zero.massInsideAbsolute.isNaN)
+        let whole = AttributionConsistency.compute(relevance: [1, 2], mask: [true, true], topK: 1)
+        #expect(whole.auc.isNaN && whole.massInsidePositive == 1)
+    }
+
+    @Test func marginsGrowTheRegionInMillimetres() {
+        var mask = [Bool](repeating: false, count: 25)
+        mask[12] = true  // the centre of a [1, 5, 5] grid
+        let count = { (m: [Bool]) in m.filter { $0 }.count }
+        #expect(count(AttributionConsistency.grow(mask, shape: [1, 5, 5], spacingMM: [1, 1, 1], marginMM: 0)) == 1)
+        #expect(count(AttributionConsistency.grow(mask, shape: [1, 5, 5], spacingMM: [1, 1, 1], marginMM: 1)) == 5)
+        #expect(count(AttributionConsistency.grow(mask, shape: [1, 5, 5], spacingMM: [1, 1, 1], marginMM: 1.5)) == 9)
+        #expect(count(AttributionConsistency.grow(mask, shape: [1, 5, 5], spacingMM: [1, 2, 1], marginMM: 1)) == 3)
+    }
+}
