@@ -10,13 +10,14 @@ public struct DiceMetric: Sendable {
 
     public init(classNames: [String] = StructureLabel.allCases.map(\.name)) { self.classNames = classNames }
 
-    /// Dice of each foreground class for one case; voxels with `known` false are ignored.
-    public static func dice(prediction: [Int], target: [Int], known: [Bool]? = nil, classes: Int) -> [Double] {
+    /// Dice of each foreground class for one case, 2·|P ∩ T| / (|P| + |T|) over the voxels with `known` true; NaN
+    /// when the class is in neither, 0 when it is in only one.
+    public static func dice<Label: BinaryInteger>(prediction: [Label], target: [Label], known: [Bool]? = nil, classes: Int) -> [Double] {
         var intersection = Array(repeating: 0, count: classes)
         var predicted = Array(repeating: 0, count: classes)
         var actual = Array(repeating: 0, count: classes)
         for i in prediction.indices where known?[i] ?? true {
-            let (p, t) = (prediction[i], target[i])
+            let (p, t) = (Int(prediction[i]), Int(target[i]))
             if (0..<classes).contains(p) { predicted[p] += 1 }
             if (0..<classes).contains(t) { actual[t] += 1 }
             if p == t, (0..<classes).contains(p) { intersection[p] += 1 }

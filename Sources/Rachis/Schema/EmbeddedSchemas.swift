@@ -1114,6 +1114,617 @@ extension JSONSchema {
   }
 }
 """#,
+        "evaluation.schema.json": #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://rachis.dev/schemas/evaluation.schema.json",
+  "title": "Rachis evaluation",
+  "description": "evaluation.json from rachis evaluate: a predictions folder (rachis predict) compared with the ground truth of a dataset, per subject and aggregated. Undefined values (no positives, both masks empty, ...) are null.",
+  "type": "object",
+  "required": [
+    "format",
+    "schemaVersion",
+    "created",
+    "rachisVersion",
+    "dataset",
+    "predictions",
+    "classNames",
+    "subjects",
+    "aggregate"
+  ],
+  "additionalProperties": false,
+  "properties": {
+    "format": {
+      "const": "rachis-evaluation"
+    },
+    "schemaVersion": {
+      "const": 1
+    },
+    "created": {
+      "type": "string"
+    },
+    "rachisVersion": {
+      "type": "string"
+    },
+    "dataset": {
+      "type": "string"
+    },
+    "predictions": {
+      "type": "string"
+    },
+    "classNames": {
+      "type": "array",
+      "items": {
+        "type": "string"
+      }
+    },
+    "subjects": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": [
+          "subjectID",
+          "datasetSubject",
+          "localization",
+          "reconstructionPSNR"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "subjectID": {
+            "type": "string"
+          },
+          "datasetSubject": {
+            "type": "string"
+          },
+          "localization": {
+            "$ref": "#/$defs/localization"
+          },
+          "classification": {
+            "oneOf": [
+              {
+                "type": "null"
+              },
+              {
+                "type": "object",
+                "required": [
+                  "pairs",
+                  "missed"
+                ],
+                "additionalProperties": false,
+                "properties": {
+                  "pairs": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "levelID",
+                        "level",
+                        "trueClass",
+                        "predictedLevel",
+                        "decision",
+                        "classProbabilities",
+                        "distanceMM"
+                      ],
+                      "additionalProperties": false,
+                      "properties": {
+                        "levelID": {
+                          "type": "integer"
+                        },
+                        "level": {
+                          "$ref": "#/$defs/level"
+                        },
+                        "trueClass": {
+                          "type": "integer",
+                          "minimum": 0
+                        },
+                        "predictedLevel": {
+                          "$ref": "#/$defs/level"
+                        },
+                        "decision": {
+                          "type": "integer",
+                          "minimum": 0
+                        },
+                        "classProbabilities": {
+                          "type": "array",
+                          "items": {
+                            "type": "number",
+                            "minimum": 0,
+                            "maximum": 1
+                          }
+                        },
+                        "distanceMM": {
+                          "type": "number",
+                          "minimum": 0
+                        }
+                      }
+                    }
+                  },
+                  "missed": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/$defs/level"
+                    }
+                  }
+                }
+              }
+            ]
+          },
+          "segmentation": {
+            "type": [
+              "array",
+              "null"
+            ],
+            "items": {
+              "$ref": "#/$defs/structureScore"
+            }
+          },
+          "reconstructionPSNR": {
+            "type": [
+              "number",
+              "null"
+            ]
+          }
+        }
+      },
+      "minItems": 1
+    },
+    "aggregate": {
+      "type": "object",
+      "required": [
+        "subjects",
+        "localization",
+        "classification",
+        "segmentation",
+        "reconstructionPSNR"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "subjects": {
+          "type": "integer",
+          "minimum": 1
+        },
+        "localization": {
+          "$ref": "#/$defs/localization"
+        },
+        "classification": {
+          "type": "object",
+          "required": [
+            "paired",
+            "missed",
+            "overall",
+            "perLevel"
+          ],
+          "additionalProperties": false,
+          "properties": {
+            "paired": {
+              "type": "integer",
+              "minimum": 0
+            },
+            "missed": {
+              "type": "integer",
+              "minimum": 0
+            },
+            "overall": {
+              "$ref": "#/$defs/classification"
+            },
+            "perLevel": {
+              "type": "array",
+              "items": {
+                "type": "object",
+                "required": [
+                  "levelID",
+                  "level",
+                  "result"
+                ],
+                "additionalProperties": false,
+                "properties": {
+                  "levelID": {
+                    "type": "integer"
+                  },
+                  "level": {
+                    "$ref": "#/$defs/level"
+                  },
+                  "result": {
+                    "$ref": "#/$defs/classification"
+                  }
+                }
+              }
+            }
+          }
+        },
+        "segmentation": {
+          "$ref": "#/$defs/segmentation"
+        },
+        "reconstructionPSNR": {
+          "type": "object",
+          "required": [
+            "meanDB",
+            "count"
+          ],
+          "additionalProperties": false,
+          "properties": {
+            "meanDB": {
+              "type": [
+                "number",
+                "null"
+              ]
+            },
+            "count": {
+              "type": "integer",
+              "minimum": 0
+            }
+          }
+        }
+      }
+    }
+  },
+  "$defs": {
+    "localization": {
+      "description": "Localization (distance between same-level centroids) and identification rate (VerSe rule, 20 mm).",
+      "type": "object",
+      "required": [
+        "meanDistanceMM",
+        "medianDistanceMM",
+        "distanceCount",
+        "identificationRate",
+        "identifiedCount",
+        "truthCount",
+        "predictedCount"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "meanDistanceMM": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "medianDistanceMM": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "distanceCount": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "identificationRate": {
+          "type": [
+            "number",
+            "null"
+          ],
+          "minimum": 0,
+          "maximum": 1
+        },
+        "identifiedCount": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "truthCount": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "predictedCount": {
+          "type": "integer",
+          "minimum": 0
+        }
+      }
+    },
+    "classification": {
+      "description": "Per-vertebra classification: one-vs-rest AUC, balanced accuracy, sensitivity (recall), specificity, precision, F1, confusion matrix, expected calibration error of the decided class over 10 confidence bins.",
+      "type": "object",
+      "required": [
+        "count",
+        "balancedAccuracy",
+        "macroAUC",
+        "aucCount",
+        "macroF1",
+        "expectedCalibrationError",
+        "calibrationBins",
+        "perClass",
+        "confusion"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "count": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "balancedAccuracy": {
+          "type": [
+            "number",
+            "null"
+          ],
+          "minimum": 0,
+          "maximum": 1
+        },
+        "macroAUC": {
+          "type": [
+            "number",
+            "null"
+          ],
+          "minimum": 0,
+          "maximum": 1
+        },
+        "aucCount": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "macroF1": {
+          "type": [
+            "number",
+            "null"
+          ],
+          "minimum": 0,
+          "maximum": 1
+        },
+        "expectedCalibrationError": {
+          "type": [
+            "number",
+            "null"
+          ],
+          "minimum": 0,
+          "maximum": 1
+        },
+        "calibrationBins": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "lower",
+              "upper",
+              "count",
+              "meanConfidence",
+              "accuracy"
+            ],
+            "additionalProperties": false,
+            "properties": {
+              "lower": {
+                "type": "number"
+              },
+              "upper": {
+                "type": "number"
+              },
+              "count": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "meanConfidence": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "minimum": 0,
+                "maximum": 1
+              },
+              "accuracy": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "minimum": 0,
+                "maximum": 1
+              }
+            }
+          },
+          "minItems": 10,
+          "maxItems": 10
+        },
+        "perClass": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "name",
+              "auc",
+              "recall",
+              "specificity",
+              "precision",
+              "f1",
+              "positives",
+              "negatives"
+            ],
+            "additionalProperties": false,
+            "properties": {
+              "name": {
+                "type": "string"
+              },
+              "auc": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "minimum": 0,
+                "maximum": 1
+              },
+              "recall": {
+                "description": "Sensitivity, TP / (TP + FN).",
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "minimum": 0,
+                "maximum": 1
+              },
+              "specificity": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "minimum": 0,
+                "maximum": 1
+              },
+              "precision": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "minimum": 0,
+                "maximum": 1
+              },
+              "f1": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "minimum": 0,
+                "maximum": 1
+              },
+              "positives": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "negatives": {
+                "type": "integer",
+                "minimum": 0
+              }
+            }
+          }
+        },
+        "confusion": {
+          "type": "array",
+          "items": {
+            "type": "array",
+            "items": {
+              "type": "integer",
+              "minimum": 0
+            }
+          },
+          "description": "confusion[true][predicted]"
+        }
+      }
+    },
+    "structureScore": {
+      "type": "object",
+      "required": [
+        "name",
+        "dice",
+        "hd95MM",
+        "referenceVoxels",
+        "predictedVoxels"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "name": {
+          "type": "string"
+        },
+        "dice": {
+          "type": [
+            "number",
+            "null"
+          ],
+          "minimum": 0,
+          "maximum": 1
+        },
+        "hd95MM": {
+          "type": [
+            "number",
+            "null"
+          ],
+          "minimum": 0
+        },
+        "referenceVoxels": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "predictedVoxels": {
+          "type": "integer",
+          "minimum": 0
+        }
+      }
+    },
+    "segmentation": {
+      "type": "object",
+      "required": [
+        "cases",
+        "perStructure",
+        "foregroundMeanDice",
+        "foregroundMeanHD95MM"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "cases": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "perStructure": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "name",
+              "meanDice",
+              "diceCount",
+              "meanHD95MM",
+              "hd95Count",
+              "bothEmpty",
+              "oneEmpty"
+            ],
+            "additionalProperties": false,
+            "properties": {
+              "name": {
+                "type": "string"
+              },
+              "meanDice": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "minimum": 0,
+                "maximum": 1
+              },
+              "diceCount": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "meanHD95MM": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "minimum": 0
+              },
+              "hd95Count": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "bothEmpty": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "oneEmpty": {
+                "type": "integer",
+                "minimum": 0
+              }
+            }
+          }
+        },
+        "foregroundMeanDice": {
+          "type": [
+            "number",
+            "null"
+          ],
+          "minimum": 0,
+          "maximum": 1
+        },
+        "foregroundMeanHD95MM": {
+          "type": [
+            "number",
+            "null"
+          ],
+          "minimum": 0
+        }
+      }
+    },
+    "level": {
+      "type": "string",
+      "pattern": "^(C[1-7]|T([1-9]|1[0-3])|L[1-6]|S)$"
+    }
+  }
+}
+
+"""#,
         "import-manifest.schema.json": #"""
 {
   "$schema": "https://json-schema.org/draft/2020-12/schema",

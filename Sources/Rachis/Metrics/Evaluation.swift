@@ -1,0 +1,255 @@
+import Foundation
+
+/// The evaluation of a predictions folder against the ground truth of a dataset, per subject and aggregated:
+/// `evaluation.json` (`schemas/evaluation.schema.json`). Undefined values are NaN and written as `null`.
+public struct Evaluation: Codable, Equatable, Sendable {
+    public static let format = "rachis-evaluation"
+    public static let schemaVersion = 1
+
+    public var format = Self.format
+    public var schemaVersion = Self.schemaVersion
+    public var created: String
+    public var rachisVersion: String
+    /// The dataset file.
+    public var dataset: String
+    /// The predictions folder.
+    public var predictions: String
+    /// The dataset's class names (the order of every confusion matrix).
+    public var classNames: [String]
+    public var subjects: [SubjectEvaluation]
+    public var aggregate: Aggregate
+
+    public struct Aggregate: Codable, Equatable, Sendable {
+        public var subjects: Int
+        public var localization: LocalizationResult
+        public var classification: ClassificationSummary
+        public var segmentation: SegmentationResult
+        public var reconstructionPSNR: PSNRSummary
+    }
+
+    /// Classification of the ground-truth vertebrae paired with a prediction, over all levels and per level.
+    public struct ClassificationSummary: Codable, Equatable, Sendable {
+        /// Ground-truth vertebrae with a class that were paired with a predicted vertebra (the metrics are over these).
+        public var paired: Int
+        /// Ground-truth vertebrae with a class and no predicted vertebra within the pairing distance (or no centroid).
+        public var missed: Int
+        public var overall: ClassificationResult
+        /// By ground-truth level, cranial to caudal; only levels with a paired vertebra.
+        public var perLevel: [LevelClassification]
+    }
+
+    public struct LevelClassification: Codable, Equatable, Sendable {
+        public var levelID: Int
+        public var level: String
+        public var result: ClassificationResult
+    }
+
+    /// Mean of `reconstructionPSNR` over the subjects that have one.
+    public struct PSNRSummary: Codable, Equatable, Sendable {
+        @NaNAsNull public var meanDB: Double
+        public var count: Int
+    }
+
+    /// Indented, key-sorted JSON.
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    /// Writes the JSON atomically.
+    public func write(to url: URL) throws { try AtomicFile.write(try encoded(), to: url) }
+}
+
+/// One subject's evaluation.
+public struct SubjectEvaluation: Codable, Equatable, Sendable {
+    /// The prediction's subject id (`<id>.json`).
+    public var subjectID: String
+    /// The subject of the dataset it was compared with.
+    public var datasetSubject: String
+    public var localization: LocalizationResult
+    /// Nil when the prediction has no class probabilities.
+    public var classification: SubjectClassification?
+    /// One per foreground structure; nil when the prediction has no structure map or the subject no annotated voxel.
+    public var segmentation: [StructureScore]?
+    @NaNAsNullOptional public var reconstructionPSNR: Double?
+}
+
+public struct SubjectClassification: Codable, Equatable, Sendable {
+    public var pairs: [ClassificationPair]
+    /// Levels of the ground-truth vertebrae with a class left unpaired (no predicted vertebra within the pairing
+    /// distance, or no ground-truth centroid), cranial to caudal.
+    public var missed: [String]
+}
+
+/// A ground-truth vertebra with a class and the predicted vertebra paired with it.
+public struct ClassificationPair: Codable, Equatable, Sendable {
+    public var levelID: Int
+    public var level: String
+    public var trueClass: Int
+    public var predictedLevel: String
+    public var decision: Int
+    public var classProbabilities: [Double]
+    public var distanceMM: Double
+}
+
+public enum EvaluationError: Swift.Error, Equatable, CustomStringConvertible {
+    case unknownSubject(prediction: String, subject: String, dataset: String)
+    case shapeMismatch(prediction: String, predicted: [Int], dataset: String, subject: String, expected: [Int])
+    case classNamesMismatch(prediction: String, predicted: [String], dataset: String, expected: [String])
+    case classProbabilities(prediction: String, vertebra: Int, found: Int, expected: Int)
+
+    public var description: String {
+        switch self {
+        case let .unknownSubject(prediction, subject, dataset):
+            "\(prediction): subject \"\(subject)\" (source.subject, else subjectID) is not in \(dataset); evaluate against the dataset the predictions were made from"
+        case let .shapeMismatch(prediction, predicted, dataset, subject, expected):
+            "\(prediction): geometry.shape \(predicted) differs from the shape \(expected) of subject \(subject) in \(dataset); the prediction was made on another grid"
+        case let .classNamesMismatch(prediction, predicted, dataset, expected):
+            "\(prediction): classNames \(predicted) differ from the class_names \(expected) of \(dataset)"
+        case let .classProbabilities(prediction, vertebra, found, expected):
+            "\(prediction): vertebrae[\(vertebra)].classProbabilities has \(found) values for \(expected) classes"
+        }
+    }
+}
+
+/// Evaluates every subject of a predictions folder against a dataset:
+///
+/// - localization and identification: `LocalizationMetric` (VerSe rule, 20 mm) on the centroids in world mm;
+/// - classification: each ground-truth vertebra with a class is paired with the nearest predicted vertebra with
+///   class probabilities within `pairingDistanceMM` (one-to-one, greedy by increasing distance, regardless of level);
+///   unpaired ones are reported as missed and left out of the metrics (`ClassificationMetric`, overall and per
+///   ground-truth level);
+/// - structures: `SegmentationMetric` (Dice, HD95) over the annotated voxels of subjects with any;
+/// - autoencoder: the mean of the predictions' `reconstructionPSNR`.
+public struct Evaluator {
+    public let folder: PredictionFolder
+    public let reader: DatasetReader
+    public var pairingDistanceMM: Double = 20
+    public var identificationDistanceMM: Double = 20
+
+    public init(folder: PredictionFolder, reader: DatasetReader) { (self.folder, self.reader) = (folder, reader) }
+
+    /// The prediction subjects in the folder, leaving out evaluation files written into it.
+    public func predictionIDs() throws -> [String] {
+        let ids = try folder.subjectIDs().filter { id in
+            guard let data = FileManager.default.contents(atPath: folder.json(id).path),
+                  let value = try? JSONValue.parse(data, source: id) else { return true }
+            return value["format"] != .string(Evaluation.format)
+        }
+        guard !ids.isEmpty else { throw PredictionFolder.Error.empty(path: folder.url.path) }
+        return ids
+    }
+
+    public func evaluate(onProgress: (Int, Int) -> Void = { _, _ in }) throws -> Evaluation {
+        let ids = try predictionIDs()
+        let classNames = reader.header.classNames
+        var localization = LocalizationMetric(maximumDistanceMM: identificationDistanceMM)
+        var classification = ClassificationMetric(classNames: classNames)
+        var perLevel: [VertebraLevel: ClassificationMetric] = [:]
+        var segmentation = SegmentationMetric()
+        var (paired, missed) = (0, 0)
+        var subjects: [SubjectEvaluation] = []
+        onProgress(0, ids.count)
+        for (n, id) in ids.enumerated() {
+            let prediction = try folder.read(id)
+            let file = folder.json(id).path
+            let subject = prediction.source.subject ?? prediction.subjectID
+            guard reader.subjectIDs.contains(subject) else {
+                throw EvaluationError.unknownSubject(prediction: file, subject: subject, dataset: reader.url.path)
+            }
+            let geometry = try reader.geometry(of: subject)
+            guard prediction.geometry.shape == geometry.shape else {
+                throw EvaluationError.shapeMismatch(prediction: file, predicted: prediction.geometry.shape, dataset: reader.url.path,
+                                                    subject: subject, expected: geometry.shape)
+            }
+            let truth = try reader.vertebrae(of: subject)
+
+            var subjectLocalization = LocalizationMetric(maximumDistanceMM: identificationDistanceMM)
+            let truthPoints = truth.compactMap { v in v.centroidMM.map { VertebraPoint(levelID: v.level.id, centroidMM: $0) } }
+            let predictedPoints = prediction.vertebrae.map { VertebraPoint(levelID: $0.levelID, centroidMM: $0.centroidMM) }
+            subjectLocalization.add(predicted: predictedPoints, truth: truthPoints)
+            localization.add(predicted: predictedPoints, truth: truthPoints)
+
+            var subjectClassification: SubjectClassification?
+            if !prediction.classNames.isEmpty {
+                guard prediction.classNames == classNames else {
+                    throw EvaluationError.classNamesMismatch(prediction: file, predicted: prediction.classNames, dataset: reader.url.path, expected: classNames)
+                }
+                for (i, v) in prediction.vertebrae.enumerated() {
+                    if let p = v.classProbabilities, p.count != classNames.count {
+                        throw EvaluationError.classProbabilities(prediction: file, vertebra: i, found: p.count, expected: classNames.count)
+                    }
+                }
+                let result = Self.classificationPairs(truth: truth, predicted: prediction.vertebrae, maximumDistanceMM: pairingDistanceMM)
+                for pair in result.pairs {
+                    try classification.add(probabilities: [pair.classProbabilities], labels: [pair.trueClass])
+                    let level = try VertebraLevel(id: pair.levelID)
+                    try perLevel[level, default: ClassificationMetric(classNames: classNames)].add(probabilities: [pair.classProbabilities], labels: [pair.trueClass])
+                }
+                paired += result.pairs.count
+                missed += result.missed.count
+                subjectClassification = result
+            }
+
+            var structures: [StructureScore]?
+            if let predicted = try folder.readVolumes(prediction).structures {
+                let all = (offset: [0, 0, 0], size: geometry.shape)
+                let known = try reader.volumeCrop(subject, "annotated/structures", offset: all.offset, size: all.size).map { $0 != 0 }
+                if known.contains(true) {
+                    let target = try reader.volumeCrop(subject, "labels/structures", offset: all.offset, size: all.size)
+                    segmentation.add(id: id, prediction: predicted, target: target, known: known, shape: geometry.shape, spacingMM: geometry.spacingMM)
+                    structures = segmentation.cases.last?.structures
+                }
+            }
+            subjects.append(SubjectEvaluation(subjectID: id, datasetSubject: subject, localization: subjectLocalization.aggregate(),
+                                              classification: subjectClassification, segmentation: structures,
+                                              reconstructionPSNR: prediction.reconstructionPSNR))
+            onProgress(n + 1, ids.count)
+        }
+        let psnr = nanMean(subjects.compactMap(\.reconstructionPSNR))
+        let aggregate = Evaluation.Aggregate(
+            subjects: subjects.count, localization: localization.aggregate(),
+            classification: Evaluation.ClassificationSummary(
+                paired: paired, missed: missed, overall: classification.aggregate(),
+                perLevel: perLevel.keys.sorted().map { Evaluation.LevelClassification(levelID: $0.id, level: $0.name, result: perLevel[$0]!.aggregate()) }),
+            segmentation: segmentation.aggregate(),
+            reconstructionPSNR: Evaluation.PSNRSummary(meanDB: psnr.mean, count: psnr.count))
+        return Evaluation(created: DatasetFile.timestamp(), rachisVersion: Rachis.version, dataset: reader.url.path,
+                          predictions: folder.url.path, classNames: classNames, subjects: subjects, aggregate: aggregate)
+    }
+
+    /// Pairs each ground-truth vertebra that has a class and a centroid with a predicted vertebra that has class
+    /// probabilities: all (truth, prediction) pairs within `maximumDistanceMM` taken by increasing distance, each
+    /// vertebra at most once, regardless of level. The rest of the classed truth is `missed`.
+    public static func classificationPairs(truth: [VertebraRecord], predicted: [VertebraPrediction], maximumDistanceMM: Double) -> SubjectClassification {
+        var candidates: [(distance: Double, t: Int, p: Int)] = []
+        for (t, v) in truth.enumerated() where v.classIndex != nil {
+            guard let c = v.centroidMM else { continue }
+            for (p, u) in predicted.enumerated() where u.classProbabilities != nil {
+                let d = zip(c, u.centroidMM).reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
+                if d <= maximumDistanceMM { candidates.append((d, t, p)) }
+            }
+        }
+        // Ties broken by truth then prediction order, so the pairing does not depend on the sort's stability.
+        candidates.sort { ($0.distance, $0.t, $0.p) < ($1.distance, $1.t, $1.p) }
+        var pairOf: [Int: (p: Int, distance: Double)] = [:]
+        var used = Set<Int>()
+        for c in candidates where pairOf[c.t] == nil && !used.contains(c.p) {
+            pairOf[c.t] = (c.p, c.distance)
+            used.insert(c.p)
+        }
+        var pairs: [ClassificationPair] = [], missed: [String] = []
+        for (t, v) in truth.enumerated() {
+            guard let trueClass = v.classIndex else { continue }
+            guard let (p, distance) = pairOf[t] else {
+                missed.append(v.level.name)
+                continue
+            }
+            let u = predicted[p]
+            pairs.append(ClassificationPair(levelID: v.level.id, level: v.level.name, trueClass: trueClass, predictedLevel: u.level,
+                                            decision: u.decision ?? 0, classProbabilities: u.classProbabilities ?? [], distanceMM: distance))
+        }
+        return SubjectClassification(pairs: pairs, missed: missed)
+    }
+}

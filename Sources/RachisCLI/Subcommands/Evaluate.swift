@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import Rachis
+
+extension RachisCommand {
+    struct Evaluate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Evaluate a predictions folder against the ground truth of a dataset.",
+            discussion: """
+                Compares every <id>.json (and its label maps) in --predictions, from rachis predict, with its subject \
+                in --data: identification rate and localization distance (VerSe rule, 20 mm), per-vertebra \
+                classification (AUC, balanced accuracy, sensitivity, specificity, F1, confusion matrix, calibration; \
+                overall and per level), Dice and HD95 per structure over the annotated voxels, and the autoencoder's \
+                PSNR. Writes the per-subject and aggregated values to --out (schemas/evaluation.schema.json; \
+                undefined values are null) and prints a summary.
+                """)
+
+        @Option(help: "Predictions folder from rachis predict.")
+        var predictions: String
+
+        @Option(help: "Dataset file (.h5) with the ground truth.")
+        var data: String
+
+        @Option(help: "Output JSON file (default: <predictions>/evaluation.json).")
+        var out: String?
+
+        func run() throws {
+            let folder = PredictionFolder(URL(fileURLWithPath: predictions))
+            let reader = try DatasetReader(url: URL(fileURLWithPath: data))
+            let progress = ProgressBar("evaluate", unit: "subjects")
+            let evaluation = try Evaluator(folder: folder, reader: reader).evaluate { progress.update($0, of: $1) }
+            let url = out.map { URL(fileURLWithPath: $0) } ?? folder.url.appendingPathComponent("evaluation.json")
+            try evaluation.write(to: url)
+            print(Self.summary(evaluation))
+            print("Evaluation: \(url.path)")
+        }
+
+        static func value(_ x: Double, _ decimals: Int = 3) -> String {
+            x.isFinite ? String(format: "%.\(decimals)f", x) : "n/a"
+        }
+
+        /// A short table of the aggregate values.
+        static func summary(_ e: Evaluation) -> String {
+            let a = e.aggregate
+            let c = a.classification.overall
+            var lines = [
+                "\(a.subjects) subject\(a.subjects == 1 ? "" : "s")",
+                "identification rate      \(value(a.localization.identificationRate))  (\(a.localization.identifiedCount)/\(a.localization.truthCount) vertebrae)",
+                "localization mean        \(value(a.localization.meanDistanceMM, 2)) mm  (\(a.localization.distanceCount) vertebrae)",
+                "balanced accuracy        \(value(c.balancedAccuracy))  (\(a.classification.paired) paired, \(a.classification.missed) missed)",
+                "macro AUC                \(value(c.macroAUC))",
+                "ECE                      \(value(c.expectedCalibrationError))",
+            ]
+            let s = a.segmentation
+            if s.cases > 0 {
+                let width = max(9, s.perStructure.map(\.name.count).max() ?? 0)
+                func pad(_ text: String, _ n: Int) -> String { text + String(repeating: " ", count: max(0, n - text.count)) }
+                lines.append("")
+                lines.append(pad("structure", width) + "  Dice    HD95 mm  cases")
+                for p in s.perStructure {
+                    lines.append(pad(p.name, width) + "  " + pad(value(p.meanDice), 6) + "  " + pad(value(p.meanHD95MM, 2), 7)
+                                 + "  \(p.diceCount) (\(p.bothEmpty) both empty, \(p.oneEmpty) one empty)")
+                }
+                lines.append("")
+            }
+            lines.append("PSNR                     \(value(a.reconstructionPSNR.meanDB, 2)) dB  (\(a.reconstructionPSNR.count) subjects)")
+            return lines.joined(separator: "\n")
+        }
+    }
+}
