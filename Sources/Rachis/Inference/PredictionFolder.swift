@@ -41,15 +41,17 @@ public struct PredictionFolder: Sendable {
         try AtomicFile.write(try Self.encode(prediction), to: json(id))
     }
 
-    /// The subjects in the folder, sorted.
+    /// The subjects in the folder, sorted: every `<id>.json` with an `<id>_vertebrae.nii.gz` beside it (so other JSON
+    /// files written into the folder, such as evaluation.json, are not mistaken for predictions).
     public func subjectIDs() throws -> [String] {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), isFolder.boolValue else {
             throw Error.missing(path: url.path)
         }
-        let ids = try FileManager.default.contentsOfDirectory(atPath: url.path)
-            .filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
+        let names = Set(try FileManager.default.contentsOfDirectory(atPath: url.path))
+        let ids = names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
             .map { String($0.dropLast(5)) }
+            .filter { names.contains("\($0)_vertebrae.nii.gz") }
             .sorted()
         guard !ids.isEmpty else { throw Error.empty(path: url.path) }
         return ids

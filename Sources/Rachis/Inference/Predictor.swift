@@ -121,6 +121,14 @@ public final class Predictor {
         return (volumes.flatMap(\.voxels), volumes[0].geometry, SubjectPrediction.Source(kind: "files", paths: files.map(\.path), subject: nil))
     }
 
+    /// The image a prediction was made from, read again from its source.
+    public func input(source: SubjectPrediction.Source) throws -> (image: [Float], geometry: Geometry, source: SubjectPrediction.Source) {
+        if source.kind == "dataset", let subject = source.subject, let path = source.paths.first {
+            return try input(dataset: try DatasetReader(url: URL(fileURLWithPath: path)), subject: subject)
+        }
+        return try input(files: source.paths.map { URL(fileURLWithPath: $0) })
+    }
+
     static func checkSameGrid(_ a: Geometry, _ b: Geometry, first: String, other: String) throws {
         guard a.shape == b.shape else { throw Error.geometryMismatch(first: first, other: other, reason: "shape \(b.shape) against \(a.shape)") }
         guard zip(a.spacingMM, b.spacingMM).allSatisfy({ abs($0 - $1) <= 1e-3 * max(abs($0), 1) }) else {

@@ -10,6 +10,19 @@ public enum VertebraFlag: String, Codable, CaseIterable, Sendable {
     case emptyRegion
     /// The vertebra touches the top or bottom of the field of view: part of it may be missing.
     case cutByFieldOfView
+    /// `rachis attribution validate` found most of the decision's evidence outside the vertebra.
+    case evidenceOutsideVertebra
+}
+
+/// The attribution check of one vertebra's class decision (`rachis attribution validate`).
+public struct VertebraAttribution: Codable, Equatable, Sendable {
+    public var method: AttributionMethod
+    public var consistency: AttributionConsistency
+    /// `massInsidePositive` at or above the pass threshold; nil when the check is undefined (empty region, zero map).
+    public var passed: Bool?
+    public init(method: AttributionMethod, consistency: AttributionConsistency, passed: Bool?) {
+        (self.method, self.consistency, self.passed) = (method, consistency, passed)
+    }
 }
 
 /// Something unusual about a subject's vertebrae as a whole.
@@ -48,6 +61,8 @@ public struct VertebraPrediction: Codable, Equatable, Sendable {
     /// Index of the decided class (the most probable); nil without classification.
     public var decision: Int?
     public var flags: [VertebraFlag]
+    /// Filled in by `rachis attribution validate`.
+    public var attribution: VertebraAttribution?
 
     public init(levelID: Int, centroidMM: [Double], centroidVoxel: [Double], detectionScore: Double,
                 identificationConfidence: Double, voxels: Int, volumeML: Double, classProbabilities: [Double]?,

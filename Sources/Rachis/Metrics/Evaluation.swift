@@ -130,19 +130,8 @@ public struct Evaluator {
 
     public init(folder: PredictionFolder, reader: DatasetReader) { (self.folder, self.reader) = (folder, reader) }
 
-    /// The prediction subjects in the folder, leaving out evaluation files written into it.
-    public func predictionIDs() throws -> [String] {
-        let ids = try folder.subjectIDs().filter { id in
-            guard let data = FileManager.default.contents(atPath: folder.json(id).path),
-                  let value = try? JSONValue.parse(data, source: id) else { return true }
-            return value["format"] != .string(Evaluation.format)
-        }
-        guard !ids.isEmpty else { throw PredictionFolder.Error.empty(path: folder.url.path) }
-        return ids
-    }
-
     public func evaluate(onProgress: (Int, Int) -> Void = { _, _ in }) throws -> Evaluation {
-        let ids = try predictionIDs()
+        let ids = try folder.subjectIDs()
         let classNames = reader.header.classNames
         var localization = LocalizationMetric(maximumDistanceMM: identificationDistanceMM)
         var classification = ClassificationMetric(classNames: classNames)

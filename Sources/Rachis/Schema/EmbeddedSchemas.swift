@@ -2306,8 +2306,42 @@ extension JSONSchema {
                 "lowIdentificationConfidence",
                 "lowClassConfidence",
                 "emptyRegion",
-                "cutByFieldOfView"
+                "cutByFieldOfView",
+                "evidenceOutsideVertebra"
               ]
+            }
+          },
+          "attribution": {
+            "type": [
+              "object",
+              "null"
+            ],
+            "description": "The attribution check of the class decision (rachis attribution validate; absent before it runs). Metrics as in schemas/attribution.schema.json.",
+            "required": [
+              "method",
+              "consistency"
+            ],
+            "additionalProperties": false,
+            "properties": {
+              "method": {
+                "enum": [
+                  "saliency",
+                  "gradientTimesInput",
+                  "smoothGrad",
+                  "integratedGradients",
+                  "gradCAM",
+                  "occlusion"
+                ]
+              },
+              "consistency": {
+                "$ref": "#/$defs/consistency"
+              },
+              "passed": {
+                "type": [
+                  "boolean",
+                  "null"
+                ]
+              }
             }
           }
         }
@@ -2334,6 +2368,63 @@ extension JSONSchema {
       "type": "array",
       "items": {
         "type": "string"
+      }
+    }
+  },
+  "$defs": {
+    "consistency": {
+      "type": "object",
+      "required": [
+        "massInsidePositive",
+        "massInsideAbsolute",
+        "rankAccuracy",
+        "pointingGame",
+        "topKIntersection",
+        "auc",
+        "maskVoxels"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "massInsidePositive": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "massInsideAbsolute": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "rankAccuracy": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "pointingGame": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "topKIntersection": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "auc": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "maskVoxels": {
+          "type": "integer",
+          "minimum": 0
+        }
       }
     }
   }
