@@ -70,6 +70,8 @@ enum HTML {
         table { border-collapse: collapse; font-size: 0.92em; }
         th, td { border: 1px solid #d4d4d4; padding: 3px 8px; text-align: left; vertical-align: middle; }
         th { background: #f2f2f2; }
+        td { white-space: nowrap; }
+        td.wrap { white-space: normal; }
         td.num { text-align: right; font-variant-numeric: tabular-nums; }
         tr.flagged td { background: #fff3cd; }
         dl.meta { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; margin: 0.5em 0; }

@@ -39,7 +39,7 @@ enum IndexPage {
             let flaggedVertebrae = p.vertebrae.filter { !$0.flags.isEmpty }.count
             var flags = p.flags.map { "<span class=\"flag\">\(e($0.rawValue))</span>" }
             if flaggedVertebrae > 0 { flags.append("\(flaggedVertebrae) flagged vertebra\(flaggedVertebrae == 1 ? "" : "e")") }
-            body += "<td>\(flags.joined(separator: " "))</td><td class=\"num\">\(p.warnings.count)</td></tr>\n"
+            body += "<td class=\"wrap\">\(flags.joined(separator: " "))</td><td class=\"num\">\(p.warnings.count)</td></tr>\n"
         }
         body += "</tbody>\n</table>\n"
 

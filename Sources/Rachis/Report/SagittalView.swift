@@ -109,13 +109,16 @@ public struct SagittalView: Sendable {
                 image[x, y] = edge ? colour : blend(grey: g, colour)
             }
         }
-        for marker in markers { draw(marker, spacing: spacing, into: &image) }
+        // Labels first, nudged down past labels already placed so that none overlaps another; the dots on top.
+        var placed: [(x0: Int, y0: Int, x1: Int, y1: Int)] = []
+        let visible = markers.filter { $0.h.isFinite && $0.w.isFinite }.sorted { $0.h < $1.h }
+        for marker in visible { placed.append(drawLabel(marker, spacing: spacing, avoiding: placed, into: &image)) }
+        for marker in visible { drawDot(marker, spacing: spacing, into: &image) }
         return image
     }
 
-    /// A white dot with a black rim at the centroid, its label in white on a dark box to the right.
-    func draw(_ marker: Marker, spacing: (h: Double, w: Double), into image: inout RGBImage) {
-        guard marker.h.isFinite, marker.w.isFinite else { return }
+    /// A white dot with a black rim at the centroid.
+    func drawDot(_ marker: Marker, spacing: (h: Double, w: Double), into image: inout RGBImage) {
         let (cx, cy) = pixel(h: marker.h, w: marker.w, spacingMM: spacing)
         for dy in -5...5 {
             for dx in -5...5 {
@@ -123,17 +126,30 @@ public struct SagittalView: Sendable {
                 if r2 <= 9 { image[cx + dx, cy + dy] = (255, 255, 255) } else if r2 <= 25 { image[cx + dx, cy + dy] = (0, 0, 0) }
             }
         }
+    }
+
+    /// The marker's label in white on a dark box, right of the dot (left when it would leave the image), moved down
+    /// below any of `placed` it would overlap. Returns the box.
+    func drawLabel(_ marker: Marker, spacing: (h: Double, w: Double), avoiding placed: [(x0: Int, y0: Int, x1: Int, y1: Int)],
+                   into image: inout RGBImage) -> (x0: Int, y0: Int, x1: Int, y1: Int) {
+        let (cx, cy) = pixel(h: marker.h, w: marker.w, spacingMM: spacing)
         let s = labelScale
         let textWidth = BitmapFont.measure(marker.label, scale: s) - s, textHeight = BitmapFont.height * s
         var x = cx + 9
-        if x + textWidth + 3 > image.width { x = cx - 9 - textWidth }  // keep the label inside the image
-        let y = Swift.min(Swift.max(cy - textHeight / 2, 2), Swift.max(2, image.height - textHeight - 2))
-        for by in (y - 2)..<(y + textHeight + 2) {
-            for bx in (x - 3)..<(x + textWidth + 3) where bx >= 0 && by >= 0 && bx < image.width && by < image.height {
+        if x + textWidth + 3 > image.width { x = cx - 9 - textWidth }
+        var y = Swift.min(Swift.max(cy - textHeight / 2, 2), Swift.max(2, image.height - textHeight - 2))
+        var box = (x0: x - 3, y0: y - 2, x1: x + textWidth + 3, y1: y + textHeight + 2)
+        while let other = placed.first(where: { $0.x0 < box.x1 && box.x0 < $0.x1 && $0.y0 < box.y1 && box.y0 < $0.y1 }) {
+            y = other.y1 + 3
+            box = (x0: x - 3, y0: y - 2, x1: x + textWidth + 3, y1: y + textHeight + 2)
+        }
+        for by in box.y0..<box.y1 {
+            for bx in box.x0..<box.x1 where bx >= 0 && by >= 0 && bx < image.width && by < image.height {
                 let p = image[bx, by]
                 image[bx, by] = (p.0 / 4, p.1 / 4, p.2 / 4)
             }
         }
         BitmapFont.draw(marker.label, x: x, y: y, color: (255, 255, 255), scale: s, into: &image)
+        return box
     }
 }

@@ -101,7 +101,7 @@ enum SubjectPage {
                 html += "<td class=\"muted\">–</td>"
             }
             html += "<td class=\"num\">\(HTML.number(v.volumeML, digits: 1))</td>"
-            html += "<td>" + v.flags.map { "<span class=\"flag\">\(e($0.rawValue))</span>" }.joined(separator: " ") + "</td></tr>\n"
+            html += "<td class=\"wrap\">" + v.flags.map { "<span class=\"flag\">\(e($0.rawValue))</span>" }.joined(separator: " ") + "</td></tr>\n"
         }
         return html + "</tbody>\n</table>\n"
     }
