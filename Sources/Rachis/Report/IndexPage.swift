@@ -18,7 +18,9 @@ enum IndexPage {
         }
 
         body += "<h2>Subjects</h2>\n<table class=\"subjects\">\n<thead><tr><th>Image</th><th>Subject</th><th>Vertebrae</th>"
-        body += classes.map { "<th>\(HTML.swatch(ClassPalette.colour(decision: classes.firstIndex(of: $0))))\(e($0))</th>" }.joined()
+        // The colour a subject page gives the class (its index in the first subject that has it).
+        let colourIndex = { (name: String) in predictions.lazy.compactMap { $0.classNames.firstIndex(of: name) }.first }
+        body += classes.map { "<th>\(HTML.swatch(ClassPalette.colour(decision: colourIndex($0))))\(e($0))</th>" }.joined()
         body += "<th>Undecided</th><th>Flags</th><th>Warnings</th></tr></thead>\n<tbody>\n"
         for r in reports {
             let p = r.prediction
