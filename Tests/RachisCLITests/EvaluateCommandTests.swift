@@ -68,6 +68,7 @@ struct EvaluateCommandTests {
         try FileManager.default.createDirectory(atPath: scratch.path("empty"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: scratch.path("corrupt"), withIntermediateDirectories: true)
         try Data("{\"format\": \"rachis-prediction\", ".utf8).write(to: URL(fileURLWithPath: scratch.path("corrupt/bad.json")))
+        try Data().write(to: URL(fileURLWithPath: scratch.path("corrupt/bad_vertebrae.nii.gz")))
         let result = try CLI.run(["evaluate", "--predictions", folder, "--data", "d.h5"], in: scratch.url)
         #expect(result.status != 0)
         #expect(result.stderr.contains(message), "\(result.stderr)")

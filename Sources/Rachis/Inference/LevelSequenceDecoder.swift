@@ -108,7 +108,8 @@ public struct LevelSequenceDecoder: Sendable {
             }
         }
         let logZ = Self.logSumExp(alpha[n - 1])
-        let marginals = (0..<n).map { i in (0..<k).map { exp(alpha[i][$0] + beta[i][$0] - logZ) } }
+        // Clamped: rounding in log space can give 1 + 1e-14, which is not a probability (the prediction schema rejects it).
+        let marginals = (0..<n).map { i in (0..<k).map { Swift.min(1, exp(alpha[i][$0] + beta[i][$0] - logZ)) } }
         return Result(positions: positions, marginals: marginals, logScore: logScore)
     }
 

@@ -5,6 +5,7 @@ import Foundation
 ///     <subject>.json                the vertebrae, levels and classes (schemas/prediction.schema.json)
 ///     <subject>_vertebrae.nii.gz    vertebra regions by VerSe level id, uint8
 ///     <subject>_structures.nii.gz   structure labels, uint8 (when the model segments)
+///     <subject>_attribution.nii.gz  attribution heat in [0, 1], float32 (after rachis attribution validate)
 ///
 /// The label maps lie on the subject's canonical grid (`SubjectPrediction.geometry`) with its world geometry, so they
 /// overlay the image in any viewer. Every file is written atomically.
@@ -29,6 +30,8 @@ public struct PredictionFolder: Sendable {
     public func json(_ id: String) -> URL { url.appendingPathComponent("\(id).json") }
     public func vertebrae(_ id: String) -> URL { url.appendingPathComponent("\(id)_vertebrae.nii.gz") }
     public func structures(_ id: String) -> URL { url.appendingPathComponent("\(id)_structures.nii.gz") }
+    /// The attribution heat map `rachis attribution validate` writes (max over the subject's decisions of R⁺ / max R⁺).
+    public func attribution(_ id: String) -> URL { url.appendingPathComponent("\(id)_attribution.nii.gz") }
 
     public func write(_ prediction: SubjectPrediction, volumes: PredictedVolumes) throws {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -108,7 +108,7 @@ public struct VertebraDecoder: Sendable {
         let ids = decoded.levelIDs
         let vertebrae = candidates.indices.map { c in
             Vertebra(levelID: ids[c], centroidVoxel: candidates[c].voxel, centroidMM: geometry.worldMM(index: candidates[c].voxel),
-                     detectionScore: candidates[c].score, identificationConfidence: Swift.min(1, Swift.max(0, decoded.marginals[c][decoded.positions[c]])),
+                     detectionScore: candidates[c].score, identificationConfidence: decoded.marginals[c][decoded.positions[c]],
                      voxels: counts[c], touchesFieldOfViewEdge: touches[c])
         }
         let labelMap = owner.map { $0 < 0 ? UInt8(0) : UInt8(ids[$0]) }

@@ -3,6 +3,347 @@
 extension JSONSchema {
     /// The schemas shipped in schemas/, by file name.
     static let embedded: [String: String] = [
+        "attribution.schema.json": #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://rachis.dev/schemas/attribution.schema.json",
+  "title": "Rachis attribution check (attribution.json)",
+  "description": "rachis attribution validate: for every per-vertebra class decision, its attribution's consistency with the vertebra's region M (R: relevance summed over channels; NaN written as null, e.g. for an empty region), and whether the fraction of failing decisions stays within maxFailingFraction.",
+  "type": "object",
+  "additionalProperties": false,
+  "required": [
+    "format",
+    "schemaVersion",
+    "created",
+    "checkpoint",
+    "source",
+    "regions",
+    "settings",
+    "marginMM",
+    "topK",
+    "passThreshold",
+    "maxFailingFraction",
+    "decisions",
+    "evaluated",
+    "failing",
+    "failingFraction",
+    "passed",
+    "accuracy",
+    "means",
+    "secondsPerDecision",
+    "failingDecisions",
+    "rows"
+  ],
+  "properties": {
+    "format": {
+      "const": "rachis-attribution"
+    },
+    "schemaVersion": {
+      "const": 1
+    },
+    "created": {
+      "type": "string"
+    },
+    "checkpoint": {
+      "type": "string"
+    },
+    "source": {
+      "type": "string"
+    },
+    "regions": {
+      "enum": [
+        "predicted",
+        "reference"
+      ]
+    },
+    "settings": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "method",
+        "smoothGradSamples",
+        "smoothGradSigma",
+        "integratedGradientsSteps",
+        "baseline",
+        "gradCAMLayer",
+        "occlusionWindow",
+        "occlusionStride",
+        "batch"
+      ],
+      "properties": {
+        "method": {
+          "enum": [
+            "saliency",
+            "gradientTimesInput",
+            "smoothGrad",
+            "integratedGradients",
+            "gradCAM",
+            "occlusion"
+          ]
+        },
+        "smoothGradSamples": {
+          "type": "integer",
+          "minimum": 1
+        },
+        "smoothGradSigma": {
+          "type": "number",
+          "minimum": 0
+        },
+        "integratedGradientsSteps": {
+          "type": "integer",
+          "minimum": 1
+        },
+        "baseline": {
+          "type": "number"
+        },
+        "gradCAMLayer": {
+          "type": "string",
+          "pattern": "^(decoder|encoder\\.[0-9]+)$"
+        },
+        "occlusionWindow": {
+          "type": "array",
+          "items": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "minItems": 3,
+          "maxItems": 3
+        },
+        "occlusionStride": {
+          "type": "array",
+          "items": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "minItems": 3,
+          "maxItems": 3
+        },
+        "batch": {
+          "type": "integer",
+          "minimum": 1
+        }
+      }
+    },
+    "marginMM": {
+      "type": "number",
+      "minimum": 0
+    },
+    "topK": {
+      "type": "integer",
+      "minimum": 1
+    },
+    "passThreshold": {
+      "type": "number",
+      "minimum": 0,
+      "maximum": 1
+    },
+    "maxFailingFraction": {
+      "type": "number",
+      "minimum": 0,
+      "maximum": 1
+    },
+    "decisions": {
+      "type": "integer",
+      "minimum": 0
+    },
+    "evaluated": {
+      "type": "integer",
+      "minimum": 0
+    },
+    "failing": {
+      "type": "integer",
+      "minimum": 0
+    },
+    "failingFraction": {
+      "type": [
+        "number",
+        "null"
+      ]
+    },
+    "passed": {
+      "type": "boolean"
+    },
+    "accuracy": {
+      "type": [
+        "number",
+        "null"
+      ]
+    },
+    "means": {
+      "type": "object",
+      "required": [
+        "massInsidePositive",
+        "massInsideAbsolute",
+        "rankAccuracy",
+        "pointingGame",
+        "topKIntersection",
+        "auc"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "massInsidePositive": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "massInsideAbsolute": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "rankAccuracy": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "pointingGame": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "topKIntersection": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "auc": {
+          "type": [
+            "number",
+            "null"
+          ]
+        }
+      }
+    },
+    "secondsPerDecision": {
+      "type": "number",
+      "minimum": 0
+    },
+    "failingDecisions": {
+      "type": "array",
+      "items": {
+        "type": "string"
+      }
+    },
+    "rows": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "subjectID",
+          "level",
+          "levelID",
+          "decision",
+          "decisionName",
+          "probability",
+          "consistency"
+        ],
+        "properties": {
+          "subjectID": {
+            "type": "string"
+          },
+          "level": {
+            "type": "string"
+          },
+          "levelID": {
+            "type": "integer"
+          },
+          "decision": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "decisionName": {
+            "type": "string"
+          },
+          "probability": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1
+          },
+          "truth": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "consistency": {
+            "type": "object",
+            "required": [
+              "massInsidePositive",
+              "massInsideAbsolute",
+              "rankAccuracy",
+              "pointingGame",
+              "topKIntersection",
+              "auc",
+              "maskVoxels"
+            ],
+            "additionalProperties": false,
+            "properties": {
+              "massInsidePositive": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "description": "\u03a3_{v\u2208M} R\u207a / \u03a3 R\u207a"
+              },
+              "massInsideAbsolute": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "description": "\u03a3_{v\u2208M} |R| / \u03a3 |R|"
+              },
+              "rankAccuracy": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "description": "|top_{|M|}(R) \u2229 M| / |M|"
+              },
+              "pointingGame": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "description": "1 when argmax R \u2208 M"
+              },
+              "topKIntersection": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "description": "|top_k(R) \u2229 M| / k"
+              },
+              "auc": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "description": "ROC AUC of R for membership of M"
+              },
+              "maskVoxels": {
+                "type": "integer",
+                "minimum": 0
+              }
+            }
+          },
+          "passed": {
+            "type": [
+              "boolean",
+              "null"
+            ]
+          }
+        }
+      }
+    }
+  }
+}
+"""#,
         "checkpoint.schema.json": #"""
 {
   "$schema": "https://json-schema.org/draft/2020-12/schema",

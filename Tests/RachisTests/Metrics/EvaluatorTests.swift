@@ -185,6 +185,7 @@ enum HandPredictions {
         }
         try FileManager.default.createDirectory(at: folder.file("corrupt"), withIntermediateDirectories: true)
         try Data("{\"format\": ".utf8).write(to: folder.file("corrupt").appendingPathComponent("a.json"))
+        try Data().write(to: folder.file("corrupt").appendingPathComponent("a_vertebrae.nii.gz"))
         do {
             _ = try Evaluator(folder: PredictionFolder(folder.file("corrupt")), reader: reader).evaluate()
             Issue.record("corrupt JSON was accepted")

@@ -1,0 +1,195 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Rachis
+
+extension AttributionMethod: ExpressibleByArgument {}
+
+extension RachisCommand {
+    struct Attribution: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Voxel attributions of per-vertebra class decisions.",
+            subcommands: [Validate.self])
+    }
+}
+
+extension RachisCommand.Attribution {
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check that every vertebra's class decision comes from voxels of that vertebra.",
+            discussion: """
+                With --predictions (a folder from rachis predict) each decided vertebra's class logit is attributed \
+                to the input voxels and held against the vertebra's predicted region; the predictions' JSON files get \
+                each vertebra's check (and the flag evidenceOutsideVertebra), and <id>_attribution.nii.gz a heat map \
+                for the report. With --data the decisions are made on the dataset's reference regions instead (as \
+                training classifies), and their accuracy is reported. Writes attribution.json \
+                (schemas/attribution.schema.json), attribution.csv and, unless --no-maps, one NIfTI map per decision \
+                into --out. A decision fails when less than --pass-mass of its positive relevance lies inside the \
+                vertebra; the command exits 2 when the fraction of failing decisions exceeds --max-failing, so it can \
+                gate a model in a pipeline.
+                """)
+
+        @Option(help: "Checkpoint (.h5) from rachis train.")
+        var checkpoint: String
+
+        @Option(help: "Predictions folder from rachis predict (decisions on predicted regions).")
+        var predictions: String?
+
+        @Option(help: "Dataset file (.h5): decisions on its reference regions.")
+        var data: String?
+
+        @Option(help: "Split of --data (default: the split the model was trained with).")
+        var split: String?
+
+        @Option(help: "Part of the split: train, val, test or all.")
+        var part: SubjectSelection.Part = .test
+
+        @Option(help: "A subject of --data (repeatable; overrides --part).")
+        var subject: [String] = []
+
+        @Option(help: "Output folder (default: <predictions>/attribution).")
+        var out: String?
+
+        @Option(help: "saliency, gradientTimesInput, smoothGrad, integratedGradients, gradCAM or occlusion.")
+        var method: AttributionMethod = .gradientTimesInput
+
+        @Option(help: "Integrated Gradients steps.")
+        var steps = 16
+
+        @Option(help: "SmoothGrad samples.")
+        var samples = 8
+
+        @Option(help: "SmoothGrad noise, a fraction of the input range.")
+        var sigma = 0.15
+
+        @Option(help: "Baseline value of Integrated Gradients and occlusion (0 is the mean of the z-scored image).")
+        var baseline = 0.0
+
+        @Option(help: "Grad-CAM layer: encoder.N or decoder.")
+        var layer = "encoder.2"
+
+        @Option(help: "Occlusion window D,H,W in voxels.")
+        var window = "2,8,8"
+
+        @Option(help: "Occlusion stride D,H,W in voxels.")
+        var stride = "2,8,8"
+
+        @Option(help: "Inputs per model pass (SmoothGrad, Integrated Gradients, occlusion).")
+        var batch = 4
+
+        @Option(help: "Grow each vertebra's region by this many millimetres before checking.")
+        var marginMM = 0.0
+
+        @Option(help: "Top-k voxels for the top-k intersection.")
+        var topK = 100
+
+        @Option(help: "A decision passes when at least this fraction of its positive relevance lies inside the vertebra.")
+        var passMass = 0.5
+
+        @Option(help: "Exit 2 when more than this fraction of the checked decisions fail.")
+        var maxFailing = 0.2
+
+        @Flag(help: "Do not write a NIfTI map per decision.")
+        var noMaps = false
+
+        @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+        var logLevel: Logger.Level = .info
+
+        @OptionGroup var engine: EngineOptions
+
+        func validate() throws {
+            guard (predictions == nil) != (data == nil) else { throw ValidationError("give either --predictions or --data.") }
+            if data == nil, !subject.isEmpty || split != nil { throw ValidationError("--subject and --split need --data.") }
+            if predictions == nil, out == nil { throw ValidationError("--out is required with --data.") }
+            guard (0...1).contains(passMass), (0...1).contains(maxFailing) else { throw ValidationError("--pass-mass and --max-failing must be in [0, 1].") }
+            guard marginMM >= 0, topK >= 1 else { throw ValidationError("--margin-mm must be non-negative and --top-k at least 1.") }
+        }
+
+        func run() throws {
+            try engine.apply()
+            let logger = LogSetup.makeLogger(label: "rachis.attribution", level: logLevel)
+            var settings = AttributionSettings()
+            settings.method = method
+            settings.integratedGradientsSteps = steps
+            settings.smoothGradSamples = samples
+            settings.smoothGradSigma = sigma
+            settings.baseline = baseline
+            settings.gradCAMLayer = layer
+            settings.occlusionWindow = try parseShape(window, option: "--window")
+            settings.occlusionStride = try parseShape(stride, option: "--stride")
+            settings.batch = batch
+            var options = Predictor.Options()
+            options.device = engine.device
+            let predictor = try Predictor(checkpoint: URL(fileURLWithPath: checkpoint), options: options, logger: logger)
+            let validator = try AttributionValidator(predictor: predictor, settings: settings)
+            validator.marginMM = marginMM
+            validator.topK = topK
+            validator.passThreshold = passMass
+
+            let outURL = URL(fileURLWithPath: out ?? URL(fileURLWithPath: predictions!).appendingPathComponent("attribution").path)
+            var rows: [AttributionRow] = []
+            var maps: [(name: String, geometry: Geometry, values: [Float])] = []
+            var updated: [(SubjectPrediction, PredictedVolumes, [Float]?)] = []
+            let started = Date()
+            let progress = ProgressBar("attribution", unit: "subjects")
+            if let predictions {
+                let folder = PredictionFolder(URL(fileURLWithPath: predictions))
+                let ids = try folder.subjectIDs()
+                for (i, id) in ids.enumerated() {
+                    var prediction = try folder.read(id)
+                    let volumes = try folder.readVolumes(prediction)
+                    let input = try predictor.input(source: prediction.source)
+                    let checked = try validator.check(image: input.image, geometry: prediction.geometry,
+                                                      decisions: AttributionValidator.decisions(prediction, volumes: volumes))
+                    for (row, relevance) in checked {
+                        rows.append(row)
+                        maps.append(("\(id)_\(row.level)", prediction.geometry, relevance))
+                        guard let v = prediction.vertebrae.firstIndex(where: { $0.levelID == row.levelID }) else { continue }
+                        prediction.vertebrae[v].attribution = VertebraAttribution(method: method, consistency: row.consistency, passed: row.passed)
+                        prediction.vertebrae[v].flags.removeAll { $0 == .evidenceOutsideVertebra }
+                        if row.passed == false { prediction.vertebrae[v].flags.append(.evidenceOutsideVertebra) }
+                    }
+                    updated.append((prediction, volumes, AttributionValidator.heat(checked.map(\.relevance))))
+                    progress.update(i + 1, of: ids.count)
+                }
+            } else if let data {
+                let reader = try DatasetReader(url: URL(fileURLWithPath: data))
+                let ids = try SubjectSelection.ids(reader, split: split ?? predictor.config.loader.split, part: part, subjects: subject)
+                for (i, id) in ids.enumerated() {
+                    let input = try predictor.input(dataset: reader, subject: id)
+                    let checked = try validator.check(image: input.image, geometry: input.geometry,
+                                                      decisions: AttributionValidator.referenceDecisions(reader, subject: id))
+                    rows += checked.map(\.row)
+                    maps += checked.map { ("\(id)_\($0.row.level)", input.geometry, $0.relevance) }
+                    progress.update(i + 1, of: ids.count)
+                }
+            }
+            let seconds = Date().timeIntervalSince(started)
+            let summary = validator.summary(rows: rows, source: predictions ?? data!, regions: predictions != nil ? "predicted" : "reference",
+                                            maxFailingFraction: maxFailing, seconds: seconds)
+            // Everything is computed; now write.
+            try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
+            try AttributionOutput.write(summary, to: outURL)
+            if !noMaps {
+                let mapsURL = outURL.appendingPathComponent("maps")
+                try FileManager.default.createDirectory(at: mapsURL, withIntermediateDirectories: true)
+                for map in maps {
+                    try ImageIO.write(ImageVolume(geometry: map.geometry, voxels: map.values), to: mapsURL.appendingPathComponent("\(map.name).nii.gz"))
+                }
+            }
+            if let predictions {
+                let folder = PredictionFolder(URL(fileURLWithPath: predictions))
+                for (prediction, volumes, heat) in updated {
+                    try folder.write(prediction, volumes: volumes)
+                    if let heat { try ImageIO.write(ImageVolume(geometry: prediction.geometry, voxels: heat), to: folder.attribution(prediction.subjectID)) }
+                }
+            }
+            print(AttributionOutput.table(summary))
+            print("Attribution: \(outURL.appendingPathComponent("attribution.json").path)")
+            if !summary.passed {
+                printError("attribution check failed: \(summary.failing) of \(summary.evaluated) decisions have most of their evidence outside their vertebra (allowed: \(String(format: "%.0f", maxFailing * 100)) %)")
+                throw ExitCode(2)
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import Rachis
+import Testing
+
+/// `rachis report` end to end on a synthetic dataset, with predictions made by hand from its ground truth.
+struct ReportCommandTests {
+    /// A predictions folder whose vertebrae and regions are the dataset's labels: classes as decided with probability
+    /// 0.8, identification confidence falling towards the caudal end (the last below 0.5, flagged).
+    static func groundTruthPredictions(dataset: URL, out: URL) throws -> [SubjectPrediction] {
+        let reader = try DatasetReader(url: dataset)
+        let folder = PredictionFolder(out)
+        var written: [SubjectPrediction] = []
+        for id in reader.subjectIDs {
+            let geometry = try reader.geometry(of: id)
+            let records = try reader.vertebrae(of: id).filter { $0.centroidMM != nil }
+            let labels = try reader.volumeCrop(id, "labels/vertebrae", offset: [0, 0, 0], size: geometry.shape)
+            let voxelML = geometry.spacingMM.reduce(1, *) / 1000
+            let classes = reader.header.classNames
+            let vertebrae = records.enumerated().map { i, r in
+                let count = labels.filter { Int($0) == r.level.id }.count
+                let confidence = i == records.count - 1 && records.count > 2 ? 0.41 : 0.98 - 0.03 * Double(i)
+                let probabilities = r.classIndex.map { k in classes.indices.map { $0 == k ? 0.8 : 0.2 / Double(classes.count - 1) } }
+                var flags: [VertebraFlag] = []
+                if confidence < 0.5 { flags.append(.lowIdentificationConfidence) }
+                if count == 0 { flags.append(.emptyRegion) }
+                if r.cutByFieldOfView { flags.append(.cutByFieldOfView) }
+                return VertebraPrediction(levelID: r.level.id, centroidMM: r.centroidMM!, centroidVoxel: geometry.index(worldMM: r.centroidMM!),
+                                          detectionScore: 0.9, identificationConfidence: confidence, voxels: count,
+                                          volumeML: Double(count) * voxelML, classProbabilities: probabilities, flags: flags)
+            }
+            let prediction = SubjectPrediction(
+                subjectID: id, source: .init(kind: "dataset", paths: [dataset.path], subject: id), checkpoint: "ground-truth <hand-made>",
+                geometry: geometry, channelNames: reader.header.channelNames, classNames: classes, vertebrae: vertebrae,
+                flags: vertebrae.isEmpty ? [.noVertebrae] : [], reconstructionPSNR: 31.5,
+                warnings: vertebrae.isEmpty ? ["no vertebra labels in this subject"] : [])
+            try folder.write(prediction, volumes: PredictedVolumes(vertebrae: labels, structures: nil))
+            written.append(prediction)
+        }
+        return written
+    }
+
+    @Test func reportOfAPredictionsFolder() throws {
+        // RACHIS_REPORT_PREVIEW=<folder> keeps a full-size report there to look at.
+        let preview = ProcessInfo.processInfo.environment["RACHIS_REPORT_PREVIEW"]
+        let scratch = try Scratch()
+        let folder = preview.map { URL(fileURLWithPath: $0) } ?? scratch.url
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let shape = preview == nil ? ["--count", "3", "--shape", "8,48,32"] : ["--count", "4"]
+        let synth = try CLI.run(["dataset", "synth", "--recipe", DatasetCommandTests.tinyRecipe, "--out", "d.h5", "--force"] + shape, in: folder)
+        try #require(synth.status == 0, "\(synth.stderr)")
+        let predictions = try Self.groundTruthPredictions(dataset: folder.appendingPathComponent("d.h5"), out: folder.appendingPathComponent("pred"))
+        try Data(#"{"format": "rachis-evaluation", "aggregate": {"localization": {"meanDistanceMM": 2.5}}}"#.utf8)
+            .write(to: folder.appendingPathComponent("eval.json"))
+
+        let result = try CLI.run(["report", "--predictions", "pred", "--out", "report", "--evaluation", "eval.json"], in: folder)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("Report: ") && result.stdout.contains("(\(predictions.count) subjects"), "\(result.stdout)")
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("report").path))
+        #expect(files.isSuperset(of: ["index.html", "vertebrae.csv", "images", "subjects"] + predictions.map { "\($0.subjectID).html" }))
+        let csv = try String(contentsOf: folder.appendingPathComponent("report/vertebrae.csv"), encoding: .utf8)
+        #expect(csv.split(separator: "\n").count == 1 + predictions.reduce(0) { $0 + $1.vertebrae.count })
+        let index = try String(contentsOf: folder.appendingPathComponent("report/index.html"), encoding: .utf8)
+        #expect(index.contains("localization.meanDistanceMM") && index.contains("ground-truth &lt;hand-made&gt;"))
+        for p in predictions {
+            let images = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("report/images").path)
+            #expect(images.filter { $0.hasPrefix("\(p.subjectID)_") }.count == 2, "\(images)")
+        }
+    }
+
+    @Test func aMissingPredictionsFolderFailsByName() throws {
+        let scratch = try Scratch()
+        let result = try CLI.run(["report", "--predictions", "nowhere", "--out", "report"], in: scratch.url)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("nowhere does not exist; run rachis predict first"), "\(result.stderr)")
+        #expect(scratch.entries.isEmpty)
+    }
+}
