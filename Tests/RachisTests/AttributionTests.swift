@@ -151,3 +151,60 @@ struct AttributionConsistencyTests {
         #expect(count(AttributionConsistency.grow(mask, shape: [1, 5, 5], spacingMM: [1, 2, 1], marginMM: 1)) == 3)
     }
 }
+
+struct AttributionPenaltyTests {
+    /// A two-sample "model": logits_v = Σ_u tanh(w_u · x_{s,u}) · c_v, differentiable in w; the penalty against a
+    /// mask. Its gradient in w (double backprop) must match central finite differences.
+    @Test(arguments: [LossConfig.AttributionConstraint.Method.saliency, .gradientTimesInput])
+    func theGradientMatchesFiniteDifferences(method: LossConfig.AttributionConstraint.Method) throws {
+        let n = 2 * 1 * 1 * 2 * 3
+        let xs = (0..<n).map { sin(Double($0) * 0.9) + 0.3 }
+        let x = try Tensor(xs, shape: [2, 1, 1, 2, 3])
+        let mask = try Tensor([1.0, 1, 0, 0, 0, 1], shape: [1, 2, 3])
+        func penalty(_ ws: [Double]) throws -> (Tensor, Tensor) {
+            let w = try Tensor(ws, shape: [1, 1, 1, 2, 3]).requiringGrad()
+            let input = try x.detached().requiringGrad()
+            let pooled = try (input * w).tanh().sum(dims: [1, 2, 3, 4])  // [2]
+            let logits = try Tensor.stack([pooled * 1.5, pooled * -0.5], dim: 1)  // [2 samples, 2 classes]
+            let vertebrae = [AttributionPenalty.Vertebra(sample: 0, row: 0, classIndex: 0, mask: mask),
+                             AttributionPenalty.Vertebra(sample: 1, row: 1, classIndex: 1, mask: mask)]
+            return (try AttributionPenalty.outsideFraction(logits: logits, input: input, vertebrae: vertebrae, method: method)!, w)
+        }
+        let w0 = (0..<6).map { 0.4 + 0.2 * cos(Double($0)) }
+        let (p, w) = try penalty(w0)
+        let analytic = try Torch.gradients(of: p, wrt: [w])[0].array(Double.self)
+        let h = 1e-6
+        for i in 0..<6 {
+            var up = w0, down = w0
+            up[i] += h
+            down[i] -= h
+            let numeric = (try penalty(up).0.item() - penalty(down).0.item()) / (2 * h)
+            #expect(abs(analytic[i] - numeric) < 1e-6 * max(1, abs(numeric)), "w[\(i)]: \(analytic[i]) against \(numeric)")
+        }
+        #expect(try p.item() > 0 && p.item() < 1)
+    }
+
+    @Test func aRelevanceInsideTheMaskCostsNothing() throws {
+        // A logit that reads only masked voxels has no relevance outside.
+        let mask = try Tensor([Float](arrayLiteral: 1, 1, 0, 0), shape: [1, 1, 4])
+        let input = try Tensor.randn([1, 1, 1, 1, 4]).requiringGrad()
+        let logits = try (input * mask.unsqueeze(dim: 0).unsqueeze(dim: 0)).sum(dims: [1, 2, 3, 4]).unsqueeze(dim: 1)
+        let p = try AttributionPenalty.outsideFraction(logits: logits, input: input, vertebrae: [.init(sample: 0, row: 0, classIndex: 0, mask: mask)], method: .saliency)!
+        #expect(try p.item() == 0)
+        #expect(try AttributionPenalty.outsideFraction(logits: logits, input: input, vertebrae: [], method: .saliency) == nil)
+    }
+
+    @Test func constrainedTrainingStepsRunAndLogThePenalty() throws {
+        try Torch.exclusiveRandomness(seed: 0) {
+            let folder = try TemporaryFolder()
+            var config = TrainingFixture.config(epochs: 1, stepsPerEpoch: 2)
+            config.loss.attribution.weight = 1
+            config.loss.attribution.marginMM = 4
+            let trainer = try Trainer(config: config, options: Trainer.Options(dataset: try TrainingFixture.dataset(in: folder), run: folder.file("run")))
+            _ = try trainer.run()
+            let row = try #require(trainer.history.last)
+            let penalty = try #require(row["train.loss.attribution"])
+            #expect(penalty > 0 && penalty < 1)
+        }
+    }
+}

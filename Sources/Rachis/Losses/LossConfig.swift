@@ -71,6 +71,21 @@ public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
     public var classWeights = ClassWeights.balanced
     public var labelSmoothing = 0.05
     public var autoencoderLoss = AutoencoderLoss.Kind.l1
+    /// Attribution-constrained training: off while `weight` is 0.
+    public var attribution = AttributionConstraint()
+
+    /// Penalises the part of each vertebra's class attribution that lies outside the vertebra
+    /// (`AttributionPenalty`), added to the total loss with `weight`.
+    public struct AttributionConstraint: Codable, Equatable, Sendable {
+        public enum Method: String, Codable, Sendable, CaseIterable { case saliency, gradientTimesInput }
+        public var weight = 0.0
+        public var method = Method.gradientTimesInput
+        /// Vertebrae per sample whose attribution is penalised each step (one double backprop each).
+        public var vertebraePerSample = 1
+        /// Voxels within this distance of the vertebra count as inside.
+        public var marginMM = 0.0
+        public init() {}
+    }
 
     public init() {}
 
@@ -98,6 +113,15 @@ public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
         }
         guard labelSmoothing >= 0, labelSmoothing < 1 else {
             throw Error(key: "labelSmoothing", message: "must be in [0, 1), found \(labelSmoothing)")
+        }
+        guard attribution.weight.isFinite, attribution.weight >= 0 else {
+            throw Error(key: "attribution.weight", message: "must be a finite number ≥ 0, found \(attribution.weight)")
+        }
+        guard attribution.vertebraePerSample >= 1 else {
+            throw Error(key: "attribution.vertebraePerSample", message: "must be at least 1, found \(attribution.vertebraePerSample)")
+        }
+        guard attribution.marginMM.isFinite, attribution.marginMM >= 0 else {
+            throw Error(key: "attribution.marginMM", message: "must be ≥ 0 mm, found \(attribution.marginMM)")
         }
         if case let .explicit(values) = classWeights {
             guard values.allSatisfy({ $0.isFinite && $0 >= 0 }), values.contains(where: { $0 > 0 }) else {

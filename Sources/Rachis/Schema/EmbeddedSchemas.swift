@@ -2947,6 +2947,31 @@ extension JSONSchema {
             }
           },
           "additionalProperties": false
+        },
+        "attribution": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Attribution-constrained training: penalises the fraction of each vertebra's class attribution |R| outside the vertebra (double backprop through the input gradient). Off while weight is 0.",
+          "properties": {
+            "weight": {
+              "type": "number",
+              "minimum": 0
+            },
+            "method": {
+              "enum": [
+                "saliency",
+                "gradientTimesInput"
+              ]
+            },
+            "vertebraePerSample": {
+              "type": "integer",
+              "minimum": 1
+            },
+            "marginMM": {
+              "type": "number",
+              "minimum": 0
+            }
+          }
         }
       },
       "additionalProperties": false,

@@ -260,9 +260,12 @@ public final class Trainer {
         return (try model.classify(features: output.features, regions: regions), restricted)
     }
 
-    func forward(_ batch: Batch) throws -> (LossBreakdown, ModelOutput, Tensor?, Batch) {
+    /// The model and every loss on a batch. With `inputGradients` the image requires grad (for the attribution
+    /// constraint) and is returned on the device.
+    func forward(_ batch: Batch, inputGradients: Bool = false) throws -> (LossBreakdown, ModelOutput, Tensor?, Batch, Tensor) {
         var image = try batch.image.to(device: options.device)
         if config.train.channelsLast { image = try image.channelsLast3d() }
+        if inputGradients { image = try image.detached().requiringGrad() }
         var onDevice = batch
         onDevice.image = image
         onDevice.levels = try batch.levels.to(device: options.device)
@@ -273,21 +276,54 @@ public final class Trainer {
         onDevice.taskMask = try batch.taskMask.mapValues { try $0.to(device: options.device) }
         let output = try model(image)
         let (logits, restricted) = try classification(output, onDevice)
-        return (try loss(output: output, classLogits: logits, batch: restricted), output, logits, restricted)
+        return (try loss(output: output, classLogits: logits, batch: restricted), output, logits, restricted, image)
+    }
+
+    /// The attribution constraint's penalty on a batch (nil when off or when no vertebra has a labelled region):
+    /// per sample, `vertebraePerSample` of its vertebrae with a class and a labelled region, taken in turn as the
+    /// steps go by.
+    func attributionPenalty(logits: Tensor?, batch: Batch, image: Tensor) throws -> Tensor? {
+        let constraint = config.loss.attribution
+        guard constraint.weight > 0, let logits else { return nil }
+        let spacing = batch.spacingMM.first ?? config.model.spacingMM
+        let radius = spacing.map { Int((constraint.marginMM / $0).rounded(.down)) }
+        var chosen: [AttributionPenalty.Vertebra] = []
+        for sample in 0..<batch.count {
+            let rows = batch.vertebrae.indices.filter { batch.vertebrae[$0].sample == sample && batch.vertebrae[$0].hasRegion }
+            guard !rows.isEmpty else { continue }
+            for k in 0..<Swift.min(constraint.vertebraePerSample, rows.count) {
+                let row = rows[(state.step * constraint.vertebraePerSample + k) % rows.count]
+                let v = batch.vertebrae[row]
+                var mask = try batch.levels[.at(sample)].eq(Double(LevelIndex.index(ofLevelID: v.levelID))).to(.float32)
+                if radius.contains(where: { $0 > 0 }) {
+                    // Grown by a box of ±marginMM.
+                    mask = try mask.unsqueeze(dim: 0).unsqueeze(dim: 0)
+                        .maxPool3d(kernel: Triple(2 * radius[0] + 1, 2 * radius[1] + 1, 2 * radius[2] + 1), stride: 1,
+                                   padding: Triple(radius[0], radius[1], radius[2]))[.at(0), .at(0)]
+                }
+                chosen.append(AttributionPenalty.Vertebra(sample: sample, row: row, classIndex: v.classIndex!, mask: mask))
+            }
+        }
+        return try AttributionPenalty.outsideFraction(logits: logits, input: image, vertebrae: chosen, method: constraint.method)
     }
 
     /// One optimizer step; returns the per-task losses (and "total").
     func trainStep(_ batch: Batch, epoch: Int) throws -> [String: Double] {
-        let (breakdown, _, _, _) = try forward(batch)
-        let total = try breakdown.total.item()
+        let constrained = config.loss.attribution.weight > 0
+        let (breakdown, _, logits, restricted, image) = try forward(batch, inputGradients: constrained)
+        var objective = breakdown.total
+        let penalty = constrained ? try attributionPenalty(logits: logits, batch: restricted, image: image) : nil
+        if let penalty { objective = try objective + penalty * config.loss.attribution.weight }
+        let total = try objective.item()
         guard total.isFinite else { throw Error.nonFiniteLoss(epoch: epoch, batch: state.nextBatch, subjects: batch.subjectIDs) }
         try optimizer.zeroGrad()
-        if breakdown.total.requiresGrad {
-            try breakdown.total.backward()
+        if objective.requiresGrad {
+            try objective.backward()
             if config.train.clipNorm > 0 { try GradientClipping.clipNorm(optimizer.parameters.map(\.parameter.tensor), maxNorm: config.train.clipNorm) }
             try optimizer.step()
         }
         var losses = ["loss.total": total]
+        if let penalty { losses["loss.attribution"] = try penalty.item() }
         for (task, term) in breakdown.tasks where term.count > 0 {
             losses["loss." + task.rawValue] = term.value
             if config.loss.weighting == .uncertainty { losses["weight." + task.rawValue] = term.weight }
@@ -303,7 +339,7 @@ public final class Trainer {
             var evaluation = ValidationAccumulator(classes: config.model.classes, structureClasses: config.model.structureClasses)
             for id in loader.validationIDs {
                 let batch = try loader.validationBatch(id)
-                let (breakdown, output, logits, restricted) = try forward(batch)
+                let (breakdown, output, logits, restricted, _) = try forward(batch)
                 try evaluation.add(batch: restricted, output: output, classLogits: logits, loss: breakdown, reader: loader.reader)
             }
             return evaluation.result()
