@@ -174,6 +174,38 @@ struct VertebraDecoderTests {
         #expect(abs(result.vertebrae[0].centroidVoxel[1] - 7.5) < 1e-9)
     }
 
+    @Test func vertebralBodyComponentsGiveTheCandidates() throws {
+        let s = Self.scene()
+        // Bodies: the blocks' voxels with w in 2...4 (the rest of each block stands for posterior elements).
+        let bodies = (0..<s.geometry.voxelCount).map { i in
+            let h = (i / 10) % 40, w = i % 10
+            return s.blocks.contains { $0.contains(h) } && (2...4).contains(w)
+        }
+        let result = try VertebraDecoder().decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry, bodyMask: bodies)
+        #expect(result.vertebrae.map(\.levelID) == [20, 21, 22])
+        // The centroid is the whole region's (w 2...7), not the body's.
+        for (v, block) in zip(result.vertebrae, s.blocks) {
+            #expect(zip(v.centroidVoxel, [1.5, Double(block.lowerBound + block.upperBound) / 2, 4.5]).allSatisfy { abs($0 - $1) < 1e-9 })
+        }
+        // Components below the minimum size are not vertebrae.
+        var decoder = VertebraDecoder()
+        decoder.minimumBodyMM3 = 4 * 6 * 3 * 8 + 1
+        #expect(try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry, bodyMask: bodies).vertebrae.isEmpty)
+    }
+
+    @Test func smoothingKeepsAConstantAndSpreadsAPoint() {
+        let constant = VertebraDecoder.smooth([Float](repeating: 2, count: 60), shape: [3, 4, 5], sigmaVoxels: [1, 1, 1])
+        #expect(constant.allSatisfy { abs($0 - 2) < 1e-6 })
+        var point = [Float](repeating: 0, count: 60)
+        point[(1 * 4 + 2) * 5 + 2] = 1
+        let spread = VertebraDecoder.smooth(point, shape: [3, 4, 5], sigmaVoxels: [0, 0, 1])
+        // Along W only, a sampled Gaussian cut at 3σ and renormalised at the edges: at w = 3 the taps -3...1 fall
+        // inside the 5 voxels, and the point (w = 2) is tap -1.
+        let expected = exp(-0.5) / (exp(-4.5) + exp(-2) + exp(-0.5) + 1 + exp(-0.5))
+        #expect(abs(Double(spread[(1 * 4 + 2) * 5 + 3]) - expected) < 1e-6)
+        #expect(spread[(0 * 4 + 2) * 5 + 2] == 0)
+    }
+
     @Test func peaksCloserThanTheSeparationMerge() {
         var decoder = VertebraDecoder()
         let s = Self.scene()

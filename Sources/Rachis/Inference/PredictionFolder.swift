@@ -5,6 +5,8 @@ import Foundation
 ///     <subject>.json                the vertebrae, levels and classes (schemas/prediction.schema.json)
 ///     <subject>_vertebrae.nii.gz    vertebra regions by VerSe level id, uint8
 ///     <subject>_structures.nii.gz   structure labels, uint8 (when the model segments)
+///     <subject>_heatmap.nii.gz, <subject>_foreground.nii.gz   with --save-maps: the localization heatmap and the
+///                                   identification head's vertebra probability, float32
 ///     <subject>_attribution.nii.gz  attribution heat in [0, 1], float32 (after rachis attribution validate)
 ///
 /// The label maps lie on the subject's canonical grid (`SubjectPrediction.geometry`) with its world geometry, so they
@@ -40,6 +42,9 @@ public struct PredictionFolder: Sendable {
         try ImageIO.write(ImageVolume(geometry: geometry, voxels: volumes.vertebrae.map(Float.init), voxelType: .uint8), to: vertebrae(id))
         if let s = volumes.structures {
             try ImageIO.write(ImageVolume(geometry: geometry, voxels: s.map(Float.init), voxelType: .uint8), to: structures(id))
+        }
+        for (map, name) in [(volumes.heatmap, "heatmap"), (volumes.foreground, "foreground")] {
+            if let map { try ImageIO.write(ImageVolume(geometry: geometry, voxels: map), to: url.appendingPathComponent("\(id)_\(name).nii.gz")) }
         }
         try AtomicFile.write(try Self.encode(prediction), to: json(id))
     }

@@ -24,6 +24,11 @@ public final class Predictor {
         /// Predict even when the spacing is beyond `maximumSpacingFactor` (with a warning).
         public var allowSpacingMismatch = false
         public var decoder = VertebraDecoder()
+        /// Vertebra candidates from the segmentation head's vertebral bodies (when it has one) instead of heatmap
+        /// peaks. Bodies need a model that separates them by discs.
+        public var bodyCandidates = false
+        /// Keep the heatmap and the vertebra probability in the returned volumes.
+        public var keepMaps = false
         public init() {}
     }
 
@@ -263,6 +268,17 @@ public final class Predictor {
         return try Tensor(values, shape: [1, 1] + window).to(device: device)
     }
 
+    /// Voxels whose most probable structure is vertebral body or lesion (lesions lie in bodies).
+    static func bodyMask(_ structures: [Float]?, voxels n: Int) -> [Bool]? {
+        guard let s = structures, s.count / n > Int(StructureLabel.lesion.rawValue) else { return nil }
+        let k = s.count / n
+        return (0..<n).map { i in
+            var best = 0
+            for c in 1..<k where s[c * n + i] > s[best * n + i] { best = c }
+            return best == Int(StructureLabel.vertebralBody.rawValue) || best == Int(StructureLabel.lesion.rawValue)
+        }
+    }
+
     /// Predicts one subject.
     public func predict(id: String, image: [Float], geometry: Geometry, source: SubjectPrediction.Source) throws -> (SubjectPrediction, PredictedVolumes) {
         let description = source.subject.map { "\(source.paths[0]) subject \($0)" } ?? source.paths.joined(separator: " + ")
@@ -272,7 +288,8 @@ public final class Predictor {
         let n = geometry.voxelCount
         var decoded = VertebraDecoder.Result(vertebrae: [], labelMap: [UInt8](repeating: 0, count: n), flags: [.noVertebrae])
         if let levels = maps.levels {
-            decoded = try options.decoder.decode(heatmap: maps.heatmap, levelProbabilities: levels, geometry: geometry)
+            decoded = try options.decoder.decode(heatmap: maps.heatmap, levelProbabilities: levels, geometry: geometry,
+                                                 bodyMask: options.bodyCandidates ? Self.bodyMask(maps.structures, voxels: n) : nil)
         } else {
             warnings.append("the model has no identification head: no vertebrae decoded")
         }
@@ -312,6 +329,11 @@ public final class Predictor {
             subjectID: id, source: source, checkpoint: checkpointURL.path, geometry: geometry, channelNames: channelNames,
             classNames: classNames, vertebrae: vertebrae, flags: decoded.flags, reconstructionPSNR: psnr, warnings: warnings)
         for warning in warnings where !warning.hasPrefix("predicted with") { logger.warning("\(id): \(warning)") }
-        return (prediction, PredictedVolumes(vertebrae: decoded.labelMap, structures: structures))
+        var volumes = PredictedVolumes(vertebrae: decoded.labelMap, structures: structures)
+        if options.keepMaps {
+            volumes.heatmap = maps.heatmap
+            volumes.foreground = maps.levels.map { levels in (0..<n).map { 1 - levels[$0] } }
+        }
+        return (prediction, volumes)
     }
 }

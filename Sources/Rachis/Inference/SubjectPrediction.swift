@@ -160,5 +160,9 @@ public struct PredictedVolumes: Equatable, Sendable {
     public var vertebrae: [UInt8]
     /// Structure labels (`StructureLabel` values); nil without a segmentation head.
     public var structures: [UInt8]?
+    /// The localization heatmap and the identification head's vertebra probability (1 − P(background)), kept only
+    /// when asked for (`rachis predict --save-maps`), for looking at what the decoder saw.
+    public var heatmap: [Float]? = nil
+    public var foreground: [Float]? = nil
     public init(vertebrae: [UInt8], structures: [UInt8]?) { (self.vertebrae, self.structures) = (vertebrae, structures) }
 }

@@ -2,7 +2,11 @@ import Foundation
 
 /// Turns the model's whole-volume outputs into vertebrae: centroids, regions and levels.
 ///
-/// 1. Candidates: local maxima of the localization heatmap (3×3×3 neighbourhood) at or above `peakThreshold`,
+/// 1. Candidates: with a vertebral-body mask (from the segmentation head: voxels labelled vertebral body or lesion),
+///    its 6-connected components of at least `minimumBodyMM3` (intervertebral discs keep bodies apart), each
+///    scored by its mean heatmap value (1 without a heatmap); the centroid of the region it gets in step 2 is the
+///    vertebra's centroid. Otherwise, local maxima of the localization heatmap smoothed with a Gaussian of
+///    `smoothingMM` (3×3×3 neighbourhood) at or above `peakThreshold`,
 ///    greedily kept from the highest down when at least `minimumSeparationMM` from every kept one, at most
 ///    `LevelSequenceDecoder.levelCount`, and only where the identification head calls the peak's `sampleRadiusMM`
 ///    ball vertebra (mean background probability at most `1 − minimumForeground`), so that heatmap bumps in the
@@ -20,9 +24,14 @@ public struct VertebraDecoder: Sendable {
     public var maximumRadiusMM: Double
     public var sampleRadiusMM: Double
     public var minimumForeground: Double
+    /// The smallest vertebral-body component that counts as a vertebra, in mm³.
+    public var minimumBodyMM3 = 300.0
     public var sequence: LevelSequenceDecoder
 
-    public init(peakThreshold: Double = 0.3, minimumSeparationMM: Double = 10, maximumRadiusMM: Double = 40,
+    /// σ of the Gaussian that smooths the heatmap before peaks are sought (0: none), in mm.
+    public var smoothingMM = 3.0
+
+    public init(peakThreshold: Double = 0.2, minimumSeparationMM: Double = 15, maximumRadiusMM: Double = 40,
                 sampleRadiusMM: Double = 5, minimumForeground: Double = 0.5, sequence: LevelSequenceDecoder = LevelSequenceDecoder()) {
         (self.peakThreshold, self.minimumSeparationMM, self.maximumRadiusMM, self.sampleRadiusMM, self.sequence) =
             (peakThreshold, minimumSeparationMM, maximumRadiusMM, sampleRadiusMM, sequence)
@@ -52,14 +61,27 @@ public struct VertebraDecoder: Sendable {
     /// - Parameters:
     ///   - heatmap: `[D, H, W]` localization output, or nil.
     ///   - levelProbabilities: `[LevelIndex.count, D, H, W]` softmax of the identification head (channel 0 background).
-    public func decode(heatmap: [Float]?, levelProbabilities: [Float], geometry: Geometry) throws -> Result {
+    ///   - bodyMask: `[D, H, W]` vertebral-body voxels, or nil.
+    public func decode(heatmap: [Float]?, levelProbabilities: [Float], geometry: Geometry, bodyMask: [Bool]? = nil) throws -> Result {
         let shape = geometry.shape, n = geometry.voxelCount
         precondition(levelProbabilities.count == LevelIndex.count * n, "level probabilities do not fit the geometry")
         precondition(heatmap.map { $0.count == n } ?? true, "heatmap does not fit the geometry")
         let spacing = geometry.spacingMM
         var candidates: [(voxel: [Double], score: Double)]
-        if let heatmap {
-            candidates = peaks(heatmap, shape: shape, spacing: spacing) { voxel in
+        if let bodyMask {
+            let minimum = Swift.max(1, Int((minimumBodyMM3 / spacing.reduce(1, *)).rounded(.up)))
+            candidates = Self.components(bodyMask, shape: shape).filter { $0.count >= minimum }.map { voxels in
+                let centre = (0..<3).map { axis in voxels.reduce(0.0) { total, i in total + Double(Self.coordinates(i, shape)[axis]) } / Double(voxels.count) }
+                let score = heatmap.map { h in voxels.reduce(0.0) { $0 + Double(h[$1]) } / Double(voxels.count) } ?? 1
+                return (centre, score)
+            }
+            // The strongest when there are more than levels.
+            if candidates.count > LevelSequenceDecoder.levelCount {
+                candidates = Array(candidates.sorted { $0.score > $1.score }.prefix(LevelSequenceDecoder.levelCount))
+            }
+        } else if let heatmap {
+            let smoothed = smoothingMM > 0 ? Self.smooth(heatmap, shape: shape, sigmaVoxels: spacing.map { smoothingMM / $0 }) : heatmap
+            candidates = peaks(smoothed, shape: shape, spacing: spacing) { voxel in
                 let voxels = ball(around: voxel, shape: shape, spacing: spacing)
                 let background = voxels.reduce(0.0) { $0 + Double(levelProbabilities[$1]) } / Double(voxels.count)
                 return 1 - background >= minimumForeground
@@ -104,6 +126,15 @@ public struct VertebraDecoder: Sendable {
             let total = levels.reduce(0, +)
             return total > 0 ? levels.map { $0 / total } : [Double](repeating: 1 / Double(levels.count), count: levels.count)
         }
+        if bodyMask != nil {
+            // The vertebra's centroid: its region's (body and posterior elements), as the reference centroids are.
+            var positions = [[Double]](repeating: [0, 0, 0], count: candidates.count)
+            for i in 0..<n where owner[i] >= 0 {
+                let c = Self.coordinates(i, shape)
+                for axis in 0..<3 { positions[owner[i]][axis] += Double(c[axis]) }
+            }
+            for k in candidates.indices where counts[k] > 0 { candidates[k].voxel = positions[k].map { $0 / Double(counts[k]) } }
+        }
         let decoded = try sequence.decode(tables)
         let ids = decoded.levelIDs
         let vertebrae = candidates.indices.map { c in
@@ -113,6 +144,55 @@ public struct VertebraDecoder: Sendable {
         }
         let labelMap = owner.map { $0 < 0 ? UInt8(0) : UInt8(ids[$0]) }
         return Result(vertebrae: vertebrae, labelMap: labelMap, flags: Self.flags(positions: decoded.positions))
+    }
+
+    /// Separable Gaussian smoothing (σ per axis in voxels, kernel cut at 3σ, edges renormalised).
+    static func smooth(_ values: [Float], shape: [Int], sigmaVoxels: [Double]) -> [Float] {
+        var out = values
+        let strides = [shape[1] * shape[2], shape[2], 1]
+        for axis in 0..<3 where sigmaVoxels[axis] > 0 {
+            let radius = Int((3 * sigmaVoxels[axis]).rounded(.up))
+            let kernel = (-radius...radius).map { exp(-Double($0 * $0) / (2 * sigmaVoxels[axis] * sigmaVoxels[axis])) }
+            let input = out
+            for i in 0..<input.count {
+                let c = coordinates(i, shape)[axis]
+                var sum = 0.0, weight = 0.0
+                for k in -radius...radius where c + k >= 0 && c + k < shape[axis] {
+                    let w = kernel[k + radius]
+                    sum += w * Double(input[i + k * strides[axis]])
+                    weight += w
+                }
+                out[i] = Float(sum / weight)
+            }
+        }
+        return out
+    }
+
+    static func coordinates(_ i: Int, _ shape: [Int]) -> [Int] { [i / (shape[1] * shape[2]), (i / shape[2]) % shape[1], i % shape[2]] }
+
+    /// 6-connected components of a mask, as voxel index lists, in order of their first voxel.
+    static func components(_ mask: [Bool], shape: [Int]) -> [[Int]] {
+        var label = [Int32](repeating: -1, count: mask.count)
+        var result: [[Int]] = []
+        let (sh, sw) = (shape[1], shape[2])
+        for start in mask.indices where mask[start] && label[start] < 0 {
+            var members = [start]
+            label[start] = Int32(result.count)
+            var k = 0
+            while k < members.count {
+                let i = members[k]
+                k += 1
+                let c = coordinates(i, shape)
+                for (axis, step) in [(0, -1), (0, 1), (1, -1), (1, 1), (2, -1), (2, 1)] {
+                    let v = c[axis] + step
+                    guard v >= 0, v < shape[axis] else { continue }
+                    let j = i + step * [sh * sw, sw, 1][axis]
+                    if mask[j], label[j] < 0 { label[j] = Int32(result.count); members.append(j) }
+                }
+            }
+            result.append(members)
+        }
+        return result
     }
 
     /// Voxel indices (C order) within `sampleRadiusMM` of a continuous voxel position (at least the nearest voxel).

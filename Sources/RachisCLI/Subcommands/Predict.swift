@@ -50,6 +50,12 @@ extension RachisCommand {
         @Option(help: "Flag levels and classes decided with a probability below this.")
         var minConfidence: Double = 0.5
 
+        @Option(help: "Vertebra candidates: peaks (of the localization heatmap) or bodies (connected vertebral bodies of the segmentation).")
+        var candidates: String = "peaks"
+
+        @Flag(help: "Also write <id>_heatmap.nii.gz and <id>_foreground.nii.gz (what the vertebra decoder saw).")
+        var saveMaps = false
+
         @Flag(help: "Predict even when the voxel spacing is more than 2x from the training spacing.")
         var allowSpacingMismatch = false
 
@@ -74,6 +80,9 @@ extension RachisCommand {
             options.window = try window.map { try parseShape($0, option: "--window") }
             options.minimumConfidence = minConfidence
             options.allowSpacingMismatch = allowSpacingMismatch
+            options.keepMaps = saveMaps
+            guard ["peaks", "bodies"].contains(candidates) else { throw ValidationError("--candidates is peaks or bodies, got \"\(candidates)\".") }
+            options.bodyCandidates = candidates == "bodies"
             let predictor = try Predictor(checkpoint: URL(fileURLWithPath: checkpoint), options: options, logger: logger)
             let folder = PredictionFolder(URL(fileURLWithPath: out))
             var written: [SubjectPrediction] = []
