@@ -19,7 +19,10 @@ struct AttributionMethodTests {
         var settings = AttributionSettings()
         settings.method = method
         configure(&settings)
-        return try Attributor(settings: settings).attribute(target, input: x).array(Float.self)
+        let map = try Attributor(settings: settings).attribute(target, input: x)
+        // One map per channel (Grad-CAM: one for all), without the batch axis.
+        #expect(map.shape == (method == .gradCAM ? [1] : [x.shape[1]]) + Array(x.shape[2...]), "\(method)")
+        return try map.array(Float.self)
     }
 
     func close(_ a: [Float], _ b: [Float], _ tolerance: Float = 1e-5) -> Bool {
@@ -205,6 +208,41 @@ struct AttributionPenaltyTests {
             let row = try #require(trainer.history.last)
             let penalty = try #require(row["train.loss.attribution"])
             #expect(penalty > 0 && penalty < 1)
+        }
+    }
+}
+
+struct AttributionValidatorTests {
+    /// The validator's shared-forward gradient path gives the same maps as the attributor on its own.
+    @Test(arguments: [AttributionMethod.saliency, .gradientTimesInput])
+    func sharedForwardEqualsOneAttributionPerDecision(method: AttributionMethod) throws {
+        try Torch.exclusiveRandomness(seed: 0) {
+            let folder = try TemporaryFolder()
+            let reader = try DatasetReader(url: try TrainingFixture.dataset(in: folder))
+            let predictor = try Predictor(checkpoint: try PredictorTests.checkpoint(in: folder))
+            var settings = AttributionSettings()
+            settings.method = method
+            let validator = try AttributionValidator(predictor: predictor, settings: settings)
+            let id = try #require(try reader.subjectIDs.first { try !AttributionValidator.referenceDecisions(reader, subject: $0).isEmpty })
+            let decisions = try AttributionValidator.referenceDecisions(reader, subject: id)
+            let input = try predictor.input(dataset: reader, subject: id)
+            let checked = try validator.check(image: input.image, geometry: input.geometry, decisions: decisions)
+            #expect(checked.count == decisions.count)
+            var image = input.image
+            Intensity.zscore(&image, channels: 2)
+            let x = try Tensor(image, shape: [1, 2] + input.geometry.shape)
+            for (decision, result) in zip(decisions, checked) {
+                let mask = try Tensor(decision.region.map { $0 ? Float(1) : 0 }, shape: input.geometry.shape)
+                let target = try predictor.model.decisionTarget(mask: mask, classIndex: result.row.decision)
+                let alone = try Attributor(settings: settings).attribute(target, input: x).sum(dims: [0]).array(Float.self)
+                let worst = zip(alone, result.relevance).map { abs($0 - $1) }.max()!
+                #expect(worst <= 1e-5 * max(1, alone.map(abs).max()!), "\(decision.levelID): \(worst)")
+                #expect(result.row.truth == decision.truth && result.row.consistency.maskVoxels == decision.region.filter { $0 }.count)
+            }
+            let summary = validator.summary(rows: checked.map(\.row), source: "d.h5", regions: "reference", maxFailingFraction: 0.2, seconds: 1)
+            let json = try JSONValue.parse(try JSONEncoder().encode(summary), source: "attribution.json")
+            #expect(try JSONSchema.shipped("attribution.schema.json").validate(json).isEmpty)
+            #expect(summary.decisions == decisions.count && summary.accuracy.isFinite)
         }
     }
 }

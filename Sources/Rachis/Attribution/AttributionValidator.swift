@@ -101,18 +101,29 @@ public final class AttributionValidator {
         let padding = (0..<3).reversed().flatMap { [0, padded[$0] - shape[$0]] }
         if padding.contains(where: { $0 > 0 }) { x = try x.pad(padding) }
         x = try x.to(device: device)
-        let features = try Torch.noGrad { try model.decode(levels: model.encode(x)).features }
+        // Gradient methods share one forward pass with the graph kept: each decision then costs one backward pass.
+        let shared = settings.method == .saliency || settings.method == .gradientTimesInput
+        let input = shared ? try x.detached().requiringGrad() : x
+        let features = shared ? try Torch.withGrad { try model.decode(levels: model.encode(input)).features }
+            : try Torch.noGrad { try model.decode(levels: model.encode(x)).features }
         let attributor = Attributor(settings: settings)
         return try decisions.map { decision in
             var mask = try Tensor(decision.region.map { $0 ? Float(1) : 0 }, shape: shape)
             if padding.contains(where: { $0 > 0 }) { mask = try mask.pad(padding) }
             mask = try mask.to(device: device)
-            let probabilities = try Torch.noGrad {
-                try model.classify(features: features, regions: [(0, mask)]).softmax(dim: 1).to(.float64, device: .cpu).array(Double.self)
-            }
+            let logits = try Torch.withGrad { try model.classify(features: features, regions: [(0, mask)]) }
+            let probabilities = try logits.detached().softmax(dim: 1).to(.float64, device: .cpu).array(Double.self)
             let classIndex = decision.classIndex ?? probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
-            let target = try model.decisionTarget(mask: mask, classIndex: classIndex, gradCAMLayer: settings.gradCAMLayer)
-            var map = try attributor.attribute(target, input: x).sum(dims: [0])
+            var map: Tensor
+            if shared {
+                let g = try Torch.withGrad {
+                    try Torch.gradients(of: logits[.at(0), .at(classIndex)], wrt: [input], retainGraph: true)[0][.at(0)].detached()
+                }
+                map = try (settings.method == .gradientTimesInput ? g * input.detached()[.at(0)] : g).sum(dims: [0])
+            } else {
+                let target = try model.decisionTarget(mask: mask, classIndex: classIndex, gradCAMLayer: settings.gradCAMLayer)
+                map = try attributor.attribute(target, input: x).sum(dims: [0])
+            }
             for axis in 0..<3 where padded[axis] > shape[axis] { map = try map.slice(dim: axis, start: 0, end: shape[axis]) }
             let relevance = try map.to(.float32, device: .cpu).contiguous().array(Float.self)
             let region = AttributionConsistency.grow(decision.region, shape: shape, spacingMM: geometry.spacingMM, marginMM: marginMM)

@@ -93,7 +93,7 @@ public struct Attributor {
         return try Torch.withGrad {
             switch settings.method {
             case .saliency: try gradient(target.score, at: input)
-            case .gradientTimesInput: try gradient(target.score, at: input) * input
+            case .gradientTimesInput: try gradient(target.score, at: input) * input[.at(0)]
             case .smoothGrad: try smoothGrad(target.score, input: input)
             case .integratedGradients: try integratedGradients(target.score, input: input)
             case .gradCAM: try gradCAM(target, input: input)

@@ -44,7 +44,7 @@ extension RachisCommand.Attribution {
         @Option(help: "Part of the split: train, val, test or all.")
         var part: SubjectSelection.Part = .test
 
-        @Option(help: "A subject of --data (repeatable; overrides --part).")
+        @Option(help: "A subject of --predictions or --data (repeatable; overrides --part).")
         var subject: [String] = []
 
         @Option(help: "Output folder (default: <predictions>/attribution).")
@@ -99,7 +99,7 @@ extension RachisCommand.Attribution {
 
         func validate() throws {
             guard (predictions == nil) != (data == nil) else { throw ValidationError("give either --predictions or --data.") }
-            if data == nil, !subject.isEmpty || split != nil { throw ValidationError("--subject and --split need --data.") }
+            if data == nil, split != nil { throw ValidationError("--split needs --data.") }
             if predictions == nil, out == nil { throw ValidationError("--out is required with --data.") }
             guard (0...1).contains(passMass), (0...1).contains(maxFailing) else { throw ValidationError("--pass-mass and --max-failing must be in [0, 1].") }
             guard marginMM >= 0, topK >= 1 else { throw ValidationError("--margin-mm must be non-negative and --top-k at least 1.") }
@@ -134,7 +134,9 @@ extension RachisCommand.Attribution {
             let progress = ProgressBar("attribution", unit: "subjects")
             if let predictions {
                 let folder = PredictionFolder(URL(fileURLWithPath: predictions))
-                let ids = try folder.subjectIDs()
+                let all = try folder.subjectIDs()
+                for id in subject where !all.contains(id) { throw PredictionFolder.Error.missing(path: folder.json(id).path) }
+                let ids = subject.isEmpty ? all : subject
                 for (i, id) in ids.enumerated() {
                     var prediction = try folder.read(id)
                     let volumes = try folder.readVolumes(prediction)
