@@ -56,6 +56,20 @@ struct STAPLETests {
         #expect(errors < bestRater, "consensus \(errors) errors, best rater \(bestRater)")
     }
 
+    /// With a global prior the EM runs over rating patterns; a per-voxel prior of the same value runs over voxels:
+    /// both give the same estimates.
+    @Test func patternsAndVoxelsAgree() throws {
+        var rng = SplitMix64(seed: 3)
+        let truth = (0..<3000).map { _ in rng.bernoulli(0.4) }
+        let raters = [(0.9, 0.8), (0.7, 0.95), (0.85, 0.9)].map { p, q in truth.map { $0 ? rng.bernoulli(p) : !rng.bernoulli(q) } }
+        let byPattern = try STAPLE(prior: .global(0.4))(raters)
+        let byVoxel = try STAPLE(prior: .perVoxel(Array(repeating: 0.4, count: truth.count)))(raters)
+        #expect(byPattern.iterations == byVoxel.iterations && byPattern.converged)
+        #expect(zip(byPattern.sensitivity + byPattern.specificity, byVoxel.sensitivity + byVoxel.specificity).allSatisfy { abs($0 - $1) < 1e-9 })
+        #expect(zip(byPattern.consensus, byVoxel.consensus).allSatisfy { abs($0 - $1) < 1e-9 })
+        #expect(throws: STAPLE.Error.tooManyRaters(65)) { try STAPLE()(Array(repeating: [true], count: 65)) }
+    }
+
     @Test func agreeingRatersAndErrors() throws {
         let mask = [true, true, false, false, false, true]
         let result = try STAPLE()([mask, mask, mask])
