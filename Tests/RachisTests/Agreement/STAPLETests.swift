@@ -82,3 +82,39 @@ struct STAPLETests {
         #expect(throws: STAPLE.Error.self) { try STAPLE(prior: .perVoxel([0.5]))([[true, false]]) }
     }
 }
+
+struct MultiLabelSTAPLETests {
+    /// With two labels multi-label STAPLE is binary STAPLE (θ[1][1] = p, θ[0][0] = q, the same rater-mean prior).
+    @Test func twoLabelsIsBinarySTAPLE() throws {
+        var rng = SplitMix64(seed: 8)
+        let truth = (0..<4000).map { _ in rng.bernoulli(0.35) }
+        let raters = [(0.9, 0.85), (0.75, 0.95), (0.8, 0.9), (0.95, 0.7)].map { p, q in truth.map { $0 ? rng.bernoulli(p) : !rng.bernoulli(q) } }
+        let binary = try STAPLE()(raters)
+        let multi = try MultiLabelSTAPLE()(raters.map { $0.map { $0 ? UInt8(1) : 0 } }, labels: 2)
+        #expect(multi.converged && multi.iterations == binary.iterations)
+        for j in 0..<4 {
+            #expect(abs(multi.sensitivity(rater: j, label: 1) - binary.sensitivity[j]) < 1e-9)
+            #expect(abs(multi.sensitivity(rater: j, label: 0) - binary.specificity[j]) < 1e-9)
+        }
+        #expect((0..<truth.count).allSatisfy { abs(multi.consensus[2 * $0 + 1] - binary.consensus[$0]) < 1e-9 })
+    }
+
+    /// Three labels, raters who keep the true label with a set probability and otherwise pick another at random.
+    @Test func recoversKnownConfusion() throws {
+        var rng = SplitMix64(seed: 21)
+        let n = 30_000
+        let truth = (0..<n).map { _ -> UInt8 in let u = rng.unit(); return u < 0.5 ? 0 : u < 0.8 ? 1 : 2 }
+        let keep = [0.9, 0.75, 0.85]
+        let raters = keep.map { k in truth.map { t -> UInt8 in rng.bernoulli(k) ? t : UInt8((Int(t) + 1 + Int(rng.unit() * 2)) % 3) } }
+        let result = try MultiLabelSTAPLE()(raters, labels: 3)
+        #expect(result.converged)
+        for j in 0..<3 {
+            for s in 0..<3 {
+                #expect(abs(result.sensitivity(rater: j, label: s) - keep[j]) < 0.03, "rater \(j) label \(s): \(result.sensitivity(rater: j, label: s))")
+            }
+        }
+        let errors = zip(result.labelMap, truth).filter { $0 != Int($1) }.count
+        #expect(errors < raters.map { r in zip(r, truth).filter { $0 != $1 }.count }.min()!)
+        #expect(throws: STAPLE.Error.self) { try MultiLabelSTAPLE()([[0, 3]], labels: 3) }
+    }
+}
