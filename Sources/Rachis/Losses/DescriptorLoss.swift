@@ -31,6 +31,9 @@ public struct DescriptorLoss: Sendable {
 
     /// The same from probabilities `[N, S, D, H, W]` (e.g. a map that is not a softmax).
     public func loss(probabilities p: Tensor, bounds: DescriptorBounds, spacingMM: [Double], sampleMask: Tensor? = nil) throws -> MaskedLoss {
+        guard p.rank == 5 else {
+            throw LossError.invalidTarget(loss: "descriptor", message: "probabilities must be [N, S, D, H, W], found \(p.shape)")
+        }
         let (n, s) = (p.shape[0], p.shape[1])
         guard bounds.samples == n, bounds.structures == s else {
             throw LossError.shapeMismatch(loss: "descriptor", tensor: "bounds", expected: [n, s], found: [bounds.samples, bounds.structures])
