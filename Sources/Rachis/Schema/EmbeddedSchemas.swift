@@ -3,6 +3,553 @@
 extension JSONSchema {
     /// The schemas shipped in schemas/, by file name.
     static let embedded: [String: String] = [
+        "agreement.schema.json": #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://rachis.dev/schemas/agreement.schema.json",
+  "title": "Rachis rater agreement",
+  "description": "rachis dataset agreement: for every subject with raters, pairwise Dice per structure and per vertebra level, STAPLE per structure, Cohen's kappa per pair of raters and Fleiss' kappa on the per-vertebra classes; aggregated over subjects (Fleiss' kappa pooled over vertebrae). Undefined values (both masks empty, one class everywhere, ...) are null.",
+  "type": "object",
+  "additionalProperties": false,
+  "required": [
+    "format",
+    "schemaVersion",
+    "created",
+    "rachisVersion",
+    "dataset",
+    "classNames",
+    "settings",
+    "subjects",
+    "skippedSubjects",
+    "aggregate"
+  ],
+  "properties": {
+    "format": {
+      "const": "rachis-agreement"
+    },
+    "schemaVersion": {
+      "const": 1
+    },
+    "created": {
+      "type": "string"
+    },
+    "rachisVersion": {
+      "type": "string"
+    },
+    "dataset": {
+      "type": "string"
+    },
+    "classNames": {
+      "type": "array",
+      "items": {
+        "type": "string"
+      }
+    },
+    "settings": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "staplePrior",
+        "stapleTolerance",
+        "stapleMaxIterations"
+      ],
+      "properties": {
+        "staplePrior": {
+          "enum": [
+            "raterMean",
+            "global"
+          ]
+        },
+        "stapleGlobalPrior": {
+          "type": "number",
+          "minimum": 0,
+          "maximum": 1
+        },
+        "stapleTolerance": {
+          "type": "number"
+        },
+        "stapleMaxIterations": {
+          "type": "integer",
+          "minimum": 0
+        }
+      }
+    },
+    "subjects": {
+      "type": "array",
+      "items": {
+        "$ref": "#/$defs/subject"
+      }
+    },
+    "skippedSubjects": {
+      "type": "array",
+      "items": {
+        "type": "string"
+      },
+      "description": "Subjects without raters, not compared."
+    },
+    "aggregate": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "subjects",
+        "skipped",
+        "structures",
+        "levels",
+        "classes"
+      ],
+      "properties": {
+        "subjects": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "skipped": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "structures": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": [
+              "label",
+              "name",
+              "meanDice",
+              "subjects",
+              "meanSensitivity",
+              "meanSpecificity",
+              "staplePairs"
+            ],
+            "properties": {
+              "label": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "name": {
+                "type": "string"
+              },
+              "meanDice": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              },
+              "subjects": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "meanSensitivity": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              },
+              "meanSpecificity": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              },
+              "staplePairs": {
+                "type": "integer",
+                "minimum": 0
+              }
+            }
+          }
+        },
+        "levels": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": [
+              "levelID",
+              "level",
+              "meanDice",
+              "subjects"
+            ],
+            "properties": {
+              "levelID": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "level": {
+                "type": "string"
+              },
+              "meanDice": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              },
+              "subjects": {
+                "type": "integer",
+                "minimum": 0
+              }
+            }
+          }
+        },
+        "classes": {
+          "type": "object",
+          "additionalProperties": false,
+          "required": [
+            "vertebrae",
+            "fleiss",
+            "meanCohenKappa",
+            "subjects"
+          ],
+          "properties": {
+            "vertebrae": {
+              "type": "integer",
+              "minimum": 0
+            },
+            "fleiss": {
+              "$ref": "#/$defs/fleiss"
+            },
+            "meanCohenKappa": {
+              "type": [
+                "number",
+                "null"
+              ]
+            },
+            "subjects": {
+              "type": "integer",
+              "minimum": 0
+            }
+          }
+        }
+      }
+    }
+  },
+  "$defs": {
+    "pair": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "raters",
+        "dice"
+      ],
+      "properties": {
+        "raters": {
+          "type": "array",
+          "items": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "minItems": 2,
+          "maxItems": 2
+        },
+        "dice": {
+          "type": [
+            "number",
+            "null"
+          ]
+        }
+      }
+    },
+    "cohen": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "items",
+        "observedAgreement",
+        "chanceAgreement",
+        "kappa"
+      ],
+      "properties": {
+        "items": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "observedAgreement": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "chanceAgreement": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "kappa": {
+          "type": [
+            "number",
+            "null"
+          ]
+        }
+      }
+    },
+    "fleiss": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "items",
+        "raters",
+        "meanAgreement",
+        "chanceAgreement",
+        "kappa",
+        "classShares"
+      ],
+      "properties": {
+        "items": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "raters": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "meanAgreement": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "chanceAgreement": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "kappa": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "classShares": {
+          "type": "array",
+          "items": {
+            "type": "number"
+          }
+        }
+      }
+    },
+    "staple": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "sensitivity",
+        "specificity",
+        "iterations",
+        "converged",
+        "priorForeground",
+        "consensusVolumeMM3",
+        "consensusVoxels"
+      ],
+      "properties": {
+        "sensitivity": {
+          "type": "array",
+          "items": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1
+          }
+        },
+        "specificity": {
+          "type": "array",
+          "items": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1
+          }
+        },
+        "iterations": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "converged": {
+          "type": "boolean"
+        },
+        "priorForeground": {
+          "type": "number"
+        },
+        "consensusVolumeMM3": {
+          "type": "number"
+        },
+        "consensusVoxels": {
+          "type": "integer",
+          "minimum": 0
+        }
+      },
+      "description": "STAPLE (Warfield et al. 2004) on the binary masks of one structure: each rater's sensitivity p and specificity q, and the soft consensus W summarised."
+    },
+    "structure": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "label",
+        "name",
+        "pairs",
+        "meanDice"
+      ],
+      "properties": {
+        "label": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "name": {
+          "type": "string"
+        },
+        "pairs": {
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/pair"
+          }
+        },
+        "meanDice": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "staple": {
+          "$ref": "#/$defs/staple"
+        }
+      }
+    },
+    "level": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "levelID",
+        "level",
+        "pairs",
+        "meanDice"
+      ],
+      "properties": {
+        "levelID": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "level": {
+          "type": "string"
+        },
+        "pairs": {
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/pair"
+          }
+        },
+        "meanDice": {
+          "type": [
+            "number",
+            "null"
+          ]
+        }
+      }
+    },
+    "classes": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "vertebrae",
+        "raters",
+        "cohen",
+        "meanCohenKappa",
+        "fleiss",
+        "ratings"
+      ],
+      "properties": {
+        "vertebrae": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "raters": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "cohen": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": [
+              "raters",
+              "kappa"
+            ],
+            "properties": {
+              "raters": {
+                "type": "array",
+                "items": {
+                  "type": "integer",
+                  "minimum": 0
+                },
+                "minItems": 2,
+                "maxItems": 2
+              },
+              "kappa": {
+                "$ref": "#/$defs/cohen"
+              }
+            }
+          }
+        },
+        "meanCohenKappa": {
+          "type": [
+            "number",
+            "null"
+          ]
+        },
+        "fleiss": {
+          "$ref": "#/$defs/fleiss"
+        },
+        "ratings": {
+          "type": "array",
+          "items": {
+            "type": "array",
+            "items": {
+              "type": "integer",
+              "minimum": 0
+            }
+          }
+        }
+      }
+    },
+    "subject": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "subjectID",
+        "annotationMode",
+        "raters",
+        "structures",
+        "levels",
+        "classes"
+      ],
+      "properties": {
+        "subjectID": {
+          "type": "string"
+        },
+        "annotationMode": {
+          "type": "string"
+        },
+        "raters": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "structures": {
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/structure"
+          }
+        },
+        "levels": {
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/level"
+          }
+        },
+        "classes": {
+          "$ref": "#/$defs/classes"
+        }
+      }
+    }
+  }
+}
+
+"""#,
         "attribution.schema.json": #"""
 {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
