@@ -83,3 +83,54 @@ struct PredictCommandTests {
         #expect(notACheckpoint.status != 0 && notACheckpoint.stderr.contains("is not a Rachis checkpoint"), "\(notACheckpoint.stderr)")
     }
 }
+
+/// `rachis attribution validate` end to end: reference regions of a dataset, predicted regions of a predictions
+/// folder (which the report then shows), and the exit status that gates a model.
+struct AttributionCommandTests {
+    @Test func validateWritesTheCheckAndGates() throws {
+        let scratch = try Scratch()
+        try PredictCommandTests.trained(in: scratch)
+        let base = ["attribution", "validate", "--checkpoint", "run/checkpoint_last.h5", "--threads", "1"]
+        // Everything passes when a decision needs no evidence inside.
+        let lenient = try CLI.run(base + ["--data", "d.h5", "--part", "all", "--subject", "tiny-00000", "--out", "a", "--pass-mass", "0"], in: scratch.url)
+        #expect(lenient.status == 0, "\(lenient.stderr)")
+        #expect(lenient.stdout.contains("PASS") && lenient.stdout.contains("reference regions"), "\(lenient.stdout)")
+        let summary = try PredictCommandTests.json(scratch.path("a/attribution.json"))
+        #expect(summary["format"] as? String == "rachis-attribution" && summary["regions"] as? String == "reference")
+        let rows = summary["rows"] as! [[String: Any]]
+        #expect(!rows.isEmpty)
+        let maps = try FileManager.default.contentsOfDirectory(atPath: scratch.path("a/maps")).filter { $0.hasSuffix(".nii.gz") }
+        #expect(maps.count == rows.count)
+        let csv = try String(contentsOfFile: scratch.path("a/attribution.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == rows.count + 1 && csv[0].hasPrefix("subject,level,"))
+        // Everything fails when all evidence must lie inside: exit 2, and the files still say why.
+        let strict = try CLI.run(base + ["--data", "d.h5", "--subject", "tiny-00000", "--out", "b", "--pass-mass", "1", "--max-failing", "0", "--no-maps"], in: scratch.url)
+        #expect(strict.status == 2, "\(strict.stdout) \(strict.stderr)")
+        #expect(strict.stderr.contains("attribution check failed"), "\(strict.stderr)")
+        #expect(FileManager.default.fileExists(atPath: scratch.path("b/attribution.json")))
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("b/maps")))
+        // Predicted regions: the predictions gain each vertebra's check and a heat map, which the report shows.
+        let predict = try CLI.run(["predict", "--checkpoint", "run/checkpoint_last.h5", "--data", "d.h5", "--subject", "tiny-00000", "--out", "p"], in: scratch.url)
+        try #require(predict.status == 0, "\(predict.stderr)")
+        let onPredictions = try CLI.run(base + ["--predictions", "p", "--pass-mass", "0"], in: scratch.url)
+        let vertebrae = try PredictCommandTests.json(scratch.path("p/tiny-00000.json"))["vertebrae"] as! [[String: Any]]
+        if vertebrae.isEmpty {
+            #expect(onPredictions.status == 2 && onPredictions.stdout.contains("decisions 0"), "\(onPredictions.stdout)")
+        } else {
+            #expect(onPredictions.status == 0, "\(onPredictions.stderr)")
+            #expect(vertebrae.allSatisfy { ($0["attribution"] as? [String: Any])?["passed"] as? Bool == true })
+            #expect(FileManager.default.fileExists(atPath: scratch.path("p/attribution/attribution.json")))
+            #expect(FileManager.default.fileExists(atPath: scratch.path("p/tiny-00000_attribution.nii.gz")))
+            let report = try CLI.run(["report", "--predictions", "p", "--out", "r"], in: scratch.url)
+            #expect(report.status == 0, "\(report.stderr)")
+            #expect(FileManager.default.fileExists(atPath: scratch.path("r/images/tiny-00000_attribution.png")))
+            #expect(try String(contentsOfFile: scratch.path("r/tiny-00000.html"), encoding: .utf8).contains("Evidence inside"))
+        }
+        // Bad input.
+        let neither = try CLI.run(base + ["--out", "x"], in: scratch.url)
+        #expect(neither.status != 0 && neither.stderr.contains("either --predictions or --data"), "\(neither.stderr)")
+        let badLayer = try CLI.run(base + ["--data", "d.h5", "--out", "x", "--method", "gradCAM", "--layer", "stem"], in: scratch.url)
+        #expect(badLayer.status != 0 && badLayer.stderr.contains("gradCAMLayer"), "\(badLayer.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("x")))
+    }
+}

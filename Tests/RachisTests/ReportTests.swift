@@ -65,13 +65,21 @@ struct ReportTests {
         let (_, prediction, _) = try Self.folder(in: temp)
         let rows = Self.parseCSV(VertebraCSV.text([prediction]))
         #expect(rows[0] == ["subject", "level", "level_id", "x_mm", "y_mm", "z_mm", "identification_confidence",
-                            "p_normal", "p_active, \"inflamed\"", "decision", "flags"])
+                            "p_normal", "p_active, \"inflamed\"", "decision", "evidence_inside", "evidence_check", "flags"])
         #expect(rows.count == 4)
-        #expect(rows.allSatisfy { $0.count == 11 })
-        #expect(rows[1][0...2] == ["s1", "L1", "20"] && rows[1][7] == "0.800000" && rows[1][9] == "normal" && rows[1][10] == "")
+        #expect(rows.allSatisfy { $0.count == 13 })
+        #expect(rows[1][0...2] == ["s1", "L1", "20"] && rows[1][7] == "0.800000" && rows[1][9] == "normal" && rows[1][12] == "")
         #expect(Double(rows[1][3]) == prediction.vertebrae[0].centroidMM[0])
-        #expect(rows[2][7] == "" && rows[2][9] == "" && rows[2][10] == "cutByFieldOfView")
-        #expect(rows[3][9] == "active, \"inflamed\"" && rows[3][10] == "lowIdentificationConfidence;emptyRegion")
+        #expect(rows[2][7] == "" && rows[2][9] == "" && rows[2][12] == "cutByFieldOfView")
+        #expect(rows[3][9] == "active, \"inflamed\"" && rows[3][12] == "lowIdentificationConfidence;emptyRegion")
+        // Before an attribution check the evidence columns are empty; after it they hold the mass and the verdict.
+        #expect(rows[1][10] == "" && rows[1][11] == "")
+        var checked = prediction
+        checked.vertebrae[0].attribution = VertebraAttribution(
+            method: .gradientTimesInput,
+            consistency: AttributionConsistency.compute(relevance: [3, -1, 2, 0], mask: [true, true, false, false], topK: 1), passed: true)
+        let after = Self.parseCSV(VertebraCSV.text([checked]))
+        #expect(after[1][10] == "0.600000" && after[1][11] == "pass")
     }
 
     @Test func sliceIsTheMedianCentroidOrTheCentre() {

@@ -44,7 +44,17 @@ public struct ReportBuilder: Sendable {
         for (i, prediction) in predictionList.enumerated() {
             let volumes = try folder.readVolumes(prediction)
             let image = try SubjectImage.read(prediction, predictionFile: folder.json(prediction.subjectID))
-            let (report, rendered) = try render(prediction, vertebraLabels: volumes.vertebrae, image: image, predictionFile: folder.json(prediction.subjectID))
+            let heatFile = folder.attribution(prediction.subjectID)
+            var heat: [Float]?
+            if FileManager.default.fileExists(atPath: heatFile.path) {
+                let volume = try ImageIO.read(heatFile)
+                guard volume.geometry.shape == prediction.geometry.shape, volume.channels == 1 else {
+                    throw PredictionFolder.Error.invalid(path: heatFile.path, reason: "shape \(volume.geometry.shape), expected \(prediction.geometry.shape)")
+                }
+                heat = volume.voxels
+            }
+            let (report, rendered) = try render(prediction, vertebraLabels: volumes.vertebrae, image: image,
+                                                predictionFile: folder.json(prediction.subjectID), heat: heat)
             files += rendered
             pages.append((report.pageFile, Data(SubjectPage.html(report).utf8)))
             reports.append(report)
@@ -62,8 +72,10 @@ public struct ReportBuilder: Sendable {
     }
 
     /// One subject's figures (PNG bytes) and report JSON, by path relative to the report folder.
+    /// With `heat` (the attribution heat map of `rachis attribution validate`) a last figure lays it over the first
+    /// channel.
     public func render(_ prediction: SubjectPrediction, vertebraLabels: [UInt8]?, image: SubjectImage,
-                       predictionFile: URL) throws -> (SubjectReport, [(String, Data)]) {
+                       predictionFile: URL, heat: [Float]? = nil) throws -> (SubjectReport, [(String, Data)]) {
         let shape = prediction.geometry.shape
         let id = prediction.subjectID
         let slice = SagittalView.sliceIndex(centroidsD: prediction.vertebrae.compactMap { $0.centroidVoxel.first }, depth: shape[0])
@@ -86,6 +98,17 @@ public struct ReportBuilder: Sendable {
             let file = "images/\(id)_\(c)_\(safe).png"
             files.append((file, try png.pngData()))
             figures.append(SubjectReport.Figure(channelName: name, file: file, width: png.width, height: png.height,
+                                                slice: slice, depth: shape[0], window: window))
+        }
+        if let heat, image.channels > 0 {
+            let channel = image.channel(0)
+            let window = SagittalView.window(channel)
+            let png = view.render(channel: channel, labels: vertebraLabels, shape: shape, spacingMM: prediction.geometry.spacingMM,
+                                  slice: slice, window: window, colours: colours, markers: markers, heat: heat)
+            let file = "images/\(id)_attribution.png"
+            files.append((file, try png.pngData()))
+            let method = prediction.vertebrae.compactMap { $0.attribution?.method.rawValue }.first ?? "attribution"
+            figures.append(SubjectReport.Figure(channelName: "evidence (\(method))", file: file, width: png.width, height: png.height,
                                                 slice: slice, depth: shape[0], window: window))
         }
         let json = try PredictionFolder.encode(prediction)

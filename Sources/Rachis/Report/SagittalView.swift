@@ -77,8 +77,11 @@ public struct SagittalView: Sendable {
 
     /// Renders slice `d` of a `[D, H, W]` channel (`channel`, windowed to `window`) with the `[D, H, W]` label map
     /// `labels` overlaid: label `l` drawn in `colours[l]` (labels without a colour are left grey), then `markers`.
+    ///
+    /// With `heat` (`[D, H, W]` in [0, 1], an attribution heat map) the regions are only outlined, and the heat is
+    /// laid over the grey image in a black-red-yellow scale, more opaque where hotter (below 0.05: not drawn).
     public func render(channel: ArraySlice<Float>, labels: [UInt8]?, shape: [Int], spacingMM: [Double], slice d: Int,
-                       window: (low: Float, high: Float), colours: [UInt8: RGB], markers: [Marker]) -> RGBImage {
+                       window: (low: Float, high: Float), colours: [UInt8: RGB], markers: [Marker], heat: [Float]? = nil) -> RGBImage {
         let (depth, height, width) = (shape[0], shape[1], shape[2])
         precondition(channel.count == depth * height * width && (0..<depth).contains(d), "slice outside the volume")
         let spacing = (h: spacingMM[1], w: spacingMM[2])
@@ -97,16 +100,21 @@ public struct SagittalView: Sendable {
             for x in 0..<outWidth {
                 let v = channel[base + rowOf[y] * width + columnOf[x]]
                 let g = v.isFinite ? UInt8(Swift.min(255, Swift.max(0, (Double(v - window.low) * scale).rounded()))) : 0
+                var background: RGB = (g, g, g)
+                if let heat {
+                    let t = Double(heat[labelBase + rowOf[y] * width + columnOf[x]])
+                    if t >= 0.05 { background = Self.mix(background, Self.hot(t), alpha: 0.35 + 0.5 * Swift.min(1, t)) }
+                }
                 let l = label(x, y)
                 guard l != 0, let colour = colours[l] else {
-                    image[x, y] = (g, g, g)
+                    image[x, y] = background
                     continue
                 }
                 var edge = false
                 for k in 1...Swift.max(1, outlineWidth) where !edge {
                     edge = label(x - k, y) != l || label(x + k, y) != l || label(x, y - k) != l || label(x, y + k) != l
                 }
-                image[x, y] = edge ? colour : blend(grey: g, colour)
+                image[x, y] = edge ? colour : heat != nil ? background : blend(grey: g, colour)
             }
         }
         // Labels first, nudged down past labels already placed so that none overlaps another; the dots on top.
@@ -115,6 +123,18 @@ public struct SagittalView: Sendable {
         for marker in visible { placed.append(drawLabel(marker, spacing: spacing, avoiding: placed, into: &image)) }
         for marker in visible { drawDot(marker, spacing: spacing, into: &image) }
         return image
+    }
+
+    /// Black → red → yellow → white as t goes 0 → 1.
+    static func hot(_ t: Double) -> RGB {
+        let t = Swift.min(1, Swift.max(0, t))
+        func c(_ v: Double) -> UInt8 { UInt8((Swift.min(1, Swift.max(0, v)) * 255).rounded()) }
+        return (c(3 * t), c(3 * t - 1), c(3 * t - 2))
+    }
+
+    static func mix(_ a: RGB, _ b: RGB, alpha: Double) -> RGB {
+        func m(_ x: UInt8, _ y: UInt8) -> UInt8 { UInt8((Double(x) * (1 - alpha) + Double(y) * alpha).rounded()) }
+        return (m(a.0, b.0), m(a.1, b.1), m(a.2, b.2))
     }
 
     /// A white dot with a black rim at the centroid.

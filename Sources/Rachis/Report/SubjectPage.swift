@@ -85,7 +85,8 @@ enum SubjectPage {
         guard !p.vertebrae.isEmpty else { return "<p class=\"muted\">No vertebrae were found.</p>\n" }
         var html = "<table class=\"vertebrae\">\n<thead><tr><th>Level</th><th>x mm</th><th>y mm</th><th>z mm</th><th>Identification confidence</th>"
         html += p.classNames.map { "<th>p(\(e($0)))</th>" }.joined()
-        html += "<th>Decision</th><th>Volume mL</th><th>Flags</th></tr></thead>\n<tbody>\n"
+        let attributed = p.vertebrae.contains { $0.attribution != nil }
+        html += "<th>Decision</th><th>Volume mL</th>" + (attributed ? "<th>Evidence inside</th>" : "") + "<th>Flags</th></tr></thead>\n<tbody>\n"
         for v in p.vertebrae {
             html += v.flags.isEmpty ? "<tr>" : "<tr class=\"flagged\">"
             html += "<td>\(e(v.level))</td>"
@@ -101,6 +102,12 @@ enum SubjectPage {
                 html += "<td class=\"muted\">–</td>"
             }
             html += "<td class=\"num\">\(HTML.number(v.volumeML, digits: 1))</td>"
+            if attributed {
+                // The share of the decision's positive relevance inside the vertebra, and the check's verdict.
+                let a = v.attribution
+                let verdict = a?.passed.map { $0 ? "pass" : "fail" } ?? "–"
+                html += "<td class=\"num\">\(HTML.number(a.map { $0.consistency.massInsidePositive }))\(a == nil ? "" : " " + e(verdict))</td>"
+            }
             html += "<td class=\"wrap\">" + v.flags.map { "<span class=\"flag\">\(e($0.rawValue))</span>" }.joined(separator: " ") + "</td></tr>\n"
         }
         return html + "</tbody>\n</table>\n"

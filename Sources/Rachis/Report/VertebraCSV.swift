@@ -2,7 +2,10 @@ import Foundation
 
 /// `vertebrae.csv` of a report: one row per vertebra across subjects (RFC 4180 quoting).
 ///
-///     subject,level,level_id,x_mm,y_mm,z_mm,identification_confidence,p_<class>...,decision,flags
+///     subject,level,level_id,x_mm,y_mm,z_mm,identification_confidence,p_<class>...,decision,evidence_inside,evidence_check,flags
+///
+/// `evidence_inside` is the attribution's positive mass inside the vertebra and `evidence_check` pass or fail, after
+/// `rachis attribution validate` (empty before).
 ///
 /// Class columns are the union of the subjects' class names in order of first appearance; a subject without a class
 /// (or without classification) leaves its cells empty. Flags are joined with ";".
@@ -23,7 +26,7 @@ public enum VertebraCSV {
     public static func text(_ predictions: [SubjectPrediction]) -> String {
         let classes = classNames(predictions)
         let header = ["subject", "level", "level_id", "x_mm", "y_mm", "z_mm", "identification_confidence"]
-            + classes.map { "p_\($0)" } + ["decision", "flags"]
+            + classes.map { "p_\($0)" } + ["decision", "evidence_inside", "evidence_check", "flags"]
         var lines = [header.map(field).joined(separator: ",")]
         func number(_ v: Double?, _ digits: Int) -> String {
             guard let v, v.isFinite else { return "" }
@@ -38,7 +41,8 @@ public enum VertebraCSV {
                 }
                 let decision = v.decision.flatMap { p.classNames.indices.contains($0) ? p.classNames[$0] : nil } ?? ""
                 let row = [p.subjectID, v.level, String(v.levelID)] + centroid + [number(v.identificationConfidence, 6)]
-                    + probabilities + [decision, v.flags.map(\.rawValue).joined(separator: ";")]
+                    + probabilities + [decision, number(v.attribution?.consistency.massInsidePositive, 6),
+                                       v.attribution?.passed.map { $0 ? "pass" : "fail" } ?? "", v.flags.map(\.rawValue).joined(separator: ";")]
                 lines.append(row.map(field).joined(separator: ","))
             }
         }

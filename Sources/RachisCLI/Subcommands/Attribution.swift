@@ -188,6 +188,10 @@ extension RachisCommand.Attribution {
             }
             print(AttributionOutput.table(summary))
             print("Attribution: \(outURL.appendingPathComponent("attribution.json").path)")
+            if summary.evaluated == 0 {
+                printError("attribution check failed: no decision could be checked (\(summary.decisions) decisions; a decision needs a non-empty region and a non-zero map)")
+                throw ExitCode(2)
+            }
             if !summary.passed {
                 printError("attribution check failed: \(summary.failing) of \(summary.evaluated) decisions have most of their evidence outside their vertebra (allowed: \(String(format: "%.0f", maxFailing * 100)) %)")
                 throw ExitCode(2)
