@@ -40,9 +40,7 @@ func printError(_ message: String) {
 
 /// Prints a value as indented, key-sorted JSON on stdout (the `--json` output of every command).
 func printJSON<T: Encodable>(_ value: T) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    print(String(decoding: try value.prettyJSON(), as: UTF8.self))
 }
 
 /// Parses "D,H,W": three positive integers (a crop or volume shape given on the command line).
@@ -53,3 +51,25 @@ func parseShape(_ text: String, option: String) throws -> [Int] {
     }
     return values
 }
+
+/// Subjects of a dataset file: a part of a split, or named subjects.
+struct DatasetSubjects: ParsableArguments {
+    @Option(help: "Dataset file (.h5).")
+    var data: String?
+
+    @Option(help: "Split of --data (default: the split the model was trained with).")
+    var split: String?
+
+    @Option(help: "Part of the split: train, val, test or all (every subject of the file).")
+    var part: SubjectSelection.Part = .test
+
+    @Option(help: "A subject (repeatable; overrides --part).")
+    var subject: [String] = []
+
+    /// The chosen subjects of `reader`.
+    func ids(_ reader: DatasetReader, defaultSplit: String) throws -> [String] {
+        try SubjectSelection.ids(reader, split: split ?? defaultSplit, part: part, subjects: subject)
+    }
+}
+
+extension SubjectSelection.Part: ExpressibleByArgument {}

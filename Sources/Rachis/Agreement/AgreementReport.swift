@@ -132,9 +132,7 @@ public struct AgreementReport: Codable, Equatable, Sendable {
 
     /// Indented, key-sorted JSON.
     public func encoded() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(self)
+        try prettyJSON()
     }
 
     /// Writes the JSON atomically.

@@ -3,9 +3,7 @@ import Foundation
 /// attribution.json, attribution.csv and the printed table of `rachis attribution validate`.
 public enum AttributionOutput {
     public static func write(_ summary: AttributionSummary, to folder: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(summary), to: folder.appendingPathComponent("attribution.json"))
+        try AtomicFile.write(try summary.prettyJSON(), to: folder.appendingPathComponent("attribution.json"))
         try AtomicFile.write(Data(csv(summary).utf8), to: folder.appendingPathComponent("attribution.csv"))
     }
 

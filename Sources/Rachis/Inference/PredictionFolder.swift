@@ -94,8 +94,6 @@ public struct PredictionFolder: Sendable {
     }
 
     static func encode(_ prediction: SubjectPrediction) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(prediction)
+        try prediction.prettyJSON()
     }
 }

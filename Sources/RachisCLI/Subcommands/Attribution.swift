@@ -35,17 +35,8 @@ extension RachisCommand.Attribution {
         @Option(help: "Predictions folder from rachis predict (decisions on predicted regions).")
         var predictions: String?
 
-        @Option(help: "Dataset file (.h5): decisions on its reference regions.")
-        var data: String?
-
-        @Option(help: "Split of --data (default: the split the model was trained with).")
-        var split: String?
-
-        @Option(help: "Part of the split: train, val, test or all.")
-        var part: SubjectSelection.Part = .test
-
-        @Option(help: "A subject of --predictions or --data (repeatable; overrides --part).")
-        var subject: [String] = []
+        @OptionGroup(title: "Subjects (--data: decisions on the dataset's reference regions; --subject also selects predictions)")
+        var dataset: DatasetSubjects
 
         @Option(help: "Output folder (default: <predictions>/attribution).")
         var out: String?
@@ -98,8 +89,8 @@ extension RachisCommand.Attribution {
         @OptionGroup var engine: EngineOptions
 
         func validate() throws {
-            guard (predictions == nil) != (data == nil) else { throw ValidationError("give either --predictions or --data.") }
-            if data == nil, split != nil { throw ValidationError("--split needs --data.") }
+            guard (predictions == nil) != (dataset.data == nil) else { throw ValidationError("give either --predictions or --data.") }
+            if dataset.data == nil, dataset.split != nil { throw ValidationError("--split needs --data.") }
             if predictions == nil, out == nil { throw ValidationError("--out is required with --data.") }
             guard (0...1).contains(passMass), (0...1).contains(maxFailing) else { throw ValidationError("--pass-mass and --max-failing must be in [0, 1].") }
             guard marginMM >= 0, topK >= 1 else { throw ValidationError("--margin-mm must be non-negative and --top-k at least 1.") }
@@ -135,8 +126,8 @@ extension RachisCommand.Attribution {
             if let predictions {
                 let folder = PredictionFolder(URL(fileURLWithPath: predictions))
                 let all = try folder.subjectIDs()
-                for id in subject where !all.contains(id) { throw PredictionFolder.Error.missing(path: folder.json(id).path) }
-                let ids = subject.isEmpty ? all : subject
+                for id in dataset.subject where !all.contains(id) { throw PredictionFolder.Error.missing(path: folder.json(id).path) }
+                let ids = dataset.subject.isEmpty ? all : dataset.subject
                 for (i, id) in ids.enumerated() {
                     var prediction = try folder.read(id)
                     let volumes = try folder.readVolumes(prediction)
@@ -154,9 +145,9 @@ extension RachisCommand.Attribution {
                     updated.append((prediction, volumes, AttributionValidator.heat(checked.map(\.relevance))))
                     progress.update(i + 1, of: ids.count)
                 }
-            } else if let data {
+            } else if let data = dataset.data {
                 let reader = try DatasetReader(url: URL(fileURLWithPath: data))
-                let ids = try SubjectSelection.ids(reader, split: split ?? predictor.config.loader.split, part: part, subjects: subject)
+                let ids = try dataset.ids(reader, defaultSplit: predictor.config.loader.split)
                 for (i, id) in ids.enumerated() {
                     let input = try predictor.input(dataset: reader, subject: id)
                     let checked = try validator.check(image: input.image, geometry: input.geometry,
@@ -167,7 +158,7 @@ extension RachisCommand.Attribution {
                 }
             }
             let seconds = Date().timeIntervalSince(started)
-            let summary = validator.summary(rows: rows, source: predictions ?? data!, regions: predictions != nil ? "predicted" : "reference",
+            let summary = validator.summary(rows: rows, source: predictions ?? dataset.data!, regions: predictions != nil ? "predicted" : "reference",
                                             maxFailingFraction: maxFailing, seconds: seconds)
             // Everything is computed; now write.
             try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)

@@ -3,8 +3,6 @@ import Foundation
 import Logging
 import Rachis
 
-extension SubjectSelection.Part: ExpressibleByArgument {}
-
 extension RachisCommand {
     struct Predict: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -20,17 +18,7 @@ extension RachisCommand {
         @Option(help: "Checkpoint (.h5) from rachis train.")
         var checkpoint: String
 
-        @Option(help: "Dataset file (.h5) to predict subjects of.")
-        var data: String?
-
-        @Option(help: "Split of --data (default: the split the model was trained with).")
-        var split: String?
-
-        @Option(help: "Part of the split: train, val, test or all (every subject of the file).")
-        var part: SubjectSelection.Part = .test
-
-        @Option(help: "A subject of --data (repeatable; overrides --part).")
-        var subject: [String] = []
+        @OptionGroup var dataset: DatasetSubjects
 
         @Option(help: "Image file (repeatable: one per channel, in the model's channel order).")
         var image: [String] = []
@@ -65,9 +53,9 @@ extension RachisCommand {
         @OptionGroup var engine: EngineOptions
 
         func validate() throws {
-            guard (data == nil) != image.isEmpty else { throw ValidationError("give either --data or --image.") }
-            if data == nil, !subject.isEmpty || split != nil { throw ValidationError("--subject and --split need --data.") }
-            if data != nil, id != nil { throw ValidationError("--id names an --image subject; with --data use --subject.") }
+            guard (dataset.data == nil) != image.isEmpty else { throw ValidationError("give either --data or --image.") }
+            if dataset.data == nil, !dataset.subject.isEmpty || dataset.split != nil { throw ValidationError("--subject and --split need --data.") }
+            if dataset.data != nil, id != nil { throw ValidationError("--id names an --image subject; with --data use --subject.") }
             guard (0...1).contains(minConfidence) else { throw ValidationError("--min-confidence must be in [0, 1].") }
         }
 
@@ -86,9 +74,9 @@ extension RachisCommand {
             let predictor = try Predictor(checkpoint: URL(fileURLWithPath: checkpoint), options: options, logger: logger)
             let folder = PredictionFolder(URL(fileURLWithPath: out))
             var written: [SubjectPrediction] = []
-            if let data {
+            if let data = dataset.data {
                 let reader = try DatasetReader(url: URL(fileURLWithPath: data))
-                let ids = try SubjectSelection.ids(reader, split: split ?? predictor.config.loader.split, part: part, subjects: subject)
+                let ids = try dataset.ids(reader, defaultSplit: predictor.config.loader.split)
                 let progress = ProgressBar("predict", unit: "subjects")
                 for (i, id) in ids.enumerated() {
                     let input = try predictor.input(dataset: reader, subject: id)
