@@ -35,7 +35,7 @@ extension RachisCommand.Attribution {
         @Option(help: "Predictions folder from rachis predict (decisions on predicted regions).")
         var predictions: String?
 
-        @OptionGroup(title: "Subjects (--data: decisions on the dataset's reference regions; --subject also selects predictions)")
+        @OptionGroup(title: "Subjects")
         var dataset: DatasetSubjects
 
         @Option(help: "Output folder (default: <predictions>/attribution).")
