@@ -51,6 +51,13 @@ struct TrainingConfigTests {
         ])) { try TrainingConfig.decode(value, source: "c") }
     }
 
+    @Test func theBestMetricsDirectionMustMatchItsName() throws {
+        #expect(throws: TrainSettings.Error.self) { try TrainingConfig.load(nil, overrides: ["train.bestMetric=val.metric.balancedAccuracy"]) }
+        #expect(throws: TrainSettings.Error.self) { try TrainingConfig.load(nil, overrides: ["train.bestMetricHigherIsBetter=true"]) }
+        let ok = try TrainingConfig.load(nil, overrides: ["train.bestMetric=val.metric.auc", "train.bestMetricHigherIsBetter=true"])
+        #expect(ok.train.bestMetricHigherIsBetter)
+    }
+
     @Test func invalidValuesNameTheirKey() throws {
         let value = try JSONValue.parse(Data(#"{"train": {"epochs": 0}}"#.utf8), source: "c")
         #expect { try TrainingConfig.decode(value, source: "c") } throws: { "\($0)".contains("train.epochs is 0; expected at least 1") }

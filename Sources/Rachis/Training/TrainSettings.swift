@@ -50,7 +50,17 @@ public struct TrainSettings: Codable, Equatable, Sendable, DefaultConstructible 
         if stepEpochs < 1 { throw Error.invalid(key: "stepEpochs", value: "\(stepEpochs)", expected: "at least 1") }
         if clipNorm < 0 { throw Error.invalid(key: "clipNorm", value: "\(clipNorm)", expected: "0 (off) or more") }
         if validateEvery < 1 { throw Error.invalid(key: "validateEvery", value: "\(validateEvery)", expected: "at least 1") }
+        // A metric whose direction is known must be compared that way, or checkpoint_best.h5 keeps the worst epoch.
+        let higher = Self.higherIsBetter.contains(bestMetric), lower = bestMetric.hasPrefix("val.loss.") || bestMetric == "val.metric.localizationMM"
+        if (higher && !bestMetricHigherIsBetter) || (lower && bestMetricHigherIsBetter) {
+            throw Error.invalid(key: "bestMetricHigherIsBetter", value: "\(bestMetricHigherIsBetter)",
+                                expected: "\(higher) for \(bestMetric) (higher is \(higher ? "better" : "worse"))")
+        }
     }
+
+    /// Validation metrics for which higher is better.
+    static let higherIsBetter: Set<String> = ["val.metric.balancedAccuracy", "val.metric.auc", "val.metric.dice",
+                                              "val.metric.identificationRate", "val.metric.psnr"]
 
     /// The optimizer over `parameters`.
     public func makeOptimizer(_ parameters: [(name: String, parameter: Parameter)]) throws -> any Optimizer {
