@@ -97,10 +97,7 @@ public final class AttributionValidator {
         Intensity.zscore(&image, channels: c)
         let padded = LoaderConfig.roundUp(shape, to: SpineModel.requiredDivisor(config.model))
         let device = predictor.options.device
-        var x = try Tensor(image, shape: [1, c] + shape)
-        let padding = (0..<3).reversed().flatMap { [0, padded[$0] - shape[$0]] }
-        if padding.contains(where: { $0 > 0 }) { x = try x.pad(padding) }
-        x = try x.to(device: device)
+        let x = try Predictor.padEnd(try Tensor(image, shape: [1, c] + shape), from: shape, to: padded).to(device: device)
         // Gradient methods share one forward pass with the graph kept: each decision then costs one backward pass.
         let shared = settings.method == .saliency || settings.method == .gradientTimesInput
         let input = shared ? try x.detached().requiringGrad() : x
@@ -108,9 +105,8 @@ public final class AttributionValidator {
             : try Torch.noGrad { try model.decode(levels: model.encode(x)).features }
         let attributor = Attributor(settings: settings)
         return try decisions.map { decision in
-            var mask = try Tensor(decision.region.map { $0 ? Float(1) : 0 }, shape: shape)
-            if padding.contains(where: { $0 > 0 }) { mask = try mask.pad(padding) }
-            mask = try mask.to(device: device)
+            let regionMask = try Tensor(decision.region.map { $0 ? Float(1) : 0 }, shape: [1, 1] + shape)
+            let mask = try Predictor.padEnd(regionMask, from: shape, to: padded)[.at(0), .at(0)].to(device: device)
             let logits = try Torch.withGrad { try model.classify(features: features, regions: [(0, mask)]) }
             let probabilities = try logits.detached().softmax(dim: 1).to(.float64, device: .cpu).array(Double.self)
             let classIndex = decision.classIndex ?? probabilities.indices.max { probabilities[$0] < probabilities[$1] }!

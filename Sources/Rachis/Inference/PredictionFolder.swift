@@ -49,6 +49,12 @@ public struct PredictionFolder: Sendable {
         try AtomicFile.write(try Self.encode(prediction), to: json(id))
     }
 
+    /// After an attribution check: the updated JSON and the heat map (the label maps are unchanged).
+    public func writeAttribution(_ prediction: SubjectPrediction, heat: [Float]?) throws {
+        if let heat { try ImageIO.write(ImageVolume(geometry: prediction.geometry, voxels: heat), to: attribution(prediction.subjectID)) }
+        try AtomicFile.write(try Self.encode(prediction), to: json(prediction.subjectID))
+    }
+
     /// The subjects in the folder, sorted: every `<id>.json` with an `<id>_vertebrae.nii.gz` beside it (so other JSON
     /// files written into the folder, such as evaluation.json, are not mistaken for predictions).
     public func subjectIDs() throws -> [String] {
@@ -79,18 +85,22 @@ public struct PredictionFolder: Sendable {
         }
     }
 
-    /// Reads the label maps, checking them against the JSON's geometry.
+    /// Reads the label maps (and the attribution heat map, when there is one), checking them against the JSON's
+    /// geometry.
     public func readVolumes(_ prediction: SubjectPrediction) throws -> PredictedVolumes {
         let id = prediction.subjectID
-        func labels(_ file: URL) throws -> [UInt8] {
+        func read(_ file: URL) throws -> ImageVolume {
             let volume = try ImageIO.read(file)
             guard volume.geometry.shape == prediction.geometry.shape, volume.channels == 1 else {
                 throw Error.invalid(path: file.path, reason: "shape \(volume.geometry.shape) x \(volume.channels) channels, expected \(prediction.geometry.shape) as in \(json(id).lastPathComponent)")
             }
-            return try volume.intLabels(path: file.path).map { UInt8(clamping: $0) }
+            return volume
         }
-        let hasStructures = FileManager.default.fileExists(atPath: structures(id).path)
-        return PredictedVolumes(vertebrae: try labels(vertebrae(id)), structures: hasStructures ? try labels(structures(id)) : nil)
+        func labels(_ file: URL) throws -> [UInt8] { try read(file).intLabels(path: file.path).map { UInt8(clamping: $0) } }
+        func exists(_ file: URL) -> Bool { FileManager.default.fileExists(atPath: file.path) }
+        var volumes = PredictedVolumes(vertebrae: try labels(vertebrae(id)), structures: exists(structures(id)) ? try labels(structures(id)) : nil)
+        if exists(attribution(id)) { volumes.attribution = try read(attribution(id)).voxels }
+        return volumes
     }
 
     static func encode(_ prediction: SubjectPrediction) throws -> Data {

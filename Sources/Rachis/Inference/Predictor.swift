@@ -194,10 +194,7 @@ public final class Predictor {
         let single = starts.allSatisfy { $0.count == 1 }
         let device = options.device
         return try Torch.noGrad {
-            var input = try Tensor(image, shape: [1, c] + shape)
-            let padding = (0..<3).reversed().flatMap { [0, padded[$0] - shape[$0]] }
-            if padding.contains(where: { $0 > 0 }) { input = try input.pad(padding) }
-            input = try input.to(device: device)
+            let input = try Self.padEnd(try Tensor(image, shape: [1, c] + shape), from: shape, to: padded).to(device: device)
             let weight = single ? try Tensor.ones([1, 1] + window, device: device) : try Self.gaussian(window, device: device)
             var accumulated: Tensor?
             let weightSum = try Tensor.zeros([1, 1] + padded, device: device)
@@ -268,15 +265,25 @@ public final class Predictor {
         return try Tensor(values, shape: [1, 1] + window).to(device: device)
     }
 
-    /// Voxels whose most probable structure is vertebral body or lesion (lesions lie in bodies).
-    static func bodyMask(_ structures: [Float]?, voxels n: Int) -> [Bool]? {
-        guard let s = structures, s.count / n > Int(StructureLabel.lesion.rawValue) else { return nil }
-        let k = s.count / n
+    /// The most probable structure of each voxel, from `[S, voxels]` probabilities.
+    static func argmax(_ probabilities: [Float], voxels n: Int) -> [UInt8] {
+        let k = probabilities.count / n
         return (0..<n).map { i in
             var best = 0
-            for c in 1..<k where s[c * n + i] > s[best * n + i] { best = c }
-            return best == Int(StructureLabel.vertebralBody.rawValue) || best == Int(StructureLabel.lesion.rawValue)
+            for c in 1..<k where probabilities[c * n + i] > probabilities[best * n + i] { best = c }
+            return UInt8(best)
         }
+    }
+
+    /// Voxels labelled vertebral body or lesion (lesions lie in bodies).
+    static func bodyMask(_ structures: [UInt8]) -> [Bool] {
+        structures.map { $0 == StructureLabel.vertebralBody.rawValue || $0 == StructureLabel.lesion.rawValue }
+    }
+
+    /// `[N, C, D, H, W]` padded with zeros at the end of each spatial axis from `shape` to `padded`.
+    static func padEnd(_ x: Tensor, from shape: [Int], to padded: [Int]) throws -> Tensor {
+        let padding = (0..<3).reversed().flatMap { [0, padded[$0] - shape[$0]] }
+        return padding.contains(where: { $0 > 0 }) ? try x.pad(padding) : x
     }
 
     /// Predicts one subject.
@@ -286,10 +293,11 @@ public final class Predictor {
         let maps = try maps(image: image, geometry: geometry, source: description)
         if maps.windows > 1 { warnings.append("predicted with a sliding window: \(maps.windows) windows") }
         let n = geometry.voxelCount
+        let structures = maps.structures.map { Self.argmax($0, voxels: n) }
         var decoded = VertebraDecoder.Result(vertebrae: [], labelMap: [UInt8](repeating: 0, count: n), flags: [.noVertebrae])
         if let levels = maps.levels {
             decoded = try options.decoder.decode(heatmap: maps.heatmap, levelProbabilities: levels, geometry: geometry,
-                                                 bodyMask: options.bodyCandidates ? Self.bodyMask(maps.structures, voxels: n) : nil)
+                                                 bodyMask: options.bodyCandidates ? structures.map(Self.bodyMask) : nil)
         } else {
             warnings.append("the model has no identification head: no vertebrae decoded")
         }
@@ -316,15 +324,6 @@ public final class Predictor {
                                       voxels: v.voxels, volumeML: Double(v.voxels) * voxelML, classProbabilities: probabilities[i], flags: flags)
         }
         let psnr = maps.reconstruction.map { PSNRMetric.psnr(prediction: $0, target: maps.input) }
-        var structures: [UInt8]?
-        if let s = maps.structures {
-            let k = s.count / n
-            structures = (0..<n).map { i in
-                var best = 0
-                for c in 1..<k where s[c * n + i] > s[best * n + i] { best = c }
-                return UInt8(best)
-            }
-        }
         let prediction = SubjectPrediction(
             subjectID: id, source: source, checkpoint: checkpointURL.path, geometry: geometry, channelNames: channelNames,
             classNames: classNames, vertebrae: vertebrae, flags: decoded.flags, reconstructionPSNR: psnr, warnings: warnings)

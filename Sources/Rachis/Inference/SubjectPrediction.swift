@@ -164,5 +164,7 @@ public struct PredictedVolumes: Equatable, Sendable {
     /// when asked for (`rachis predict --save-maps`), for looking at what the decoder saw.
     public var heatmap: [Float]? = nil
     public var foreground: [Float]? = nil
+    /// The attribution heat map of `rachis attribution validate`, when it has run.
+    public var attribution: [Float]? = nil
     public init(vertebrae: [UInt8], structures: [UInt8]?) { (self.vertebrae, self.structures) = (vertebrae, structures) }
 }

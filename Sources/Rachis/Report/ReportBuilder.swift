@@ -44,17 +44,8 @@ public struct ReportBuilder: Sendable {
         for (i, prediction) in predictionList.enumerated() {
             let volumes = try folder.readVolumes(prediction)
             let image = try SubjectImage.read(prediction, predictionFile: folder.json(prediction.subjectID))
-            let heatFile = folder.attribution(prediction.subjectID)
-            var heat: [Float]?
-            if FileManager.default.fileExists(atPath: heatFile.path) {
-                let volume = try ImageIO.read(heatFile)
-                guard volume.geometry.shape == prediction.geometry.shape, volume.channels == 1 else {
-                    throw PredictionFolder.Error.invalid(path: heatFile.path, reason: "shape \(volume.geometry.shape), expected \(prediction.geometry.shape)")
-                }
-                heat = volume.voxels
-            }
             let (report, rendered) = try render(prediction, vertebraLabels: volumes.vertebrae, image: image,
-                                                predictionFile: folder.json(prediction.subjectID), heat: heat)
+                                                predictionFile: folder.json(prediction.subjectID), heat: volumes.attribution)
             files += rendered
             pages.append((report.pageFile, Data(SubjectPage.html(report).utf8)))
             reports.append(report)

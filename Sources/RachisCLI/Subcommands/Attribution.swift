@@ -120,7 +120,7 @@ extension RachisCommand.Attribution {
             let outURL = URL(fileURLWithPath: out ?? URL(fileURLWithPath: predictions!).appendingPathComponent("attribution").path)
             var rows: [AttributionRow] = []
             var maps: [(name: String, geometry: Geometry, values: [Float])] = []
-            var updated: [(SubjectPrediction, PredictedVolumes, [Float]?)] = []
+            var updated: [(SubjectPrediction, [Float]?)] = []
             let started = Date()
             let progress = ProgressBar("attribution", unit: "subjects")
             if let predictions {
@@ -142,7 +142,7 @@ extension RachisCommand.Attribution {
                         prediction.vertebrae[v].flags.removeAll { $0 == .evidenceOutsideVertebra }
                         if row.passed == false { prediction.vertebrae[v].flags.append(.evidenceOutsideVertebra) }
                     }
-                    updated.append((prediction, volumes, AttributionValidator.heat(checked.map(\.relevance))))
+                    updated.append((prediction, AttributionValidator.heat(checked.map(\.relevance))))
                     progress.update(i + 1, of: ids.count)
                 }
             } else if let data = dataset.data {
@@ -172,10 +172,7 @@ extension RachisCommand.Attribution {
             }
             if let predictions {
                 let folder = PredictionFolder(URL(fileURLWithPath: predictions))
-                for (prediction, volumes, heat) in updated {
-                    try folder.write(prediction, volumes: volumes)
-                    if let heat { try ImageIO.write(ImageVolume(geometry: prediction.geometry, voxels: heat), to: folder.attribution(prediction.subjectID)) }
-                }
+                for (prediction, heat) in updated { try folder.writeAttribution(prediction, heat: heat) }
             }
             print(AttributionOutput.table(summary))
             print("Attribution: \(outURL.appendingPathComponent("attribution.json").path)")

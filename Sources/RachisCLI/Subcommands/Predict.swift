@@ -108,12 +108,9 @@ extension RachisCommand {
 
         /// A file name without its image extension.
         static func stem(_ url: URL) -> String {
-            var name = url.lastPathComponent
-            for suffix in [".nii.gz", ".nii", ".mha", ".mhd"] where name.lowercased().hasSuffix(suffix) {
-                name = String(name.dropLast(suffix.count))
-                break
-            }
-            return name
+            let name = url.lastPathComponent
+            guard let format = try? ImageFormat(url: url) else { return name }
+            return String(name.dropLast(format.rawValue.count))
         }
     }
 }
