@@ -216,6 +216,12 @@ int ct_zero_grad(CTTensor *t) {
         if (g.defined()) g = at::Tensor();
     })
 }
+int ct_set_grad(CTTensor *t, CTTensor *grad) {
+    CT_STATUS({
+        auto &g = T(t).mutable_grad();
+        g = grad == nullptr ? at::Tensor() : T(grad);
+    })
+}
 int ct_backward(CTTensor *t, CTTensor *grad_output, int retain_graph, int create_graph) {
     CT_STATUS({
         auto &out = T(t);

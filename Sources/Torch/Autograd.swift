@@ -21,6 +21,11 @@ extension Tensor {
         return Tensor(handle: handle)
     }
 
+    /// Replaces the accumulated gradient with `gradient` (shared, not copied), or drops it when nil.
+    public func setGrad(_ gradient: Tensor?) throws {
+        try status("setGrad", [self] + (gradient.map { [$0] } ?? [])) { ct_set_grad(handle, gradient?.handle) }
+    }
+
     /// Drops the accumulated gradient.
     public func zeroGrad() throws { try status("zeroGrad", [self]) { ct_zero_grad(handle) } }
 

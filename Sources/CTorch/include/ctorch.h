@@ -21,6 +21,7 @@ extern "C" {
 #endif
 
 typedef struct CTTensor CTTensor;
+typedef struct CTProcessGroup CTProcessGroup;
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 const char *ct_last_error(void);
@@ -97,6 +98,8 @@ int ct_set_requires_grad(CTTensor *t, int requires);
 /* The accumulated gradient; sets *defined = 0 (and returns NULL) when there is none. */
 CTTensor *ct_grad(CTTensor *t, int *defined);
 int ct_zero_grad(CTTensor *t);
+/* Replaces the accumulated gradient with `grad` (shares it), or drops it when grad is NULL. */
+int ct_set_grad(CTTensor *t, CTTensor *grad);
 int ct_backward(CTTensor *t, CTTensor *grad_output, int retain_graph, int create_graph);
 /* Gradients of sum(outputs[i] * grad_outputs[i]) with respect to inputs. grad_outputs may be NULL
  * (all ones) and an entry may be NULL. An input the outputs do not depend on gets zeros when
@@ -220,6 +223,27 @@ CTTensor *ct_bce_with_logits(CTTensor *input, CTTensor *target, CTTensor *weight
 CTTensor *ct_mse_loss(CTTensor *input, CTTensor *target, int reduction);
 CTTensor *ct_l1_loss(CTTensor *input, CTTensor *target, int reduction);
 CTTensor *ct_smooth_l1_loss(CTTensor *input, CTTensor *target, int reduction, double beta);
+
+/* ---- data-parallel collectives (c10d ProcessGroupGloo, TCPStore rendezvous) ------------------ */
+/* Joins a process group of `world_size` processes: rank 0 hosts a TCPStore at host:port, every rank connects
+ * to it, then Gloo connects every pair of ranks. `timeout_seconds` bounds the rendezvous and every later
+ * collective (a dead or stuck peer gives an error, not a hang). `interface` (may be NULL or empty) names the
+ * network interface Gloo binds; by default 127.0.0.1 when host is a loopback address, else the address this
+ * machine's hostname resolves to. Free with ct_dist_free (which does not synchronise: call ct_dist_barrier first). */
+CTProcessGroup *ct_dist_init(const char *host, int port, int rank, int world_size, double timeout_seconds,
+                             const char *interface);
+void ct_dist_free(CTProcessGroup *pg);
+int ct_dist_rank(CTProcessGroup *pg);
+int ct_dist_world_size(CTProcessGroup *pg);
+enum { CT_DIST_SUM = 0, CT_DIST_MAX = 1, CT_DIST_MIN = 2 };
+/* In place, over every rank: tensors[i] <- scale * reduce_op(tensors[i] of every rank). The tensors are packed,
+ * in order, into contiguous buckets of one dtype of about `bucket_bytes`, one collective per bucket. */
+int ct_dist_all_reduce(CTProcessGroup *pg, CTTensor **tensors, int n, int op, int64_t bucket_bytes, double scale);
+/* In place: every rank's tensors[i] <- root's tensors[i] (bucketed the same way). */
+int ct_dist_broadcast(CTProcessGroup *pg, CTTensor **tensors, int n, int root, int64_t bucket_bytes);
+/* out[r] (world_size new tensors) <- rank r's `input`; every rank's input must have the same shape and dtype. */
+int ct_dist_all_gather(CTProcessGroup *pg, CTTensor *input, CTTensor **out);
+int ct_dist_barrier(CTProcessGroup *pg);
 
 #ifdef __cplusplus
 }
