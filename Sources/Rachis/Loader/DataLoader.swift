@@ -7,23 +7,41 @@ import Torch
 /// (epoch, index), crop offsets and augmentation included, a pure function of (seed, epoch, index). So
 /// `batches(epoch: e, startingAt: k)` yields exactly the batches k, k+1, ... of an uninterrupted epoch e, whatever the
 /// number of workers.
+///
+/// Sharding for data-parallel training: with `shard` (rank r of N) a global batch is `N · batchSize` samples and rank r
+/// takes its r-th consecutive `batchSize` of them, crops and augmentation drawn exactly as for that position of the
+/// global batch. So N ranks with batch size B together see, step by step, exactly the samples (and crops) that one
+/// process with batch size N·B sees, and no sample twice.
 public final class DataLoader: Sendable {
+    /// Which share of every global batch this loader yields: rank `rank` of `count`.
+    public struct Shard: Sendable, Equatable {
+        public var rank: Int, count: Int
+        public init(rank: Int, count: Int) { (self.rank, self.count) = (rank, count) }
+        public static let whole = Shard(rank: 0, count: 1)
+    }
+
     public let reader: DatasetReader
     public let config: LoaderConfig
     public let seed: UInt64
+    public let shard: Shard
     /// The split's training ids annotated for more than autoencoding, and those annotated for nothing else.
     public let labelledIDs: [String], unlabelledIDs: [String]
     public let validationIDs: [String]
-    /// Samples per epoch (a multiple of the batch size): every labelled training subject at least once, topped up so
+    /// Samples per epoch over all shards (a multiple of the global batch size): every labelled training subject at least once, topped up so
     /// that `unlabelledFraction` of the samples are unlabelled ones (when the split has any).
     public let samplesPerEpoch: Int
     let layouts: [String: SubjectLayout]
     let classCount: Int
 
-    public var batchesPerEpoch: Int { samplesPerEpoch / config.batchSize }
+    /// Samples per optimizer step over all shards: `shard.count · config.batchSize`.
+    public var globalBatchSize: Int { config.batchSize * shard.count }
+    public var batchesPerEpoch: Int { samplesPerEpoch / globalBatchSize }
 
-    public init(reader: DatasetReader, config: LoaderConfig = LoaderConfig(), seed: UInt64) throws {
+    public init(reader: DatasetReader, config: LoaderConfig = LoaderConfig(), seed: UInt64, shard: Shard = .whole) throws {
         try config.validate()
+        guard shard.count >= 1, (0..<shard.count).contains(shard.rank) else {
+            throw LoaderError.invalidConfig(key: "shard", message: "rank \(shard.rank) is not in 0..<\(shard.count)")
+        }
         let splits = try reader.splits()
         guard let split = splits.first(where: { $0.name == config.split }) else {
             throw LoaderError.unknownSplit(file: reader.url.path, split: config.split, available: splits.map(\.name))
@@ -31,14 +49,15 @@ public final class DataLoader: Sendable {
         guard !split.train.isEmpty else { throw LoaderError.emptySplit(file: reader.url.path, split: split.name, part: "train") }
         var layouts: [String: SubjectLayout] = [:]
         for id in split.train + split.val where layouts[id] == nil { layouts[id] = try SubjectLayout(reader: reader, id: id) }
-        (self.reader, self.config, self.seed, self.layouts) = (reader, config, seed, layouts)
+        (self.reader, self.config, self.seed, self.shard, self.layouts) = (reader, config, seed, shard, layouts)
         classCount = reader.header.classNames.count
         labelledIDs = split.train.filter { !layouts[$0]!.isUnlabelled }
         unlabelledIDs = split.train.filter { layouts[$0]!.isUnlabelled }
         validationIDs = split.val
         let fraction = Self.unlabelledShare(labelled: labelledIDs.count, unlabelled: unlabelledIDs.count, asked: config.unlabelledFraction)
         let samples = labelledIDs.isEmpty ? unlabelledIDs.count : Int((Double(labelledIDs.count) / (1 - fraction) - 1e-9).rounded(.up))
-        samplesPerEpoch = (samples + config.batchSize - 1) / config.batchSize * config.batchSize
+        let global = config.batchSize * shard.count
+        samplesPerEpoch = (samples + global - 1) / global * global
     }
 
     static func unlabelledShare(labelled: Int, unlabelled: Int, asked: Double) -> Double {
@@ -68,14 +87,16 @@ public final class DataLoader: Sendable {
         return values
     }
 
-    /// The batch at (epoch, index): a pure function of (seed, epoch, index).
+    /// This shard's part of the global batch at (epoch, index): a pure function of (seed, epoch, index, shard).
     public func batch(epoch: Int, index: Int) throws -> Batch {
         guard index >= 0, index < batchesPerEpoch else {
             throw LoaderError.batchOutOfRange(epoch: epoch, index: index, batchesPerEpoch: batchesPerEpoch)
         }
-        let ids = epochOrder(epoch)[(index * config.batchSize)..<((index + 1) * config.batchSize)]
+        // Positions in the global batch: this shard's consecutive run of batchSize.
+        let first = shard.rank * config.batchSize
+        let ids = epochOrder(epoch)[(index * globalBatchSize + first)..<(index * globalBatchSize + first + config.batchSize)]
         let samples = try ids.enumerated().map { k, id in
-            var rng = SplitMix64(seed: seed, stream: 2, UInt64(bitPattern: Int64(epoch)), UInt64(index), UInt64(k))
+            var rng = SplitMix64(seed: seed, stream: 2, UInt64(bitPattern: Int64(epoch)), UInt64(index), UInt64(first + k))
             return try trainingSample(layouts[id]!, rng: &rng)
         }
         return try collate(samples)

@@ -32,8 +32,16 @@ public struct DiceMetric: Sendable {
         perCase.append(Self.dice(prediction: prediction, target: target, known: known, classes: classNames.count))
     }
 
+    /// Adds one case's scores (as `dice` computes them).
+    mutating func add(scores: [Double]) { perCase.append(scores) }
+
     /// Adds every case of `[N, D, H, W]` int64 label tensors, with an optional float 0/1 `known` mask.
     public mutating func add(prediction: Tensor, target: Tensor, known: Tensor? = nil) throws {
+        for scores in try Self.scores(prediction: prediction, target: target, known: known, classes: classNames.count) { add(scores: scores) }
+    }
+
+    /// `dice` of every case of `[N, D, H, W]` int64 label tensors, with an optional float 0/1 `known` mask.
+    static func scores(prediction: Tensor, target: Tensor, known: Tensor?, classes: Int) throws -> [[Double]] {
         let n = prediction.shape.first ?? 0
         let p = try prediction.to(.int64).array(Int64.self).map(Int.init)
         let t = try target.to(.int64).array(Int64.self).map(Int.init)
@@ -42,9 +50,9 @@ public struct DiceMetric: Sendable {
             throw LossError.shapeMismatch(loss: "dice metric", tensor: "target or known mask", expected: prediction.shape, found: target.shape)
         }
         let size = p.count / n
-        for i in 0..<n {
+        return (0..<n).map { i in
             let range = (i * size)..<((i + 1) * size)
-            add(prediction: Array(p[range]), target: Array(t[range]), known: k.map { Array($0[range]) })
+            return dice(prediction: Array(p[range]), target: Array(t[range]), known: k.map { Array($0[range]) }, classes: classes)
         }
     }
 

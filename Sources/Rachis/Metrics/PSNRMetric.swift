@@ -23,17 +23,23 @@ public struct PSNRMetric: Sendable {
         values.append(Self.psnr(prediction: prediction, target: target))
     }
 
+    /// Adds one sample's PSNR (as `psnr` computes it).
+    mutating func add(value: Double) { values.append(value) }
+
     /// Adds every sample of `[N, ...]` tensors.
     public mutating func add(prediction: Tensor, target: Tensor) throws {
+        for value in try Self.values(prediction: prediction, target: target) { add(value: value) }
+    }
+
+    /// `psnr` of every sample of `[N, ...]` tensors.
+    static func values(prediction: Tensor, target: Tensor) throws -> [Double] {
         guard prediction.shape == target.shape, let n = target.shape.first, n > 0 else {
             throw LossError.shapeMismatch(loss: "PSNR metric", tensor: "target", expected: prediction.shape, found: target.shape)
         }
         let p = try prediction.to(.float32).array(Float.self)
         let t = try target.to(.float32).array(Float.self)
         let size = p.count / n
-        for i in 0..<n {
-            add(prediction: Array(p[(i * size)..<((i + 1) * size)]), target: Array(t[(i * size)..<((i + 1) * size)]))
-        }
+        return (0..<n).map { i in psnr(prediction: Array(p[(i * size)..<((i + 1) * size)]), target: Array(t[(i * size)..<((i + 1) * size)])) }
     }
 
     public func aggregate() -> PSNRResult {

@@ -6,6 +6,10 @@ import Torch
 /// `checkpoint_last.h5` every epoch and `checkpoint_best.h5` on the best validation metric, and resuming exactly:
 /// the same next batch, optimizer state, loss weights and RNG state, so a resumed run ends with the same weights as
 /// an uninterrupted one (same seed, same threads).
+///
+/// With a `DistributedContext` it is one rank of a data-parallel run: every rank trains on its share of each global
+/// batch (see `DataLoader.Shard`), gradients are averaged across ranks before clipping and the optimizer step, and
+/// validation is shared out; only rank 0 writes the run folder. See `DistributedContext`.
 public final class Trainer {
     public struct Options: Sendable {
         public var dataset: URL
@@ -21,8 +25,11 @@ public final class Trainer {
         public var epoch: Int, epochs: Int
         public var batch: Int, batchesPerEpoch: Int
         public var step: Int
+        /// Over all ranks.
         public var samplesPerSecond: Double
         public var secondsRemaining: Double
+        /// This step's gradient all-reduce (0 in a single process).
+        public var allReduceSeconds: Double
         public var losses: [String: Double]
         public var learningRate: Double
     }
@@ -72,13 +79,21 @@ public final class Trainer {
     private var epochCounts: [String: Double] = [:]
     let logger: Logger
     let stepsPerEpoch: Int
+    /// Set in a data-parallel run.
+    public let distributed: DistributedContext?
+    /// Whether this process writes the run folder (rank 0, or a single process).
+    public var isMain: Bool { distributed?.isMain ?? true }
     /// Stored in every checkpoint for inference's input checks.
     let trainingData: Checkpoint.TrainingData
 
-    public init(config: TrainingConfig, options: Options, logger: Logger = Logger(label: "rachis.train")) throws {
+    /// - Parameter distributed: the process group of a data-parallel run, joined before: every rank constructs its
+    ///   trainer with the same config, dataset and seed.
+    public init(config: TrainingConfig, options: Options, logger: Logger = Logger(label: "rachis.train"),
+                distributed: DistributedContext? = nil) throws {
         self.config = config
         self.options = options
         self.logger = logger
+        self.distributed = distributed
         folder = RunFolder(options.run)
         let reader = try DatasetReader(url: options.dataset)
         guard reader.header.channelNames.count == config.model.inChannels else {
@@ -96,7 +111,8 @@ public final class Trainer {
             let differing = Self.differences(stored, try config.json()).filter { $0 != "train.epochs" }
             guard differing.isEmpty else { throw Error.configMismatch(run: options.run.path, keys: differing) }
         } else {
-            if FileManager.default.fileExists(atPath: folder.lastCheckpoint.path) { throw Error.runExists(options.run.path) }
+            // Only rank 0 owns the run folder (other ranks may see it on a shared file system).
+            if distributed?.isMain ?? true, FileManager.default.fileExists(atPath: folder.lastCheckpoint.path) { throw Error.runExists(options.run.path) }
             checkpoint = nil
         }
 
@@ -106,7 +122,8 @@ public final class Trainer {
         var loaderConfig = config.loader
         let divisor = SpineModel.requiredDivisor(config.model)
         loaderConfig.cropDivisor = zip(loaderConfig.cropDivisor, divisor).map { a, b in a * b / Self.gcd(a, b) }
-        loader = try DataLoader(reader: reader, config: loaderConfig, seed: options.seed)
+        loader = try DataLoader(reader: reader, config: loaderConfig, seed: options.seed,
+                                shard: distributed.map { DataLoader.Shard(rank: $0.rank, count: $0.worldSize) } ?? .whole)
         var classCounts = [Int](repeating: 0, count: config.model.classes)
         for id in loader.labelledIDs {
             for v in try reader.vertebrae(of: id) { if let c = v.classIndex, c < classCounts.count { classCounts[c] += 1 } }
@@ -138,7 +155,15 @@ public final class Trainer {
             epochCounts = progress.epochCounts
             logger.info("resuming", metadata: ["epoch": "\(state.epoch + 1)", "batch": "\(state.nextBatch + 1)", "step": "\(state.step)"])
         }
+        if let distributed {
+            // Every rank starts from rank 0's weights, at the same step.
+            try distributed.requireSameState(state)
+            try distributed.broadcastFromMain(model.state().map(\.tensor) + loss.state().map(\.tensor))
+        }
     }
+
+    /// The keys a step may log, in a fixed order (what ranks sum in `synchronizeStep`).
+    static let stepLossKeys = ["loss.total", "loss.attribution"] + LearningTask.allCases.flatMap { ["loss." + $0.rawValue, "weight." + $0.rawValue] }
 
     /// The metrics history and the partial sums of the epoch in progress, as stored in checkpoints.
     struct Progress: Codable {
@@ -166,8 +191,11 @@ public final class Trainer {
     }
 
     public func run(stop: StopRequest = StopRequest(), onStep: (StepReport) -> Void = { _ in }) throws -> Outcome {
-        try folder.create()
-        try AtomicFile.write(Data(try config.json().jsonText.utf8), to: folder.config)
+        if isMain {
+            try folder.create()
+            try AtomicFile.write(Data(try config.json().jsonText.utf8), to: folder.config)
+        }
+        let ranks = distributed?.worldSize ?? 1
         let epochs = config.train.epochs
         let clock = Date()
         var trained = 0
@@ -179,23 +207,31 @@ public final class Trainer {
             while state.nextBatch < stepsPerEpoch, let batch = try stream.next() {
                 let learningRate = schedule.learningRate(at: state.step)
                 optimizer.learningRate = learningRate
-                let losses = try trainStep(batch, epoch: epoch)
+                let (losses, stopAgreed) = try trainStep(batch, epoch: epoch, stopRequested: stop.requested != nil)
+                let allReduceSeconds = distributed?.lastAllReduceSeconds ?? 0
+                if distributed != nil {
+                    epochSums["allreduceSeconds", default: 0] += allReduceSeconds
+                    epochCounts["allreduceSeconds", default: 0] += 1
+                }
                 for (key, value) in losses {
                     epochSums[key, default: 0] += value
                     epochCounts[key, default: 0] += 1
                 }
                 state.step += 1
                 state.nextBatch += 1
-                trained += batch.count
+                trained += batch.count * ranks
                 let elapsed = Date().timeIntervalSince(clock)
                 let rate = Double(trained) / Swift.max(elapsed, 1e-9)
                 let remainingSteps = (epochs - epoch - 1) * stepsPerEpoch + (stepsPerEpoch - state.nextBatch)
                 onStep(StepReport(epoch: epoch, epochs: epochs, batch: state.nextBatch, batchesPerEpoch: stepsPerEpoch, step: state.step,
-                                  samplesPerSecond: rate, secondsRemaining: Double(remainingSteps * config.loader.batchSize) / Swift.max(rate, 1e-9),
-                                  losses: losses, learningRate: learningRate))
-                if let signal = stop.requested {
-                    try saveLast()
-                    logger.notice("stopped by \(signal); saved \(folder.lastCheckpoint.path)")
+                                  samplesPerSecond: rate, secondsRemaining: Double(remainingSteps * loader.globalBatchSize) / Swift.max(rate, 1e-9),
+                                  allReduceSeconds: allReduceSeconds, losses: losses, learningRate: learningRate))
+                if stopAgreed {
+                    let signal = stop.requested ?? Self.otherRankSignal
+                    if isMain {
+                        try saveLast()
+                        logger.notice("stopped by \(signal); saved \(folder.lastCheckpoint.path)")
+                    }
                     return .stopped(signal: signal, epoch: epoch, batch: state.nextBatch)
                 }
             }
@@ -215,20 +251,28 @@ public final class Trainer {
                 }
             }
             history.append(row)
-            try folder.writeMetrics(history)
-            try folder.writeProgress(history)
-            try saveLast()
-            if improved { try FileManager.default.copyItemReplacing(folder.lastCheckpoint, to: folder.bestCheckpoint) }
+            if isMain {
+                try folder.writeMetrics(history)
+                try folder.writeProgress(history)
+                try saveLast()
+                if improved { try FileManager.default.copyItemReplacing(folder.lastCheckpoint, to: folder.bestCheckpoint) }
+            }
             let summary = row.keys.sorted().filter { $0 != "epoch" }.map { "\($0)=\(String(format: "%.4g", row[$0]!))" }.joined(separator: " ")
             let brief = [("train", "train.loss.total"), ("val", "val.loss.total"), ("dice", "val.metric.dice"),
                          ("balancedAccuracy", "val.metric.balancedAccuracy"), ("identificationRate", "val.metric.identificationRate")]
                 .compactMap { name, key in row[key].map { "\(name)=\(String(format: "%.3f", $0))" } }.joined(separator: " ")
-            logger.info("epoch \(state.epoch)/\(epochs) \(brief) (all values in metrics.csv)")
-            folder.appendLog("epoch \(state.epoch)/\(epochs) \(summary)")
-            if let signal = stop.requested { return .stopped(signal: signal, epoch: state.epoch, batch: 0) }
+            if isMain {
+                logger.info("epoch \(state.epoch)/\(epochs) \(brief) (all values in metrics.csv)")
+                folder.appendLog("epoch \(state.epoch)/\(epochs) \(summary)")
+            }
+            let stopNow = try distributed.map { try $0.any(stop.requested != nil) } ?? (stop.requested != nil)
+            if stopNow { return .stopped(signal: stop.requested ?? Self.otherRankSignal, epoch: state.epoch, batch: 0) }
         }
         return .finished(epochs: epochs)
     }
+
+    /// The stop reason of a rank that received no signal itself.
+    static let otherRankSignal = "a stop request on another rank"
 
     /// Class logits for the batch's vertebrae that have a class and a region: the labelled region when the labels
     /// cover it, else the identification head's soft region (detached). Returns the logits and the batch restricted
@@ -307,8 +351,9 @@ public final class Trainer {
         return try AttributionPenalty.outsideFraction(logits: logits, input: image, vertebrae: chosen, method: constraint.method)
     }
 
-    /// One optimizer step; returns the per-task losses (and "total").
-    func trainStep(_ batch: Batch, epoch: Int) throws -> [String: Double] {
+    /// One optimizer step; returns the per-task losses (and "total"), averaged over the ranks in a data-parallel run,
+    /// and whether to stop after it (`stopRequested` here, or on any rank).
+    func trainStep(_ batch: Batch, epoch: Int, stopRequested: Bool = false) throws -> (losses: [String: Double], stop: Bool) {
         let constrained = config.loss.attribution.weight > 0
         let (breakdown, _, logits, restricted, image) = try forward(batch, inputGradients: constrained)
         var objective = breakdown.total
@@ -317,18 +362,25 @@ public final class Trainer {
         let total = try objective.item()
         guard total.isFinite else { throw Error.nonFiniteLoss(epoch: epoch, batch: state.nextBatch, subjects: batch.subjectIDs) }
         try optimizer.zeroGrad()
-        if objective.requiresGrad {
-            try objective.backward()
-            if config.train.clipNorm > 0 { try GradientClipping.clipNorm(optimizer.parameters.map(\.parameter.tensor), maxNorm: config.train.clipNorm) }
-            try optimizer.step()
-        }
+        if objective.requiresGrad { try objective.backward() }
         var losses = ["loss.total": total]
         if let penalty { losses["loss.attribution"] = try penalty.item() }
         for (task, term) in breakdown.tasks where term.count > 0 {
             losses["loss." + task.rawValue] = term.value
             if config.loss.weighting == .uncertainty { losses["weight." + task.rawValue] = term.weight }
         }
-        return losses
+        var (stop, update) = (stopRequested, objective.requiresGrad)
+        if let distributed {
+            // Every rank takes part whether or not its own batch gave a gradient.
+            let agreed = try distributed.synchronizeStep(parameters: optimizer.parameters.map(\.parameter.tensor), losses: losses,
+                                                         keys: Self.stepLossKeys, stop: stopRequested)
+            (losses, stop, update) = (agreed.losses, agreed.stop, agreed.anyGradient)
+        }
+        if update {
+            if config.train.clipNorm > 0 { try GradientClipping.clipNorm(optimizer.parameters.map(\.parameter.tensor), maxNorm: config.train.clipNorm) }
+            try optimizer.step()
+        }
+        return (losses, stop)
     }
 
     /// Validation losses and metrics over the validation split (prefixed `val.`).
@@ -337,11 +389,19 @@ public final class Trainer {
         defer { model.train() }
         return try Torch.noGrad {
             var evaluation = ValidationAccumulator(classes: config.model.classes, structureClasses: config.model.structureClasses)
-            for id in loader.validationIDs {
-                let batch = try loader.validationBatch(id)
+            let ids = loader.validationIDs
+            // Each rank runs its share of the subjects; the records are added in subject order on every rank, so
+            // every rank gets the metrics one process would.
+            var records: [Int: ValidationAccumulator.SubjectRecord] = [:]
+            for index in distributed?.share(of: ids.count) ?? Array(ids.indices) {
+                let batch = try loader.validationBatch(ids[index])
                 let (breakdown, output, logits, restricted, _) = try forward(batch)
-                try evaluation.add(batch: restricted, output: output, classLogits: logits, loss: breakdown, reader: loader.reader)
+                records[index] = try evaluation.record(batch: restricted, output: output, classLogits: logits, loss: breakdown, reader: loader.reader)
             }
+            if let distributed {
+                for share in try distributed.allGather(records, what: "validation results") { records.merge(share) { a, _ in a } }
+            }
+            for index in ids.indices { if let record = records[index] { try evaluation.add(record) } }
             return evaluation.result()
         }
     }

@@ -18,28 +18,47 @@ struct ValidationAccumulator {
         dice = DiceMetric(classNames: (0..<structureClasses).map { StructureLabel(rawValue: UInt8($0))?.name ?? "structure \($0)" })
     }
 
+    /// One validation subject's contribution to the metrics, computed where the subject was run and added in
+    /// subject order wherever the metrics are reduced (ranks exchange these as JSON).
+    struct SubjectRecord: Codable, Equatable {
+        struct Term: Codable, Equatable { var value: Double, weight: Double }
+        struct Point: Codable, Equatable { var levelID: Int, centroidMM: [Double] }
+        struct Vertebrae: Codable, Equatable { var predicted: [Point], truth: [Point] }
+        /// Tasks (raw values) with a loss on this subject.
+        var losses: [String: Term] = [:]
+        var classProbabilities: [[Double]] = []
+        var classLabels: [Int] = []
+        /// Dice scores of each case (sample) annotated for segmentation.
+        var dice: [[Double]] = []
+        var localization: [Vertebrae] = []
+        var psnr: [Double] = []
+    }
+
     mutating func add(batch: Batch, output: ModelOutput, classLogits: Tensor?, loss: LossBreakdown, reader: DatasetReader) throws {
+        try add(record(batch: batch, output: output, classLogits: classLogits, loss: loss, reader: reader))
+    }
+
+    /// What one validation batch adds.
+    func record(batch: Batch, output: ModelOutput, classLogits: Tensor?, loss: LossBreakdown, reader: DatasetReader) throws -> SubjectRecord {
+        var record = SubjectRecord()
         for (task, term) in loss.tasks where term.count > 0 {
-            losses["val.loss." + task.rawValue, default: (0, 0)].sum += term.value
-            losses["val.loss." + task.rawValue, default: (0, 0)].count += 1
-            weights[task, default: (0, 0)].sum += term.weight
-            weights[task, default: (0, 0)].count += 1
+            record.losses[task.rawValue] = .init(value: term.value, weight: term.weight)
         }
         if let classLogits, classLogits.shape[0] > 0 {
             let probabilities = try classLogits.softmax(dim: 1).to(.float64, device: .cpu)
             let k = classLogits.shape[1]
             let flat = try probabilities.array(Double.self)
             let labelled = batch.vertebrae.filter { $0.classIndex != nil }
-            try classification.add(probabilities: (0..<labelled.count).map { Array(flat[($0 * k)..<(($0 + 1) * k)]) },
-                                   labels: labelled.map { $0.classIndex! })
+            record.classProbabilities = (0..<labelled.count).map { Array(flat[($0 * k)..<(($0 + 1) * k)]) }
+            record.classLabels = labelled.map { $0.classIndex! }
         }
         for sample in 0..<batch.count {
             let tasks = try batch.taskMask.mapValues { try $0.to(device: .cpu).array(Float.self)[sample] }
             if let segmentation = output.segmentation, (tasks[.segmentation] ?? 0) > 0 {
                 // One case per subject: [1, D, H, W].
-                try dice.add(prediction: segmentation[.at(sample)].argmax(dim: 0).unsqueeze(dim: 0),
-                             target: batch.structures[.at(sample)].unsqueeze(dim: 0),
-                             known: batch.structuresKnown[.at(sample)].unsqueeze(dim: 0))
+                record.dice += try DiceMetric.scores(prediction: segmentation[.at(sample)].argmax(dim: 0).unsqueeze(dim: 0),
+                                                     target: batch.structures[.at(sample)].unsqueeze(dim: 0),
+                                                     known: batch.structuresKnown[.at(sample)].unsqueeze(dim: 0), classes: dice.classNames.count)
             }
             if let levels = output.levels, (tasks[.localization] ?? 0) > 0 || (tasks[.identification] ?? 0) > 0 {
                 let id = batch.subjectIDs[sample]
@@ -50,13 +69,33 @@ struct ValidationAccumulator {
                 let probabilities = try levels[.at(sample)].softmax(dim: 0).to(.float32, device: .cpu).contiguous().array(Float.self)
                 let heatmap = try output.heatmap.map { try $0[.at(sample), .at(0)].to(.float32, device: .cpu).contiguous().array(Float.self) }
                 let predicted = try decoder.decode(heatmap: heatmap, levelProbabilities: probabilities, geometry: geometry).vertebrae
-                let truth = try reader.vertebrae(of: id).compactMap { v in v.centroidMM.map { VertebraPoint(levelID: v.level.id, centroidMM: $0) } }
-                localization.add(predicted: predicted.map { VertebraPoint(levelID: $0.levelID, centroidMM: $0.centroidMM) }, truth: truth)
+                let truth = try reader.vertebrae(of: id).compactMap { v in v.centroidMM.map { SubjectRecord.Point(levelID: v.level.id, centroidMM: $0) } }
+                record.localization.append(.init(predicted: predicted.map { .init(levelID: $0.levelID, centroidMM: $0.centroidMM) }, truth: truth))
             }
             if let reconstruction = output.reconstruction {
-                try psnr.add(prediction: reconstruction[.at(sample)], target: batch.image[.at(sample)])
+                record.psnr += try PSNRMetric.values(prediction: reconstruction[.at(sample)], target: batch.image[.at(sample)])
             }
         }
+        return record
+    }
+
+    mutating func add(_ record: SubjectRecord) throws {
+        for task in LearningTask.allCases {
+            guard let term = record.losses[task.rawValue] else { continue }
+            losses["val.loss." + task.rawValue, default: (0, 0)].sum += term.value
+            losses["val.loss." + task.rawValue, default: (0, 0)].count += 1
+            weights[task, default: (0, 0)].sum += term.weight
+            weights[task, default: (0, 0)].count += 1
+        }
+        if !record.classLabels.isEmpty {
+            try classification.add(probabilities: record.classProbabilities, labels: record.classLabels)
+        }
+        for scores in record.dice { dice.add(scores: scores) }
+        for subject in record.localization {
+            localization.add(predicted: subject.predicted.map { VertebraPoint(levelID: $0.levelID, centroidMM: $0.centroidMM) },
+                             truth: subject.truth.map { VertebraPoint(levelID: $0.levelID, centroidMM: $0.centroidMM) })
+        }
+        for value in record.psnr { psnr.add(value: value) }
     }
 
     func result() -> [String: Double] {

@@ -11,6 +11,11 @@ extension RachisCommand {
                 The run folder gets config.json, training.log, metrics.csv, progress.png, checkpoint_last.h5 (every \
                 epoch) and checkpoint_best.h5 (best validation metric). SIGINT or SIGTERM saves checkpoint_last.h5 \
                 and exits 0; --resume continues exactly where it stopped.
+
+                Data-parallel training: start one process per rank with the same arguments plus --world-size, \
+                --rank and --master (or torchrun's WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT). loader.batchSize is \
+                per rank; gradients are averaged over the ranks every step; only rank 0 writes the run folder. \
+                A rank that fails or dies stops the others with an error within --dist-timeout.
                 """)
 
         @Option(help: "Dataset file (.h5).")
@@ -36,6 +41,8 @@ extension RachisCommand {
 
         @OptionGroup var engine: EngineOptions
 
+        @OptionGroup(title: "Training across processes") var processes: DistributedOptions
+
         func resolvedConfig() throws -> TrainingConfig {
             if let config { return try TrainingConfig.load(URL(fileURLWithPath: config), overrides: overrides) }
             if resume, let runFolder {
@@ -52,26 +59,47 @@ extension RachisCommand {
                 return
             }
             guard let data, let run = runFolder else { throw ValidationError("--data and --run are required (or --print-config).") }
+            let processGroup = try processes.settings()
+            if processGroup != nil, engine.device != .cpu {
+                throw ValidationError("--device \(engine.device): training across processes runs on CPU tensors (Gloo); NCCL for CUDA is not implemented. Use --device cpu.")
+            }
             try engine.apply()
-            let logger = LogSetup.makeLogger(label: "rachis.train", level: logLevel)
+            // Ranks other than 0 only report problems.
+            let level = processGroup.map { $0.rank == 0 ? logLevel : Swift.max(logLevel, .warning) } ?? logLevel
+            let logger = LogSetup.makeLogger(label: "rachis.train", level: level)
             var options = Trainer.Options(dataset: URL(fileURLWithPath: data), run: URL(fileURLWithPath: run))
             options.seed = engine.seed
             options.device = engine.device
             options.resume = resume
-            let trainer = try Trainer(config: config, options: options, logger: logger)
             let stop = StopRequest()
             stop.install()
+            let distributed = try processGroup.map { settings in
+                logger.info("joining the process group", metadata: ["rank": "\(settings.rank)", "worldSize": "\(settings.worldSize)",
+                                                                   "master": "\(settings.host):\(settings.port)"])
+                return try DistributedContext(settings)
+            }
+            let trainer = try Trainer(config: config, options: options, logger: logger, distributed: distributed)
+            let main = trainer.isMain
             let progress = ProgressBar("train", unit: "steps")
             let started = Date()
             let outcome = try trainer.run(stop: stop) { report in
+                guard main else { return }
                 let losses = report.losses.keys.sorted().filter { $0.hasPrefix("loss.") && $0 != "loss.total" }
                     .map { "\($0.dropFirst(5)) \(String(format: "%.3f", report.losses[$0]!))" }.joined(separator: " ")
                 progress.update(report.batch, of: report.batchesPerEpoch,
                                 detail: String(format: "epoch %d/%d  %.2f samples/s  ETA %@  loss %.3f  %@", report.epoch + 1, report.epochs,
                                                report.samplesPerSecond, ProgressBar.duration(report.secondsRemaining),
-                                               report.losses["loss.total"] ?? .nan, losses))
+                                               report.losses["loss.total"] ?? .nan, losses)
+                                    + (distributed == nil ? "" : String(format: "  all-reduce %.3f s", report.allReduceSeconds)))
             }
             let seconds = Date().timeIntervalSince(started)
+            if let distributed, !main {
+                switch outcome {
+                case let .finished(epochs): print("Rank \(distributed.rank) of \(distributed.worldSize): trained \(epochs) epochs; rank 0 wrote \(run).")
+                case let .stopped(signal, epoch, batch): print("Rank \(distributed.rank) of \(distributed.worldSize): stopped by \(signal) at epoch \(epoch + 1), batch \(batch).")
+                }
+                return
+            }
             switch outcome {
             case let .finished(epochs):
                 print(String(format: "Trained %d epochs in %.0f s. Run folder: %@", epochs, seconds, run))
