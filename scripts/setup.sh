@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libtorch-dev libhdf5-dev pkg-config zlib1g-dev libpng-dev python3-pip)
+# libgloo-dev: the Gloo headers that libtorch's c10d ProcessGroupGloo.hpp includes (training across processes).
+packages=(libtorch-dev libgloo-dev libhdf5-dev pkg-config zlib1g-dev libpng-dev python3-pip)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
