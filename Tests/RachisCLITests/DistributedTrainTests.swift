@@ -13,7 +13,7 @@ struct DistributedTrainTests {
     static let autoencoderOnly = TrainCommandTests.small + [
         "--set", "model.heads.segmentation=false", "--set", "model.heads.localization=false",
         "--set", "model.heads.identification=false", "--set", "model.heads.classification=false",
-        "--set", "train.epochs=2", "--set", "train.stepsPerEpoch=2", "--seed", "7", "--threads", "1",
+        "--set", "train.stepsPerEpoch=2", "--seed", "7", "--threads", "1",
     ]
 
     /// A TCP port that was free a moment ago (bound to port 0 on loopback, then released).
@@ -81,7 +81,7 @@ struct DistributedTrainTests {
         let scratch = try Scratch()
         try TrainCommandTests.dataset(in: scratch)
         let master = "127.0.0.1:\(try Self.freePort())"
-        let common = ["train", "--data", "d.h5"] + Self.autoencoderOnly + ["--world-size", "2", "--master", master, "--dist-timeout", "60"]
+        let common = ["train", "--data", "d.h5", "--set", "train.epochs=2"] + Self.autoencoderOnly + ["--world-size", "2", "--master", master, "--dist-timeout", "60"]
         // Rank 1 is given its own --run folder: it must not create it.
         let ranks = try [
             Rank(common + ["--run", "r0", "--rank", "0", "--set", "loader.batchSize=1"], name: "rank0", in: scratch),
@@ -95,10 +95,10 @@ struct DistributedTrainTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path("r0")).sorted()
                 == ["checkpoint_best.h5", "checkpoint_last.h5", "config.json", "metrics.csv", "progress.png", "training.log"])
 
-        let combined = try CLI.run(["train", "--data", "d.h5", "--run", "one"] + Self.autoencoderOnly + ["--set", "loader.batchSize=2"], in: scratch.url)
+        let combined = try CLI.run(["train", "--data", "d.h5", "--run", "one", "--set", "train.epochs=2"] + Self.autoencoderOnly + ["--set", "loader.batchSize=2"], in: scratch.url)
         try #require(combined.status == 0, "\(combined.stderr)")
         // Rank 0's share alone: what the ranks would reach if rank 1's samples were lost (the test's control).
-        let alone = try CLI.run(["train", "--data", "d.h5", "--run", "alone"] + Self.autoencoderOnly + ["--set", "loader.batchSize=1"], in: scratch.url)
+        let alone = try CLI.run(["train", "--data", "d.h5", "--run", "alone", "--set", "train.epochs=2"] + Self.autoencoderOnly + ["--set", "loader.batchSize=1"], in: scratch.url)
         try #require(alone.status == 0, "\(alone.stderr)")
 
         let (twoRanks, oneProcess, rankZeroShare) = try (Self.weights(scratch.path("r0")), Self.weights(scratch.path("one")), Self.weights(scratch.path("alone")))
@@ -113,6 +113,30 @@ struct DistributedTrainTests {
             #expect(a.count == 2 && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * Swift.max(1, abs($1)) }, "\(key): \(a) vs \(b)")
         }
         #expect(try Self.column("train.allreduceSeconds", of: scratch.path("r0")).allSatisfy { $0 >= 0 })
+    }
+
+    /// Two ranks sharing one --run folder (one machine) train an epoch, then resume for a second: they end where one
+    /// process on the combined batch ends after two epochs.
+    @Test func aResumedTwoRankRunEndsWhereOneProcessOnTheCombinedBatchEnds() throws {
+        let scratch = try Scratch()
+        try TrainCommandTests.dataset(in: scratch)
+        func pair(_ extra: [String]) throws {
+            let master = "127.0.0.1:\(try Self.freePort())"
+            let ranks = try (0..<2).map { r in
+                try Rank(["train", "--data", "d.h5", "--run", "run"] + extra + Self.autoencoderOnly
+                         + ["--set", "loader.batchSize=1", "--world-size", "2", "--rank", "\(r)", "--master", master, "--dist-timeout", "60"],
+                         name: "rank\(r)-\(extra.count)", in: scratch)
+            }
+            for rank in ranks { #expect(rank.wait(seconds: 300), "a rank did not finish") }
+            for (r, rank) in ranks.enumerated() { try #require(rank.process.terminationStatus == 0, "rank \(r): \(rank.stderr)") }
+        }
+        try pair(["--set", "train.epochs=1"])
+        try pair(["--resume", "--set", "train.epochs=2"])
+        let combined = try CLI.run(["train", "--data", "d.h5", "--run", "one", "--set", "train.epochs=2"] + Self.autoencoderOnly + ["--set", "loader.batchSize=2"], in: scratch.url)
+        try #require(combined.status == 0, "\(combined.stderr)")
+        let difference = Self.largestDifference(try Self.weights(scratch.path("run")), try Self.weights(scratch.path("one")))
+        #expect(difference < 1e-5, "the resumed two-rank run differs from one process by \(difference)")
+        #expect(try Self.column("epoch", of: scratch.path("run")) == [1, 2])
     }
 
     @Test func aKilledRankStopsTheOtherWithAnErrorWithinTheTimeout() throws {

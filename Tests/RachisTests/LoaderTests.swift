@@ -395,3 +395,33 @@ struct LoaderTests {
         #expect(try loader.measureThroughput(batches: 3) > 0)
     }
 }
+
+extension LoaderConfigTests {
+    /// Three shards of batch 2 yield, step by step, the batch of 6 of one unsharded loader, split in rank order.
+    @Test func shardsOfAGlobalBatchAreTheCombinedBatchSplitInRankOrder() throws {
+        let f = try LoaderFixture()
+        var perRank = LoaderFixture.config()
+        perRank.batchSize = 2
+        var combined = perRank
+        combined.batchSize = 6
+        let whole = try DataLoader(reader: f.reader, config: combined, seed: 7)
+        let shards = try (0..<3).map { try DataLoader(reader: f.reader, config: perRank, seed: 7, shard: .init(rank: $0, count: 3)) }
+        for shard in shards {
+            #expect(shard.batchesPerEpoch == whole.batchesPerEpoch && shard.samplesPerEpoch == whole.samplesPerEpoch)
+            #expect(shard.globalBatchSize == 6)
+        }
+        for epoch in [0, 1] {
+            for index in 0..<whole.batchesPerEpoch {
+                let parts = try shards.map { try $0.batch(epoch: epoch, index: index) }
+                let all = try whole.batch(epoch: epoch, index: index)
+                #expect(parts.flatMap(\.subjectIDs) == all.subjectIDs)
+                #expect(parts.flatMap(\.cropOffsets) == all.cropOffsets)
+                #expect(try Tensor.cat(parts.map(\.image)).array(Float.self) == all.image.array(Float.self))
+                #expect(try Tensor.cat(parts.map(\.structures)).array(Int64.self) == all.structures.array(Int64.self))
+            }
+        }
+        #expect(throws: LoaderError.invalidConfig(key: "shard", message: "rank 3 is not in 0..<3")) {
+            try DataLoader(reader: f.reader, config: perRank, seed: 7, shard: .init(rank: 3, count: 3))
+        }
+    }
+}

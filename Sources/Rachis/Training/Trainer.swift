@@ -204,6 +204,9 @@ public final class Trainer {
             model.train()
             let stream = loader.batches(epoch: epoch, startingAt: state.nextBatch)
             defer { stream.cancel() }
+            // This epoch's training steps in this process (validation excluded), for the throughput in the log.
+            let epochClock = ContinuousClock.now
+            var epochSamples = 0
             while state.nextBatch < stepsPerEpoch, let batch = try stream.next() {
                 let learningRate = schedule.learningRate(at: state.step)
                 optimizer.learningRate = learningRate
@@ -220,6 +223,7 @@ public final class Trainer {
                 state.step += 1
                 state.nextBatch += 1
                 trained += batch.count * ranks
+                epochSamples += batch.count * ranks
                 let elapsed = Date().timeIntervalSince(clock)
                 let rate = Double(trained) / Swift.max(elapsed, 1e-9)
                 let remainingSteps = (epochs - epoch - 1) * stepsPerEpoch + (stepsPerEpoch - state.nextBatch)
@@ -236,6 +240,8 @@ public final class Trainer {
                 }
             }
             var row: [String: Double] = ["epoch": Double(epoch + 1), "lr": schedule.learningRate(at: Swift.max(0, state.step - 1))]
+            // Timing goes to the log, not to metrics.csv (which a resumed run reproduces exactly).
+            let throughput = epochSamples == 0 ? "" : String(format: " %.2f samples/s", Double(epochSamples) / Swift.max(DistributedContext.seconds(ContinuousClock.now - epochClock), 1e-9))
             for (key, sum) in epochSums { row["train." + key] = sum / Swift.max(epochCounts[key] ?? 1, 1) }
             epochSums = [:]
             epochCounts = [:]
@@ -262,8 +268,8 @@ public final class Trainer {
                          ("balancedAccuracy", "val.metric.balancedAccuracy"), ("identificationRate", "val.metric.identificationRate")]
                 .compactMap { name, key in row[key].map { "\(name)=\(String(format: "%.3f", $0))" } }.joined(separator: " ")
             if isMain {
-                logger.info("epoch \(state.epoch)/\(epochs) \(brief) (all values in metrics.csv)")
-                folder.appendLog("epoch \(state.epoch)/\(epochs) \(summary)")
+                logger.info("epoch \(state.epoch)/\(epochs) \(brief)\(throughput) (all values in metrics.csv)")
+                folder.appendLog("epoch \(state.epoch)/\(epochs) \(summary)\(throughput)")
             }
             let stopNow = try distributed.map { try $0.any(stop.requested != nil) } ?? (stop.requested != nil)
             if stopNow { return .stopped(signal: stop.requested ?? Self.otherRankSignal, epoch: state.epoch, batch: 0) }
