@@ -44,6 +44,17 @@ public final class MultitaskLoss: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(output: ModelOutput, classLogits: Tensor?, batch: Batch) throws -> LossBreakdown {
+        try combine(terms(output: output, classLogits: classLogits, batch: batch))
+    }
+
+    /// Combines the task losses by `weighting` (with `shares` in data-parallel training: see `TaskWeighting.combine`).
+    public func combine(_ losses: [LearningTask: MaskedLoss], shares: [LearningTask: (scale: Double, count: Int)]? = nil) throws -> LossBreakdown {
+        let (total, terms) = try weighting.combine(losses, shares: shares)
+        return LossBreakdown(total: try total ?? Tensor.zeros([]), tasks: terms)
+    }
+
+    /// Each head's masked loss, before weighting.
+    public func terms(output: ModelOutput, classLogits: Tensor?, batch: Batch) throws -> [LearningTask: MaskedLoss] {
         func mask(_ task: LearningTask) throws -> Tensor {
             if let m = batch.taskMask[task] { return m }
             return task == .autoencoding ? try Tensor.ones([batch.count]) : try Tensor.zeros([batch.count])
@@ -67,7 +78,6 @@ public final class MultitaskLoss: Module, @unchecked Sendable {
             losses[.autoencoding] = try autoencoder(reconstruction: reconstruction, image: batch.image,
                                                     sampleMask: mask(.autoencoding))
         }
-        let (total, terms) = try weighting.combine(losses)
-        return LossBreakdown(total: try total ?? Tensor.zeros([]), tasks: terms)
+        return losses
     }
 }

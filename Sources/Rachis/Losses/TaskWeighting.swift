@@ -61,11 +61,21 @@ public final class TaskWeighting: Module, @unchecked Sendable {
     }
 
     /// Total loss (a scalar tensor; nil when `losses` is empty) and one term per given task.
-    public func combine(_ losses: [LearningTask: MaskedLoss]) throws -> (total: Tensor?, terms: [LearningTask: TaskTerm]) {
+    ///
+    /// `shares` (data-parallel training) rescales each task's masked mean so that the ranks' mean gradient is that of
+    /// the combined batch: for a task, `(rank's count · ranks / all ranks' count, all ranks' count)`; the task's loss
+    /// is multiplied by the first, and a task annotated on some rank is kept (its learned weight's regulariser
+    /// included) even where this rank's count is 0. The returned term's value is then the rescaled value and its
+    /// count the count over all ranks. Without `shares`, a single process.
+    public func combine(_ losses: [LearningTask: MaskedLoss], shares: [LearningTask: (scale: Double, count: Int)]? = nil) throws -> (total: Tensor?, terms: [LearningTask: TaskTerm]) {
         var total: Tensor?
         var terms: [LearningTask: TaskTerm] = [:]
         for task in LearningTask.allCases {
-            guard let loss = losses[task] else { continue }
+            guard var loss = losses[task] else { continue }
+            if let shares {
+                let share = shares[task] ?? (0, 0)
+                loss = MaskedLoss(value: try loss.value * share.scale, count: share.count)
+            }
             let value = try loss.value.item()
             let term: Tensor
             let weight: Double

@@ -123,6 +123,21 @@ public final class DistributedContext {
         return StepAgreement(losses: agreed, stop: reduced[0] > 0, anyGradient: reduced[1..<(1 + p)].contains { $0 > 0 })
     }
 
+    /// Each task's share of the step's annotated count (voxels, vertebrae, samples: `MaskedLoss.count`), from one
+    /// small all-reduce: `scale = count on this rank · ranks / count on all ranks`, and the count on all ranks. A task's
+    /// masked mean times its scale, averaged over the ranks, is the masked mean over the combined batch (exactly when
+    /// the mask is 0/1, as the count is then the mean's denominator). Tasks no rank has are left out.
+    public func taskShares(_ counts: [LearningTask: Int]) throws -> [LearningTask: (scale: Double, count: Int)] {
+        let tasks = LearningTask.allCases
+        let total = try Tensor(tasks.map { Double(counts[$0] ?? 0) })
+        try collective { try group.allReduce([total]) }
+        var shares: [LearningTask: (scale: Double, count: Int)] = [:]
+        for (task, sum) in zip(tasks, try total.array(Double.self)) where sum > 0 {
+            shares[task] = (Double(counts[task] ?? 0) * Double(worldSize) / sum, Int(sum.rounded()))
+        }
+        return shares
+    }
+
     /// Whether `flag` is true on some rank.
     public func any(_ flag: Bool) throws -> Bool {
         let value = try Tensor([flag ? 1.0 : 0.0])

@@ -230,7 +230,8 @@ public final class Trainer {
                 onStep(StepReport(epoch: epoch, epochs: epochs, batch: state.nextBatch, batchesPerEpoch: stepsPerEpoch, step: state.step,
                                   samplesPerSecond: rate, secondsRemaining: Double(remainingSteps * loader.globalBatchSize) / Swift.max(rate, 1e-9),
                                   allReduceSeconds: allReduceSeconds, losses: losses, learningRate: learningRate))
-                if stopAgreed {
+                // A single process looks at the request as it stands now; ranks act on what they agreed in the step.
+                if distributed == nil ? stop.requested != nil : stopAgreed {
                     let signal = stop.requested ?? Self.otherRankSignal
                     if isMain {
                         try saveLast()
@@ -312,7 +313,9 @@ public final class Trainer {
 
     /// The model and every loss on a batch. With `inputGradients` the image requires grad (for the attribution
     /// constraint) and is returned on the device.
-    func forward(_ batch: Batch, inputGradients: Bool = false) throws -> (LossBreakdown, ModelOutput, Tensor?, Batch, Tensor) {
+    /// In data-parallel training (`shareAcrossRanks`), each task loss is rescaled by this rank's share of the step's
+    /// annotated count (`DistributedContext.taskShares`), so the ranks' mean gradient is the combined batch's.
+    func forward(_ batch: Batch, inputGradients: Bool = false, shareAcrossRanks: Bool = false) throws -> (LossBreakdown, ModelOutput, Tensor?, Batch, Tensor) {
         var image = try batch.image.to(device: options.device)
         if config.train.channelsLast { image = try image.channelsLast3d() }
         if inputGradients { image = try image.detached().requiringGrad() }
@@ -326,7 +329,9 @@ public final class Trainer {
         onDevice.taskMask = try batch.taskMask.mapValues { try $0.to(device: options.device) }
         let output = try model(image)
         let (logits, restricted) = try classification(output, onDevice)
-        return (try loss(output: output, classLogits: logits, batch: restricted), output, logits, restricted, image)
+        let terms = try loss.terms(output: output, classLogits: logits, batch: restricted)
+        let shares = try shareAcrossRanks ? distributed.map { try $0.taskShares(terms.mapValues(\.count)) } : nil
+        return (try loss.combine(terms, shares: shares), output, logits, restricted, image)
     }
 
     /// The attribution constraint's penalty on a batch (nil when off or when no vertebra has a labelled region):
@@ -361,7 +366,7 @@ public final class Trainer {
     /// and whether to stop after it (`stopRequested` here, or on any rank).
     func trainStep(_ batch: Batch, epoch: Int, stopRequested: Bool = false) throws -> (losses: [String: Double], stop: Bool) {
         let constrained = config.loss.attribution.weight > 0
-        let (breakdown, _, logits, restricted, image) = try forward(batch, inputGradients: constrained)
+        let (breakdown, _, logits, restricted, image) = try forward(batch, inputGradients: constrained, shareAcrossRanks: true)
         var objective = breakdown.total
         let penalty = constrained ? try attributionPenalty(logits: logits, batch: restricted, image: image) : nil
         if let penalty { objective = try objective + penalty * config.loss.attribution.weight }
