@@ -93,7 +93,7 @@ int ct_set_data(CTTensor *t, CTTensor *src);
 
 /* ---- autograd -------------------------------------------------------------------------------- */
 int ct_requires_grad(CTTensor *t);
-int ct_set_requires_grad(CTTensor *t, int requires);
+int ct_set_requires_grad(CTTensor *t, int flag);
 /* The accumulated gradient; sets *defined = 0 (and returns NULL) when there is none. */
 CTTensor *ct_grad(CTTensor *t, int *defined);
 int ct_zero_grad(CTTensor *t);
