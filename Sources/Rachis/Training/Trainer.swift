@@ -307,21 +307,44 @@ public final class Trainer {
         return try AttributionPenalty.outsideFraction(logits: logits, input: image, vertebrae: chosen, method: constraint.method)
     }
 
+    /// Seconds spent in each phase of the last `trainStep` (read by `rachis bench`). On a CPU every libtorch call
+    /// is synchronous, so the split is exact; on CUDA the phases would need a synchronisation to be.
+    public struct StepTiming: Sendable {
+        /// Model, losses and the attribution penalty, up to the scalar objective.
+        public var forward = 0.0
+        public var backward = 0.0
+        /// Gradient clipping and the optimizer update.
+        public var optimizer = 0.0
+    }
+
+    public private(set) var lastStepTiming = StepTiming()
+
     /// One optimizer step; returns the per-task losses (and "total").
     func trainStep(_ batch: Batch, epoch: Int) throws -> [String: Double] {
+        var timing = StepTiming()
+        var mark = DispatchTime.now().uptimeNanoseconds
+        func lap() -> Double {
+            let now = DispatchTime.now().uptimeNanoseconds
+            defer { mark = now }
+            return Double(now - mark) / 1e9
+        }
         let constrained = config.loss.attribution.weight > 0
         let (breakdown, _, logits, restricted, image) = try forward(batch, inputGradients: constrained)
         var objective = breakdown.total
         let penalty = constrained ? try attributionPenalty(logits: logits, batch: restricted, image: image) : nil
         if let penalty { objective = try objective + penalty * config.loss.attribution.weight }
         let total = try objective.item()
+        timing.forward = lap()
         guard total.isFinite else { throw Error.nonFiniteLoss(epoch: epoch, batch: state.nextBatch, subjects: batch.subjectIDs) }
         try optimizer.zeroGrad()
         if objective.requiresGrad {
             try objective.backward()
+            timing.backward = lap()
             if config.train.clipNorm > 0 { try GradientClipping.clipNorm(optimizer.parameters.map(\.parameter.tensor), maxNorm: config.train.clipNorm) }
             try optimizer.step()
+            timing.optimizer = lap()
         }
+        lastStepTiming = timing
         var losses = ["loss.total": total]
         if let penalty { losses["loss.attribution"] = try penalty.item() }
         for (task, term) in breakdown.tasks where term.count > 0 {

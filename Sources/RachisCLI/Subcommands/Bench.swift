@@ -6,11 +6,74 @@ extension RachisCommand {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks (run them on a release build: swift build -c release).",
-            subcommands: [Read.self])
+            discussion: "`rachis bench run` is the reference benchmark (training step, loader, inference, memory, FLOP/s).",
+            subcommands: [Run.self, Read.self])
     }
 }
 
 extension RachisCommand.Bench {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Training-step throughput split into data, forward, backward and optimizer; the loader alone; inference on a whole volume; peak memory; FLOP/s.",
+            discussion: """
+                Run it on a release build with nothing else running. Training steps use the config's loader, model, \
+                losses and optimizer exactly as `rachis train` does (no files are written but a temporary checkpoint \
+                for the inference part). Example:
+                  rachis bench run --config examples/configs/base.yaml --data default.h5 --threads 2
+                """)
+
+        @Option(help: "Dataset file (.h5).")
+        var data: String
+
+        @Option(help: "Training config (YAML or JSON). Default: every key at its default.")
+        var config: String?
+
+        @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. --set loader.batchSize=4 (repeatable).", valueName: "key.path=value"))
+        var overrides: [String] = []
+
+        @Flag(help: "Channels-last-3d memory format (same as --set train.channelsLast=true).")
+        var channelsLast = false
+
+        @Option(help: "Timed training steps.")
+        var steps: Int = 10
+
+        @Option(help: "Untimed warm-up steps before them.")
+        var warmup: Int = 2
+
+        @Option(help: "Batches read by the loader-alone measurement.")
+        var loaderBatches: Int = 20
+
+        @Option(help: "Timed inference passes over one whole volume.")
+        var inferenceRepeats: Int = 3
+
+        @Option(help: "Also write the JSON result to this file.")
+        var output: String?
+
+        @Flag(help: "Print JSON instead of the table.")
+        var json = false
+
+        @OptionGroup var engine: EngineOptions
+
+        func validate() throws {
+            guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
+            guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more, got \(warmup)") }
+            guard loaderBatches >= 1 else { throw ValidationError("--loader-batches must be at least 1, got \(loaderBatches)") }
+            guard inferenceRepeats >= 1 else { throw ValidationError("--inference-repeats must be at least 1, got \(inferenceRepeats)") }
+        }
+
+        func run() throws {
+            try engine.apply()
+            var trainingConfig = try TrainingConfig.load(config.map { URL(fileURLWithPath: $0) }, overrides: overrides)
+            if channelsLast { trainingConfig.train.channelsLast = true }
+            var options = TrainingBenchmark.Options()
+            (options.steps, options.warmup, options.loaderBatches, options.inferenceRepeats, options.seed) = (steps, warmup, loaderBatches, inferenceRepeats, engine.seed)
+            let benchmark = TrainingBenchmark(config: trainingConfig, configName: config ?? "defaults", dataset: URL(fileURLWithPath: data), options: options)
+            let result = try benchmark.run { printError("bench: \($0)") }
+            if let output { try AtomicFile.write(try result.prettyJSON(), to: URL(fileURLWithPath: output)) }
+            if json { try printJSON(result) } else { print(result.table) }
+        }
+    }
+
     struct Read: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Dataset read speed: whole subjects, and random crops read as hyperslabs (MB/s).")
