@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
 
-from rachis_model import SpineModel, load_config_file, ModelConfig, required_divisor  # noqa: E402
+from rachis_model import SpineModel, load_config_file, ModelConfig, required_divisor, summary  # noqa: E402
 from rachis_train import LossConfig, MultitaskLoss, TrainSettings, TrainStep, synthetic_batch  # noqa: E402
 
 REPO = HERE.parents[1]
@@ -118,6 +118,10 @@ def main() -> int:
             model(volume)
             inference.append(time.perf_counter() - t0)
 
+    peak_rss = peak_rss_mb()
+    # Forward FLOPs of one sample at the training crop, by rachis model summary's formula (after the peak RSS read).
+    forward_flops = summary(model, crop, 1)["totalFLOPs"]
+
     def median(key):
         return statistics.median(s[key] for s in steps) if steps else float("nan")
 
@@ -129,7 +133,7 @@ def main() -> int:
         "backwardSeconds": median("backward"),
         "optimizerSeconds": median("optimizer"),
         "inferenceSeconds": statistics.median(inference) if inference else float("nan"),
-        "peakRSSMB": peak_rss_mb(),
+        "peakRSSMB": peak_rss,
         "threads": torch.get_num_threads(),
         "channelsLast": channels_last,
         "torchVersion": torch.__version__,
@@ -144,6 +148,7 @@ def main() -> int:
         "warmup": args.warmup,
         "inferenceRepeats": repeats,
         "parameters": parameters,
+        "forwardFLOPsPerSample": forward_flops,
         "trainingPeakRSSMB": train_rss,
         "meanStepSeconds": statistics.fmean(s["step"] for s in steps) if steps else float("nan"),
         "stepSecondsAll": [s["step"] for s in steps],
