@@ -7,7 +7,7 @@ extension RachisCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks (run them on a release build: swift build -c release).",
             discussion: "`rachis bench run` is the reference benchmark (training step, loader, inference, memory, FLOP/s).",
-            subcommands: [Run.self, Read.self])
+            subcommands: [Run.self, Read.self, Chunks.self])
     }
 }
 
@@ -103,6 +103,64 @@ extension RachisCommand.Bench {
             print(String(format: "whole subjects: %d in %.2f s, %.1f MB, %.1f MB/s", result.wholeSubjects, result.wholeSeconds, result.wholeMB, result.wholeMBPerSecond))
             print(String(format: "crops %@: %d in %.2f s, %.1f MB, %.1f MB/s, %.0f crops/s", shape.map(String.init).joined(separator: "x"),
                          result.crops, result.cropSeconds, result.cropMB, result.cropMBPerSecond, result.cropsPerSecond))
+        }
+    }
+
+    struct Chunks: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "HDF5 layout of the volumes: file size, write and read MB/s (whole and random crops) per chunk shape and gzip level.",
+            discussion: """
+                Writes the images and vertebra labels of --subjects subjects into one scratch file per layout (in \
+                --scratch, removed afterwards) and reads them back. Layouts are D,H,W chunk extents with a gzip \
+                level or 'raw', e.g. --layout 16,64,64:4 --layout 16,64,64:raw. Default: the layout Rachis writes \
+                (16,64,64 gzip 4) and its neighbours.
+                """)
+
+        @Argument(help: "Dataset file (.h5) whose volumes are rewritten.")
+        var data: String
+
+        @Option(name: .customLong("layout"), help: ArgumentHelp("D,H,W chunk extents and gzip level (repeatable).", valueName: "d,h,w:level|raw"))
+        var layouts: [String] = []
+
+        @Option(help: "Subjects written per layout.")
+        var subjects: Int = 8
+
+        @Option(help: "Crop shape D,H,W in voxels.")
+        var crop: String = "16,64,64"
+
+        @Option(help: "Random crops read per layout.")
+        var crops: Int = 100
+
+        @Option(help: "Folder for the scratch files.")
+        var scratch: String = FileManager.default.temporaryDirectory.path
+
+        @Option(help: "Seed for the crop positions.")
+        var seed: UInt64 = 0
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func validate() throws {
+            guard subjects >= 1 else { throw ValidationError("--subjects must be at least 1, got \(subjects)") }
+            guard crops >= 1 else { throw ValidationError("--crops must be at least 1, got \(crops)") }
+        }
+
+        static func parseLayout(_ text: String) throws -> ChunkBenchmark.Layout {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2 else { throw ValidationError("--layout \(text): expected d,h,w:level or d,h,w:raw, e.g. 16,64,64:4") }
+            let chunks = try parseShape(String(parts[0]), option: "--layout")
+            if parts[1] == "raw" { return ChunkBenchmark.Layout(chunks: chunks, gzipLevel: nil) }
+            guard let level = Int(parts[1]), (0...9).contains(level) else {
+                throw ValidationError("--layout \(text): the gzip level must be 0 to 9 or raw, found \(parts[1])")
+            }
+            return ChunkBenchmark.Layout(chunks: chunks, gzipLevel: level)
+        }
+
+        func run() throws {
+            let chosen = layouts.isEmpty ? ChunkBenchmark.defaultLayouts : try layouts.map(Self.parseLayout)
+            let benchmark = ChunkBenchmark(layouts: chosen, subjects: subjects, cropShape: try parseShape(crop, option: "--crop"), crops: crops, seed: seed)
+            let result = try benchmark.run(URL(fileURLWithPath: data), scratch: URL(fileURLWithPath: scratch))
+            if json { try printJSON(result) } else { print(result.table) }
         }
     }
 }
