@@ -118,6 +118,7 @@ public final class Trainer {
             structureNames: reader.header.structureNames,
             spacingMM: (0..<3).map { axis in Self.median(spacings.map { $0[axis] }) ?? config.model.spacingMM[axis] })
         try model.move(to: options.device)
+        if config.train.channelsLast { try model.channelsLast3d() }
         try loss.move(to: options.device)
         let parameters = model.namedParameters() + loss.namedParameters().map { ("loss." + $0.name, $0.parameter) }
         optimizer = try config.train.makeOptimizer(parameters)
