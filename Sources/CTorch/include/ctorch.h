@@ -221,6 +221,15 @@ CTTensor *ct_mse_loss(CTTensor *input, CTTensor *target, int reduction);
 CTTensor *ct_l1_loss(CTTensor *input, CTTensor *target, int reduction);
 CTTensor *ct_smooth_l1_loss(CTTensor *input, CTTensor *target, int reduction, double beta);
 
+/* ---- optimizers ------------------------------------------------------------------------------ */
+/* One Adam/AdamW update of n parameters (those without a gradient are skipped): steps[i] is parameter i's step
+ * count after this update; exp_avg and exp_avg_sq are updated in place. Returns 0, or -1 with the error set. */
+int ct_adam_step(CTTensor **params, CTTensor **exp_avg, CTTensor **exp_avg_sq, const int64_t *steps, int n,
+                 double lr, double beta1, double beta2, double eps, double weight_decay, int decoupled);
+/* The global L2 norm of the parameters' gradients (float64 sums); with clip, scales them all in place so the norm is
+ * at most max_norm. Returns the norm before clipping, or -1 with the error set. */
+double ct_clip_grad_norm(CTTensor **params, int n, double max_norm, int clip);
+
 #ifdef __cplusplus
 }
 #endif
