@@ -1,6 +1,6 @@
 // Optimizer updates and gradient clipping over many parameters in one call each: the same arithmetic as a loop of
 // single ops from Swift, without a handle and a Swift object per intermediate.
-#include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
 #include "internal.h"
 
 using ctorch::T;
@@ -10,7 +10,7 @@ extern "C" {
 int ct_adam_step(CTTensor **params, CTTensor **exp_avg, CTTensor **exp_avg_sq, const int64_t *steps, int n,
                  double lr, double beta1, double beta2, double eps, double weight_decay, int decoupled) {
     try {
-        at::NoGradGuard no_grad;
+        c10::AutoGradMode no_grad(false);
         for (int i = 0; i < n; ++i) {
             at::Tensor &p = T(params[i]);
             at::Tensor g = p.grad();
@@ -36,7 +36,7 @@ int ct_adam_step(CTTensor **params, CTTensor **exp_avg, CTTensor **exp_avg_sq, c
 
 double ct_clip_grad_norm(CTTensor **params, int n, double max_norm, int clip) {
     try {
-        at::NoGradGuard no_grad;
+        c10::AutoGradMode no_grad(false);
         std::vector<at::Tensor> grads;
         for (int i = 0; i < n; ++i) {
             at::Tensor g = T(params[i]).grad();
