@@ -59,7 +59,8 @@ func findLibTorch() -> LibTorch {
         guard fm.fileExists(atPath: lib + "/libtorch_cpu.so") || fm.fileExists(atPath: lib + "/libtorch.so") else {
             fail("LIBTORCH=\(root) has no lib/libtorch.so or lib/libtorch_cpu.so: the folder is not a usable libtorch.")
         }
-        guard let (major, minor) = readVersion(header) else {
+        // torch 2.9 and later moved the numbers to torch/headeronly/version.h.
+        guard let (major, minor) = readVersion(header) ?? readVersion(include + "/torch/headeronly/version.h") else {
             fail("cannot read the libtorch version from \(header)")
         }
         guard major >= 2 || (major == 1 && minor >= 13) else {

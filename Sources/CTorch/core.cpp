@@ -201,7 +201,7 @@ CTTensor *ct_detach(CTTensor *t) { CT_TENSOR(T(t).detach()) }
 int ct_set_data(CTTensor *t, CTTensor *src) { CT_STATUS(T(t).set_data(T(src))) }
 
 int ct_requires_grad(CTTensor *t) { try { return T(t).requires_grad() ? 1 : 0; } CT_CATCH(-1) }
-int ct_set_requires_grad(CTTensor *t, int requires) { CT_STATUS(T(t).set_requires_grad(requires != 0)) }
+int ct_set_requires_grad(CTTensor *t, int flag) { CT_STATUS(T(t).set_requires_grad(flag != 0)) }
 CTTensor *ct_grad(CTTensor *t, int *defined) {
     try {
         auto g = T(t).grad();

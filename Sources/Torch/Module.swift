@@ -177,6 +177,15 @@ open class Module: @unchecked Sendable {
         }
     }
 
+    /// Lays every 5-D parameter and buffer (3-D convolution weights) out channels-last, as PyTorch's
+    /// `module.to(memory_format=torch.channels_last_3d)` does: with channels-last input, convolutions then run without
+    /// reordering their weights. Values are unchanged; checkpoints still store the usual (contiguous) layout.
+    public func channelsLast3d() throws {
+        try Torch.noGrad {
+            for (_, tensor) in state() where tensor.rank == 5 { try tensor.setData(try tensor.channelsLast3d()) }
+        }
+    }
+
     /// Drops every parameter's accumulated gradient.
     public func zeroGrad() throws {
         for p in parameters() { try p.zeroGrad() }

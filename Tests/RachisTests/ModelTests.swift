@@ -154,6 +154,19 @@ struct SpineModelTests {
                        (a.levels!, b.levels!), (a.reconstruction!, b.reconstruction!)] {
             #expect(try maxDifference(x, y) < 1e-4)
         }
+        // Weights laid out channels-last too (as train.channelsLast does): same outputs, same stored state.
+        let before = model.state().map { ($0.name, try! $0.tensor.array(Float.self)) }
+        try model.channelsLast3d()
+        let convolution = model.state().first { $0.tensor.rank == 5 }!.tensor
+        #expect(convolution.isChannelsLast3d && !convolution.isContiguous)
+        let c = try model(image.channelsLast3d())
+        for (x, y) in [(a.features, c.features), (a.segmentation!, c.segmentation!), (a.reconstruction!, c.reconstruction!)] {
+            #expect(try maxDifference(x, y) < 1e-4)
+        }
+        for ((name, values), entry) in zip(before, model.state()) {
+            #expect(name == entry.name)
+            #expect(try entry.tensor.array(Float.self) == values)
+        }
     }
 }
 

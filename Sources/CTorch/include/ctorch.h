@@ -94,7 +94,7 @@ int ct_set_data(CTTensor *t, CTTensor *src);
 
 /* ---- autograd -------------------------------------------------------------------------------- */
 int ct_requires_grad(CTTensor *t);
-int ct_set_requires_grad(CTTensor *t, int requires);
+int ct_set_requires_grad(CTTensor *t, int flag);
 /* The accumulated gradient; sets *defined = 0 (and returns NULL) when there is none. */
 CTTensor *ct_grad(CTTensor *t, int *defined);
 int ct_zero_grad(CTTensor *t);
@@ -244,6 +244,15 @@ int ct_dist_broadcast(CTProcessGroup *pg, CTTensor **tensors, int n, int root, i
 /* out[r] (world_size new tensors) <- rank r's `input`; every rank's input must have the same shape and dtype. */
 int ct_dist_all_gather(CTProcessGroup *pg, CTTensor *input, CTTensor **out);
 int ct_dist_barrier(CTProcessGroup *pg);
+
+/* ---- optimizers ------------------------------------------------------------------------------ */
+/* One Adam/AdamW update of n parameters (those without a gradient are skipped): steps[i] is parameter i's step
+ * count after this update; exp_avg and exp_avg_sq are updated in place. Returns 0, or -1 with the error set. */
+int ct_adam_step(CTTensor **params, CTTensor **exp_avg, CTTensor **exp_avg_sq, const int64_t *steps, int n,
+                 double lr, double beta1, double beta2, double eps, double weight_decay, int decoupled);
+/* The global L2 norm of the parameters' gradients (float64 sums); with clip, scales them all in place so the norm is
+ * at most max_norm. Returns the norm before clipping, or -1 with the error set. */
+double ct_clip_grad_norm(CTTensor **params, int n, double max_norm, int clip);
 
 #ifdef __cplusplus
 }

@@ -83,6 +83,7 @@ public final class Predictor {
             throw Error.incompatibleCheckpoint(file: url.path, reason: "its weights do not fit the model its config describes (\(error))")
         }
         try model.move(to: options.device)
+        if config.train.channelsLast { try model.channelsLast3d() }
         model.eval()
         self.model = model
         let data = checkpoint.dataset

@@ -135,6 +135,7 @@ public final class Trainer {
             structureNames: reader.header.structureNames,
             spacingMM: (0..<3).map { axis in Self.median(spacings.map { $0[axis] }) ?? config.model.spacingMM[axis] })
         try model.move(to: options.device)
+        if config.train.channelsLast { try model.channelsLast3d() }
         try loss.move(to: options.device)
         let parameters = model.namedParameters() + loss.namedParameters().map { ("loss." + $0.name, $0.parameter) }
         optimizer = try config.train.makeOptimizer(parameters)
@@ -362,18 +363,41 @@ public final class Trainer {
         return try AttributionPenalty.outsideFraction(logits: logits, input: image, vertebrae: chosen, method: constraint.method)
     }
 
+    /// Seconds spent in each phase of the last `trainStep` (read by `rachis bench`). On a CPU every libtorch call
+    /// is synchronous, so the split is exact; on CUDA the phases would need a synchronisation to be.
+    public struct StepTiming: Sendable {
+        /// Model, losses and the attribution penalty, up to the scalar objective.
+        public var forward = 0.0
+        public var backward = 0.0
+        /// Averaging gradients and losses across ranks (0 in a single process).
+        public var allReduce = 0.0
+        /// Gradient clipping and the optimizer update.
+        public var optimizer = 0.0
+    }
+
+    public private(set) var lastStepTiming = StepTiming()
+
     /// One optimizer step; returns the per-task losses (and "total"), averaged over the ranks in a data-parallel run,
     /// and whether to stop after it (`stopRequested` here, or on any rank).
     func trainStep(_ batch: Batch, epoch: Int, stopRequested: Bool = false) throws -> (losses: [String: Double], stop: Bool) {
+        var timing = StepTiming()
+        var mark = DispatchTime.now().uptimeNanoseconds
+        func lap() -> Double {
+            let now = DispatchTime.now().uptimeNanoseconds
+            defer { mark = now }
+            return Double(now - mark) / 1e9
+        }
         let constrained = config.loss.attribution.weight > 0
         let (breakdown, _, logits, restricted, image) = try forward(batch, inputGradients: constrained, shareAcrossRanks: true)
         var objective = breakdown.total
         let penalty = constrained ? try attributionPenalty(logits: logits, batch: restricted, image: image) : nil
         if let penalty { objective = try objective + penalty * config.loss.attribution.weight }
         let total = try objective.item()
+        timing.forward = lap()
         guard total.isFinite else { throw Error.nonFiniteLoss(epoch: epoch, batch: state.nextBatch, subjects: batch.subjectIDs) }
         try optimizer.zeroGrad()
         if objective.requiresGrad { try objective.backward() }
+        timing.backward = lap()
         var losses = ["loss.total": total]
         if let penalty { losses["loss.attribution"] = try penalty.item() }
         for (task, term) in breakdown.tasks where term.count > 0 {
@@ -386,11 +410,14 @@ public final class Trainer {
             let agreed = try distributed.synchronizeStep(parameters: optimizer.parameters.map(\.parameter.tensor), losses: losses,
                                                          keys: Self.stepLossKeys, stop: stopRequested)
             (losses, stop, update) = (agreed.losses, agreed.stop, agreed.anyGradient)
+            timing.allReduce = lap()
         }
         if update {
             if config.train.clipNorm > 0 { try GradientClipping.clipNorm(optimizer.parameters.map(\.parameter.tensor), maxNorm: config.train.clipNorm) }
             try optimizer.step()
         }
+        timing.optimizer = lap()
+        lastStepTiming = timing
         return (losses, stop)
     }
 

@@ -1,3 +1,4 @@
+import CTorch
 import Foundation
 
 /// Adam (Kingma and Ba, 2015) and AdamW (Loshchilov and Hutter, 2019), as in `torch.optim.Adam`/`AdamW`:
@@ -35,26 +36,22 @@ public final class Adam: Optimizer {
                  decoupledWeightDecay: true)
     }
 
+    /// One update of every parameter that has a gradient, in a single shim call (the arithmetic above, in place).
     public func step() throws {
-        try Torch.noGrad {
-            for (name, p) in parameters {
-                guard var g = p.tensor.grad else { continue }
-                let t = (steps[name] ?? 0) + 1
-                steps[name] = t
-                if weightDecay != 0 {
-                    if decoupledWeightDecay { try p.tensor.mul_(1 - learningRate * weightDecay) } else { g = try g + p.tensor * weightDecay }
-                }
-                let m = try slots.slot("exp_avg", for: name, like: p.tensor)
-                let v = try slots.slot("exp_avg_sq", for: name, like: p.tensor)
-                try m.mul_(beta1)
-                try m.add_(g, alpha: 1 - beta1)
-                try v.mul_(beta2)
-                try v.addcmul_(g, g, value: 1 - beta2)
-                let correction1 = 1 - pow(beta1, Double(t))
-                let correction2 = 1 - pow(beta2, Double(t))
-                let denominator = try (v / correction2).sqrt() + eps
-                try p.tensor.addcdiv_(m, denominator, value: -learningRate / correction1)
-            }
+        var params: [Tensor] = [], means: [Tensor] = [], squares: [Tensor] = [], counts: [Int64] = []
+        for (name, p) in parameters where p.tensor.grad != nil {
+            let t = (steps[name] ?? 0) + 1
+            steps[name] = t
+            params.append(p.tensor)
+            means.append(try slots.slot("exp_avg", for: name, like: p.tensor))
+            squares.append(try slots.slot("exp_avg_sq", for: name, like: p.tensor))
+            counts.append(Int64(t))
+        }
+        guard !params.isEmpty else { return }
+        try status(decoupledWeightDecay ? "AdamW.step" : "Adam.step", []) {
+            var handles = params.map { Optional($0.handle) }, m = means.map { Optional($0.handle) }, v = squares.map { Optional($0.handle) }
+            return ct_adam_step(&handles, &m, &v, counts, Int32(params.count), learningRate, beta1, beta2, eps, weightDecay,
+                                decoupledWeightDecay ? 1 : 0)
         }
     }
 

@@ -1,16 +1,13 @@
+import CTorch
+
 public enum GradientClipping {
     /// Scales all gradients together so their global L2 norm is at most `maxNorm`; returns the norm before clipping.
     @discardableResult
     public static func clipNorm(_ parameters: [Tensor], maxNorm: Double) throws -> Double {
-        let grads = parameters.compactMap(\.grad)
-        guard !grads.isEmpty else { return 0 }
-        let total = try Torch.noGrad {
-            try grads.reduce(0.0) { $0 + (try $1.to(.float64).square().sum().item()) }.squareRoot()
-        }
-        let scale = maxNorm / (total + 1e-6)
-        if scale < 1 {
-            try Torch.noGrad { for g in grads { try g.mul_(scale) } }
-        }
+        guard !parameters.isEmpty else { return 0 }
+        var handles = parameters.map { Optional($0.handle) }
+        let total = ct_clip_grad_norm(&handles, Int32(parameters.count), maxNorm, 1)
+        if total < 0 { throw TorchError.last("clipNorm", []) }
         return total
     }
 

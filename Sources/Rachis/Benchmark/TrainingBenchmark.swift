@@ -1,0 +1,236 @@
+import Foundation
+import Logging
+import Torch
+
+/// The reference benchmark behind `rachis bench run`: on one training config and dataset it measures
+///
+/// - the training step, split into waiting for data, forward (model and losses), backward and optimizer;
+/// - the data loader alone (its prefetching path, nothing else running);
+/// - inference on one whole validation volume (`Predictor`, network only and with decoding);
+/// - peak resident memory after training and after inference;
+/// - achieved FLOP/s against the machine's measured single-precision matrix-multiply rate.
+///
+/// FLOPs of a training step are counted as 3 × the forward FLOPs of `ModelSummary` (a backward pass costs about
+/// twice the forward: gradients of the inputs and of the weights), at the step's batch and crop.
+public struct TrainingBenchmark: Sendable {
+    public struct Options: Sendable {
+        public var steps = 10
+        public var warmup = 2
+        public var loaderBatches = 20
+        public var inferenceRepeats = 3
+        public var seed: UInt64 = 0
+        public init() {}
+    }
+
+    /// Median, mean, minimum and maximum of a series of seconds.
+    public struct Seconds: Codable, Sendable, Equatable {
+        public var median: Double
+        public var mean: Double
+        public var min: Double
+        public var max: Double
+
+        public init(_ values: [Double]) {
+            let sorted = values.sorted()
+            let n = sorted.count
+            median = n == 0 ? .nan : n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+            mean = n == 0 ? .nan : sorted.reduce(0, +) / Double(n)
+            min = sorted.first ?? .nan
+            max = sorted.last ?? .nan
+        }
+    }
+
+    public struct Result: Codable, Sendable {
+        public var config: String
+        public var dataset: String
+        public var libtorch: String
+        public var threads: Int
+        public var channelsLast: Bool
+        public var batchSize: Int
+        public var crop: [Int]
+        public var steps: Int
+        public var warmup: Int
+        /// Whole steps, data waits included (what training sees).
+        public var stepSeconds: Seconds
+        public var dataSeconds: Seconds
+        public var forwardSeconds: Seconds
+        public var backwardSeconds: Seconds
+        public var optimizerSeconds: Seconds
+        /// batch / median step.
+        public var samplesPerSecond: Double
+        /// batch / median (forward + backward + optimizer): the rate if data never kept the step waiting.
+        public var computeSamplesPerSecond: Double
+        /// The loader alone, through its prefetching workers.
+        public var loaderSamplesPerSecond: Double
+        /// loaderSamplesPerSecond / computeSamplesPerSecond (the target is 3 or more).
+        public var loaderHeadroom: Double
+        public var inferenceShape: [Int]
+        public var inferenceWindows: Int
+        /// The model's forward pass alone on one whole volume (padded to the model's divisor), no gradients: the
+        /// figure to compare with another framework's forward.
+        public var inferenceForwardSeconds: Seconds
+        /// The network part of `Predictor` on one whole volume (z-scoring, padding or windows, blending).
+        public var inferenceNetworkSeconds: Seconds
+        /// `Predictor.predict`: the network and the decoding into vertebrae.
+        public var inferenceSeconds: Seconds
+        public var peakRSSMBAfterTraining: Double
+        public var peakRSSMB: Double
+        public var forwardFLOPsPerStep: Int
+        public var trainingFLOPsPerStep: Int
+        public var achievedGFLOPs: Double
+        /// float32 matrix multiply, 2048 × 2048, on the same threads: what this machine reaches in practice.
+        public var matmulGFLOPs: Double
+        public var fractionOfMatmul: Double
+    }
+
+    public let config: TrainingConfig
+    public let configName: String
+    public let dataset: URL
+    public let options: Options
+
+    public init(config: TrainingConfig, configName: String, dataset: URL, options: Options = Options()) {
+        (self.config, self.configName, self.dataset, self.options) = (config, configName, dataset, options)
+    }
+
+    /// Peak resident set size of this process so far, in MiB (getrusage's ru_maxrss / 1024 on Linux).
+    public static func peakRSSMB() -> Double {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_maxrss) / 1024
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        return Double(usage.ru_maxrss) / 1024 / 1024
+        #endif
+    }
+
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+    static func since(_ start: UInt64) -> Double { Double(now() - start) / 1e9 }
+
+    /// GFLOP/s of an n × n float32 matrix product (best of `repeats`, after a warm-up).
+    public static func matmulGFLOPs(n: Int = 2048, repeats: Int = 5) throws -> Double {
+        let a = try Tensor.rand([n, n]), b = try Tensor.rand([n, n])
+        _ = try a.matmul(b)
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let start = now()
+            _ = try a.matmul(b)
+            best = Swift.min(best, since(start))
+        }
+        return 2 * Double(n * n * n) / best / 1e9
+    }
+
+    public func run(progress: (String) -> Void = { _ in }) throws -> Result {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("rachis-bench-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var trainerOptions = Trainer.Options(dataset: dataset, run: scratch)
+        trainerOptions.seed = options.seed
+        var logger = Logger(label: "rachis.bench")
+        logger.logLevel = .warning
+        let trainer = try Trainer(config: config, options: trainerOptions, logger: logger)
+        let batchSize = config.loader.batchSize
+        let crop = trainer.loader.config.cropSize
+
+        progress("loader alone: \(options.loaderBatches) batches")
+        let loaderRate = try trainer.loader.measureThroughput(batches: options.loaderBatches)
+
+        progress("training: \(options.warmup) warm-up and \(options.steps) timed steps, batch \(batchSize), crop \(crop)")
+        var data: [Double] = [], forward: [Double] = [], backward: [Double] = [], optimizer: [Double] = [], step: [Double] = []
+        var epoch = 0, done = 0
+        trainer.model.train()
+        while done < options.warmup + options.steps {
+            let stream = trainer.loader.batches(epoch: epoch)
+            defer { stream.cancel() }
+            while done < options.warmup + options.steps {
+                let start = Self.now()
+                guard let batch = try stream.next() else { break }
+                let wait = Self.since(start)
+                _ = try trainer.trainStep(batch, epoch: epoch)
+                let total = Self.since(start)
+                if done >= options.warmup {
+                    let t = trainer.lastStepTiming
+                    data.append(wait); forward.append(t.forward); backward.append(t.backward); optimizer.append(t.optimizer); step.append(total)
+                }
+                done += 1
+            }
+            epoch += 1
+        }
+        let rssTraining = Self.peakRSSMB()
+
+        let summary = try ModelSummary.run(trainer.model, crop: crop, batch: batchSize)
+        let matmul = try Self.matmulGFLOPs()
+
+        progress("inference: \(options.inferenceRepeats) passes over one whole volume")
+        try trainer.folder.create()
+        try trainer.saveLast()
+        var predictorOptions = Predictor.Options()
+        predictorOptions.allowSpacingMismatch = true
+        let predictor = try Predictor(checkpoint: trainer.folder.lastCheckpoint, options: predictorOptions, logger: logger)
+        let reader = trainer.loader.reader
+        guard let subject = trainer.loader.validationIDs.first ?? trainer.loader.labelledIDs.first else {
+            throw LoaderError.emptySplit(file: dataset.path, split: config.loader.split, part: "validation")
+        }
+        let input = try predictor.input(dataset: reader, subject: subject)
+        var network: [Double] = [], whole: [Double] = [], forwardOnly: [Double] = []
+        var windows = 1
+        _ = try predictor.maps(image: input.image, geometry: input.geometry, source: subject)
+        let shape = input.geometry.shape
+        let volume = try Predictor.padEnd(try Tensor(input.image, shape: [1, config.model.inChannels] + shape), from: shape,
+                                          to: LoaderConfig.roundUp(shape, to: SpineModel.requiredDivisor(config.model)))
+        let x = config.train.channelsLast ? try volume.channelsLast3d() : volume
+        predictor.model.eval()
+        for _ in 0..<options.inferenceRepeats {
+            var start = Self.now()
+            try Torch.noGrad { _ = try predictor.model(x) }
+            forwardOnly.append(Self.since(start))
+            start = Self.now()
+            windows = try predictor.maps(image: input.image, geometry: input.geometry, source: subject).windows
+            network.append(Self.since(start))
+            start = Self.now()
+            _ = try predictor.predict(id: subject, image: input.image, geometry: input.geometry, source: input.source)
+            whole.append(Self.since(start))
+        }
+
+        let stepStats = Seconds(step)
+        let compute = Seconds(zip(zip(forward, backward), optimizer).map { $0.0 + $0.1 + $1 })
+        let computeRate = Double(batchSize) / compute.median
+        let trainingFLOPs = 3 * summary.totalFLOPs
+        let achieved = Double(trainingFLOPs) / compute.median / 1e9
+        return Result(
+            config: configName, dataset: dataset.path, libtorch: Torch.version, threads: Torch.threads,
+            channelsLast: config.train.channelsLast, batchSize: batchSize, crop: crop, steps: options.steps, warmup: options.warmup,
+            stepSeconds: stepStats, dataSeconds: Seconds(data), forwardSeconds: Seconds(forward), backwardSeconds: Seconds(backward),
+            optimizerSeconds: Seconds(optimizer), samplesPerSecond: Double(batchSize) / stepStats.median,
+            computeSamplesPerSecond: computeRate, loaderSamplesPerSecond: loaderRate, loaderHeadroom: loaderRate / computeRate,
+            inferenceShape: input.geometry.shape, inferenceWindows: windows, inferenceForwardSeconds: Seconds(forwardOnly), inferenceNetworkSeconds: Seconds(network),
+            inferenceSeconds: Seconds(whole), peakRSSMBAfterTraining: rssTraining, peakRSSMB: Self.peakRSSMB(),
+            forwardFLOPsPerStep: summary.totalFLOPs, trainingFLOPsPerStep: trainingFLOPs, achievedGFLOPs: achieved,
+            matmulGFLOPs: matmul, fractionOfMatmul: achieved / matmul)
+    }
+}
+
+extension TrainingBenchmark.Result {
+    /// The readable table `rachis bench run` prints.
+    public var table: String {
+        func ms(_ s: TrainingBenchmark.Seconds) -> String { String(format: "%8.1f ms  (mean %.1f, min %.1f, max %.1f)", s.median * 1000, s.mean * 1000, s.min * 1000, s.max * 1000) }
+        let shape = crop.map(String.init).joined(separator: "x")
+        return [
+            "Rachis benchmark: \(config) on \(dataset)",
+            "libtorch \(libtorch), \(threads) threads, \(channelsLast ? "channels-last-3d" : "default memory format"), batch \(batchSize), crop \(shape), \(steps) steps after \(warmup) warm-up",
+            "",
+            "training step (median)",
+            "  data wait   " + ms(dataSeconds),
+            "  forward     " + ms(forwardSeconds),
+            "  backward    " + ms(backwardSeconds),
+            "  optimizer   " + ms(optimizerSeconds),
+            "  whole step  " + ms(stepSeconds),
+            String(format: "  throughput  %.2f samples/s (%.2f without data waits)", samplesPerSecond, computeSamplesPerSecond),
+            String(format: "data loader alone  %.2f samples/s, %.1fx the training rate", loaderSamplesPerSecond, loaderHeadroom),
+            String(format: "inference (%@, %d window%@)  forward %.3f s, predictor's network part %.3f s, with decoding %.3f s (medians)",
+                   inferenceShape.map(String.init).joined(separator: "x"), inferenceWindows, inferenceWindows == 1 ? "" : "s",
+                   inferenceForwardSeconds.median, inferenceNetworkSeconds.median, inferenceSeconds.median),
+            String(format: "peak resident memory  %.0f MiB after training, %.0f MiB after inference", peakRSSMBAfterTraining, peakRSSMB),
+            String(format: "FLOPs  %.2f GFLOP per step (3 x forward %.2f GFLOP), %.1f GFLOP/s achieved, %.0f%% of a %.1f GFLOP/s 2048^2 matmul",
+                   Double(trainingFLOPsPerStep) / 1e9, Double(forwardFLOPsPerStep) / 1e9, achievedGFLOPs, 100 * fractionOfMatmul, matmulGFLOPs),
+        ].joined(separator: "\n")
+    }
+}
