@@ -112,6 +112,13 @@ public final class DatasetReader: @unchecked Sendable {
         }
     }
 
+    /// How many raters' voxel labels the subject stores (`raters/0`, `raters/1`, ...).
+    public func raterCount(of id: String) throws -> Int {
+        let g = try group(id)
+        guard g.exists("raters") else { return 0 }
+        return try g.openGroup("raters").children().count
+    }
+
     /// A whole subject.
     public func subject(_ id: String) throws -> Subject {
         let g = try group(id)

@@ -3519,6 +3519,138 @@ extension JSONSchema {
               "minimum": 0
             }
           }
+        },
+        "descriptors": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Shape-descriptor supervision of the segmentation (size, centroid, mean distance to the centroid, surface) within bounds from the labels or a descriptor-only annotation, through a log-barrier extension. Off while weight is 0.",
+          "properties": {
+            "weight": {
+              "type": "number",
+              "minimum": 0
+            },
+            "barrier": {
+              "type": "object",
+              "additionalProperties": false,
+              "description": "Log-barrier t at epoch e (0-based): t0 * tGrowth^e (Kervadec et al. 2019: t0 5, growth 1.1).",
+              "properties": {
+                "t0": {
+                  "type": "number",
+                  "exclusiveMinimum": 0
+                },
+                "tGrowth": {
+                  "type": "number",
+                  "minimum": 1
+                }
+              }
+            },
+            "relativeTolerance": {
+              "type": "number",
+              "minimum": 0,
+              "exclusiveMaximum": 1
+            },
+            "centroidToleranceMM": {
+              "type": "number",
+              "exclusiveMinimum": 0
+            },
+            "kinds": {
+              "type": "array",
+              "items": {
+                "enum": [
+                  "size",
+                  "centroid",
+                  "meanDistance",
+                  "surface"
+                ]
+              },
+              "minItems": 1,
+              "uniqueItems": true
+            },
+            "structures": {
+              "type": "array",
+              "items": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 5
+              },
+              "minItems": 1,
+              "uniqueItems": true,
+              "description": "Structure classes that get bounds (1 vertebral body, 2 disc, 3 spinal canal, 4 lesion, 5 posterior elements)."
+            }
+          }
+        },
+        "boxes": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Box supervision of the segmentation for subjects annotated with boxes: outside every box the boxed classes are absent; inside, a fill (size) prior and a tightness prior (skipped for boxes the crop or field of view cuts). Off while weight is 0.",
+          "properties": {
+            "weight": {
+              "type": "number",
+              "minimum": 0
+            },
+            "barrier": {
+              "type": "object",
+              "additionalProperties": false,
+              "description": "Log-barrier t at epoch e (0-based): t0 * tGrowth^e (Kervadec et al. 2019: t0 5, growth 1.1).",
+              "properties": {
+                "t0": {
+                  "type": "number",
+                  "exclusiveMinimum": 0
+                },
+                "tGrowth": {
+                  "type": "number",
+                  "minimum": 1
+                }
+              }
+            },
+            "classes": {
+              "type": "array",
+              "items": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 5
+              },
+              "minItems": 1,
+              "uniqueItems": true,
+              "description": "Structure classes a vertebra box encloses."
+            },
+            "fill": {
+              "type": "array",
+              "items": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1
+              },
+              "minItems": 2,
+              "maxItems": 2
+            },
+            "sizeWeight": {
+              "type": "number",
+              "minimum": 0
+            },
+            "tightnessWeight": {
+              "type": "number",
+              "minimum": 0
+            },
+            "tightnessThreshold": {
+              "type": "number",
+              "exclusiveMinimum": 0,
+              "exclusiveMaximum": 1
+            }
+          }
+        },
+        "raters": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Segmentation targets of subjects with several raters: majority (the stored labels) or staple (soft-target cross-entropy on the multi-label STAPLE posterior).",
+          "properties": {
+            "consensus": {
+              "enum": [
+                "majority",
+                "staple"
+              ]
+            }
+          }
         }
       },
       "additionalProperties": false,
@@ -3675,6 +3807,7 @@ extension JSONSchema {
   "additionalProperties": false,
   "type": "object"
 }
+
 """#,
     ]
 }

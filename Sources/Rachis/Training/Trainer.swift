@@ -106,7 +106,7 @@ public final class Trainer {
         var loaderConfig = config.loader
         let divisor = SpineModel.requiredDivisor(config.model)
         loaderConfig.cropDivisor = zip(loaderConfig.cropDivisor, divisor).map { a, b in a * b / Self.gcd(a, b) }
-        loader = try DataLoader(reader: reader, config: loaderConfig, seed: options.seed)
+        loader = try DataLoader(reader: reader, config: loaderConfig, seed: options.seed, targets: LooseTargets(loss: config.loss))
         var classCounts = [Int](repeating: 0, count: config.model.classes)
         for id in loader.labelledIDs {
             for v in try reader.vertebrae(of: id) { if let c = v.classIndex, c < classCounts.count { classCounts[c] += 1 } }
@@ -173,6 +173,7 @@ public final class Trainer {
         var trained = 0
         while state.epoch < epochs {
             let epoch = state.epoch
+            loss.epoch = epoch
             model.train()
             let stream = loader.batches(epoch: epoch, startingAt: state.nextBatch)
             defer { stream.cancel() }
@@ -274,6 +275,11 @@ public final class Trainer {
         onDevice.structuresKnown = try batch.structuresKnown.to(device: options.device)
         onDevice.heatmap = try batch.heatmap.to(device: options.device)
         onDevice.taskMask = try batch.taskMask.mapValues { try $0.to(device: options.device) }
+        onDevice.fieldOfView = try batch.fieldOfView?.to(device: options.device)
+        onDevice.boxes = try batch.boxes?.to(device: options.device)
+        onDevice.boxSamples = try batch.boxSamples?.to(device: options.device)
+        onDevice.softStructures = try batch.softStructures?.to(device: options.device)
+        onDevice.softSamples = try batch.softSamples?.to(device: options.device)
         let output = try model(image)
         let (logits, restricted) = try classification(output, onDevice)
         return (try loss(output: output, classLogits: logits, batch: restricted), output, logits, restricted, image)
@@ -328,6 +334,7 @@ public final class Trainer {
             losses["loss." + task.rawValue] = term.value
             if config.loss.weighting == .uncertainty { losses["weight." + task.rawValue] = term.weight }
         }
+        for (name, term) in breakdown.extra { losses["loss." + name] = term.value }
         return losses
     }
 

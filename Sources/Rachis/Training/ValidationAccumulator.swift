@@ -25,6 +25,11 @@ struct ValidationAccumulator {
             weights[task, default: (0, 0)].sum += term.weight
             weights[task, default: (0, 0)].count += 1
         }
+        // Loose-label terms are logged but left out of val.loss.total (their barrier t grows with the epochs).
+        for (name, term) in loss.extra where term.count > 0 {
+            losses["val.loss." + name, default: (0, 0)].sum += term.value
+            losses["val.loss." + name, default: (0, 0)].count += 1
+        }
         if let classLogits, classLogits.shape[0] > 0 {
             let probabilities = try classLogits.softmax(dim: 1).to(.float64, device: .cpu)
             let k = classLogits.shape[1]
