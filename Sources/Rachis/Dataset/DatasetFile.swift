@@ -230,6 +230,13 @@ public final class DatasetWriter {
             try g.createDataset("annotated/vertebrae", values: subject.vertebraAnnotated, shape: volume, options: options)
             try g.createDataset("annotated/structures", values: subject.structureAnnotated, shape: volume, options: options)
         }
+        if let pseudo = subject.pseudoLabels {
+            try g.createDataset("pseudo/structures", values: pseudo.structures, shape: volume, options: options)
+            let group = try g.openGroup("pseudo")
+            try group.setAttribute("threshold", pseudo.threshold)
+            try group.setAttribute("samples", Int64(pseudo.samples))
+            try group.setAttribute("checkpoint", pseudo.checkpoint)
+        }
         for (r, rater) in subject.raters.enumerated() {
             try g.createDataset("raters/\(r)/vertebrae", values: rater.vertebraLabels, shape: volume, options: options)
             try g.createDataset("raters/\(r)/structures", values: rater.structureLabels, shape: volume, options: options)

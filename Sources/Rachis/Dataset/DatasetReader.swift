@@ -144,6 +144,14 @@ public final class DatasetReader: @unchecked Sendable {
             vertebraAnnotated: try volume("annotated/vertebrae"), structureAnnotated: try volume("annotated/structures"),
             raters: raters, vertebrae: try vertebrae(of: id), classNames: header.classNames, annotationMode: try annotationMode(of: id))
         subject.tasks = try tasks(of: id)
+        if g.exists("pseudo/structures") {
+            let p = try g.openGroup("pseudo")
+            subject.pseudoLabels = PseudoLabels(
+                structures: try volume("pseudo/structures"),
+                threshold: p.hasAttribute("threshold") ? try p.readAttribute("threshold", as: Double.self) : .nan,
+                samples: p.hasAttribute("samples") ? Int(try p.readAttribute("samples", as: Int64.self)) : 0,
+                checkpoint: p.hasAttribute("checkpoint") ? try p.readAttribute("checkpoint", as: String.self) : "")
+        }
         return subject
     }
 

@@ -111,6 +111,12 @@ public struct DatasetValidator {
             if let bad = values.first(where: { $0 > 1 }) { problem(name, "holds \(bad); annotation masks are 0 or 1") }
         }
 
+        if let pseudo = subject.pseudoLabels?.structures, pseudo.count == subject.structureAnnotated.count {
+            if let bad = pseudo.first(where: { $0 > 1 }) { problem("pseudo/structures", "holds \(bad); a pseudo-label mask is 0 or 1") }
+            let unannotated = zip(pseudo, subject.structureAnnotated).filter { $0 != 0 && $1 == 0 }.count
+            if unannotated > 0 { problem("pseudo/structures", "\(unannotated) pseudo-labelled voxels are not marked in annotated/structures") }
+        }
+
         let labelledLevels = Set(subject.vertebraLabels)
         var seen: Set<Int> = []
         let classCount = reader.header.classNames.count

@@ -177,6 +177,23 @@ public struct RaterLabels: Equatable, Sendable {
     }
 }
 
+/// Structure labels that a model gave to voxels the annotators left unlabelled (`Relabeler`): `structures` is 1
+/// where `structureLabels` holds such a pseudo-label (and `structureAnnotated` is 1 there too).
+public struct PseudoLabels: Equatable, Sendable {
+    /// `[D, H, W]` 0/1.
+    public var structures: [UInt8]
+    /// The confidence threshold the pseudo-labels passed.
+    public var threshold: Double
+    /// MC-dropout passes the confidence was estimated from.
+    public var samples: Int
+    /// The checkpoint that predicted them.
+    public var checkpoint: String
+
+    public init(structures: [UInt8], threshold: Double, samples: Int, checkpoint: String) {
+        (self.structures, self.threshold, self.samples, self.checkpoint) = (structures, threshold, samples, checkpoint)
+    }
+}
+
 public struct Subject: Equatable, Sendable {
     public var id: String
     public var geometry: Geometry
@@ -194,6 +211,8 @@ public struct Subject: Equatable, Sendable {
     public var structureAnnotated: [UInt8]
     /// Per-rater labels (empty unless `annotationMode == .raters`).
     public var raters: [RaterLabels]
+    /// Pseudo-labels among the structure labels (`rachis relabel`), nil when there are none.
+    public var pseudoLabels: PseudoLabels? = nil
     /// Cranial to caudal.
     public var vertebrae: [VertebraRecord]
     public var classNames: [String]
@@ -259,7 +278,9 @@ public struct Subject: Equatable, Sendable {
             [("raters[\(r)].vertebraLabels", n, labels.vertebraLabels.count),
              ("raters[\(r)].structureLabels", n, labels.structureLabels.count)]
         }
-        for (field, expected, found) in sizes where expected != found {
+        var checked: [(String, Int, Int)] = sizes
+        if let pseudoLabels { checked.append(("pseudoLabels.structures", n, pseudoLabels.structures.count)) }
+        for (field, expected, found) in checked where expected != found {
             throw .sizeMismatch(subject: id, field: field, expected: expected, found: found)
         }
         let validLevels = Set(VertebraLevel.anatomicalIDs.map(UInt8.init)).union([0])

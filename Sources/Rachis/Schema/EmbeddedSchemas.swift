@@ -1890,6 +1890,58 @@ extension JSONSchema {
                 }
               },
               "additionalProperties": false
+            },
+            "pseudo": {
+              "type": "object",
+              "description": "Pseudo-labels written by `rachis relabel`: 1 where labels/structures holds a confident model prediction on a voxel the annotators left unlabelled (annotated/structures is 1 there too), 0 on ground truth and unknown voxels. Attributes: threshold (confidence threshold), samples (MC-dropout passes), checkpoint (path of the model).",
+              "required": [
+                "datasets"
+              ],
+              "properties": {
+                "attributes": {
+                  "type": "object"
+                },
+                "datasets": {
+                  "type": "object",
+                  "required": [
+                    "structures"
+                  ],
+                  "properties": {
+                    "structures": {
+                      "type": "object",
+                      "description": "[D, H, W] 1 where labels/structures is a pseudo-label.",
+                      "required": [
+                        "dtype",
+                        "shape"
+                      ],
+                      "properties": {
+                        "dtype": {
+                          "const": "uint8"
+                        },
+                        "shape": {
+                          "type": "array",
+                          "items": {
+                            "type": "integer",
+                            "minimum": 0
+                          },
+                          "minItems": 3,
+                          "maxItems": 3
+                        },
+                        "attributes": {
+                          "type": "object"
+                        }
+                      },
+                      "additionalProperties": false
+                    }
+                  },
+                  "additionalProperties": false
+                },
+                "groups": {
+                  "type": "object",
+                  "maxProperties": 0
+                }
+              },
+              "additionalProperties": false
             }
           },
           "additionalProperties": false
@@ -2001,6 +2053,7 @@ extension JSONSchema {
     }
   }
 }
+
 """#,
         "evaluation.schema.json": #"""
 {
