@@ -135,3 +135,63 @@ struct LooseLabelTrainingTests {
         }
     }
 }
+
+/// Descriptor-only annotation: phantoms that carry per-structure descriptors instead of masks, stored in the dataset
+/// and read by the loader into the same bounds as descriptors taken from labels.
+struct DescriptorAnnotationTests {
+    static func subject(_ mode: AnnotationMode) throws -> Subject {
+        var recipe = PhantomRecipe()
+        (recipe.name, recipe.seed, recipe.count) = ("d", 21, 1)
+        (recipe.shape, recipe.spacingMM, recipe.annotationModes) = ([8, 48, 32], [4, 3, 3], [mode.rawValue: 1])
+        return try PhantomGenerator(recipe: recipe).subjects()[0]
+    }
+
+    /// The direct double-precision descriptors of label masks equal `ShapeDescriptors` of their one-hot volumes.
+    @Test func labelDescriptorsMatchShapeDescriptors() throws {
+        let full = try Self.subject(.full), shape = full.geometry.shape
+        let direct = StructureDescriptor.fromLabels(full.structureLabels, shape: shape, spacingMM: [4, 3, 3], structures: 6)
+        #expect(direct.count >= 4)
+        let oneHot = try Tensor(full.structureLabels.map(Int64.init), shape: [1] + shape).oneHot(classes: 6).permute([0, 4, 1, 2, 3]).to(.float64)
+        let reference = try ShapeDescriptors(oneHot, spacingMM: [4, 3, 3]).components.array(Double.self)
+        for d in direct {
+            for k in 0..<6 {
+                let r = reference[d.structure * 6 + k]
+                #expect(abs(d.values[k] - r) <= 1e-9 * max(1, abs(r)), "structure \(d.structure) component \(k): \(d.values[k]) vs \(r)")
+            }
+        }
+    }
+
+    @Test func descriptorSubjectsRoundTripValidateAndBoundLikeTheirLabels() throws {
+        let folder = try TemporaryFolder()
+        let url = folder.file("d.h5")
+        var described = try Self.subject(.descriptors)
+        let full = try Self.subject(.full)
+        #expect(!described.hasVoxelLabels && described.structureLabels.allSatisfy { $0 == 0 })
+        #expect(described.tasks == [.localization, .classification, .autoencoding])
+        #expect(described.image == full.image && described.vertebrae.map(\.centroidMM) == full.vertebrae.map(\.centroidMM))
+        #expect(Set(described.structureDescriptors.map(\.structure)) == Set(Set(full.structureLabels).filter { $0 > 0 }.map(Int.init)))
+        described.id = "described"
+        try TestData.writeDataset([described, full], to: url, splits: [Split(name: "holdout", train: [described.id, full.id], val: [], method: "t")])
+        #expect(try DatasetValidator().validate(url).isEmpty)
+        let reader = try DatasetReader(url: url)
+        let back = try reader.subject(described.id)
+        #expect(back.structureDescriptors.count == described.structureDescriptors.count)
+        for (a, b) in zip(back.structureDescriptors, described.structureDescriptors) {
+            #expect(a.structure == b.structure && a.sizeMM3 == b.sizeMM3 && a.surfaceMM2 == b.surfaceMM2)
+            #expect(zip(a.centroidMM!, b.centroidMM!).allSatisfy { abs($0 - $1) < 1e-12 })
+        }
+        // The loader bounds the descriptor-only subject exactly as the same anatomy's labels.
+        let targets = LooseTargets(descriptors: DescriptorBounds.Tolerance(relative: 0.1, centroidMM: 5, kinds: Set(ShapeDescriptors.Kind.allCases)),
+                                   descriptorStructures: [1, 2, 3, 4, 5])
+        var config = LoaderFixture.config(augment: false)
+        config.crop = [8, 48, 32]
+        let loader = try DataLoader(reader: reader, config: config, seed: 0, targets: targets)
+        let a = try #require(try loader.collate([try loader.read(loader.layouts[described.id]!, offset: [0, 0, 0], size: [8, 48, 32])]).descriptorBounds)
+        let b = try #require(try loader.collate([try loader.read(loader.layouts[full.id]!, offset: [0, 0, 0], size: [8, 48, 32])]).descriptorBounds)
+        LooseTargetLoaderTests.expectClose(a.lower, b.lower)
+        LooseTargetLoaderTests.expectClose(a.upper, b.upper)
+        // A crop that does not hold the whole volume bounds nothing: a descriptor-only structure's extent is unknown.
+        let cropped = try loader.collate([try loader.read(loader.layouts[described.id]!, offset: [0, 8, 0], size: [8, 32, 32])])
+        #expect(cropped.descriptorBounds == nil)
+    }
+}

@@ -119,6 +119,28 @@ public final class DatasetReader: @unchecked Sendable {
         return try g.openGroup("raters").children().count
     }
 
+    /// The per-structure descriptors of a descriptor-only annotation (empty when the subject has none).
+    public func structureDescriptors(of id: String) throws -> [StructureDescriptorAnnotation] {
+        let g = try group(id)
+        guard g.exists("descriptors") else { return [] }
+        let structures = try g.openDataset("descriptors/structure").read(as: Int32.self).values
+        func column(_ name: String, width: Int = 1) throws -> [Double] {
+            let values = try g.openDataset("descriptors/" + name).read(as: Double.self).values
+            guard values.count == structures.count * width else {
+                throw invalid(id, "descriptors/" + name, "has \(values.count / width) rows, descriptors/structure has \(structures.count)")
+            }
+            return values
+        }
+        let size = try column("size_mm3"), centroid = try column("centroid_mm", width: 3)
+        let distance = try column("mean_distance_mm"), surface = try column("surface_mm2")
+        func given(_ x: Double) -> Double? { x.isNaN ? nil : x }
+        return structures.indices.map { i in
+            let c = Array(centroid[(3 * i)..<(3 * i + 3)])
+            return StructureDescriptorAnnotation(structure: Int(structures[i]), sizeMM3: given(size[i]), centroidMM: c.contains(where: \.isNaN) ? nil : c,
+                                                 meanDistanceMM: given(distance[i]), surfaceMM2: given(surface[i]))
+        }
+    }
+
     /// A whole subject.
     public func subject(_ id: String) throws -> Subject {
         let g = try group(id)
@@ -144,6 +166,7 @@ public final class DatasetReader: @unchecked Sendable {
             vertebraAnnotated: try volume("annotated/vertebrae"), structureAnnotated: try volume("annotated/structures"),
             raters: raters, vertebrae: try vertebrae(of: id), classNames: header.classNames, annotationMode: try annotationMode(of: id))
         subject.tasks = try tasks(of: id)
+        subject.structureDescriptors = try structureDescriptors(of: id)
         if g.exists("pseudo/structures") {
             let p = try g.openGroup("pseudo")
             subject.pseudoLabels = PseudoLabels(

@@ -1,3 +1,4 @@
+import Foundation
 import Torch
 
 /// What the loader prepares beyond the voxel labels for the loose-label losses: shape-descriptor bounds, box maps
@@ -30,8 +31,8 @@ struct StructureDescriptor: Sendable, Equatable {
     var structure: Int
     /// `ShapeDescriptors.Component` order: size mm³, centroid D, H, W (mm), mean distance (mm), surface (mm²).
     var values: [Double]
-    var lo: [Int]?
-    var hi: [Int]?
+    var lo: [Int]? = nil
+    var hi: [Int]? = nil
 
     /// Whether the structure lies wholly inside the crop (always false when its extent is unknown and the crop does
     /// not cover the whole volume).
@@ -40,31 +41,61 @@ struct StructureDescriptor: Sendable, Equatable {
         return (0..<3).allSatisfy { offset[$0] <= 0 && offset[$0] + size[$0] >= shape[$0] }
     }
 
-    /// The descriptors of every structure present in a fully annotated `[D, H, W]` label volume.
-    static func fromLabels(_ labels: [UInt8], shape: [Int], spacingMM: [Double], structures: Int) throws -> [StructureDescriptor] {
+    /// The descriptors of every structure present in a fully annotated `[D, H, W]` label volume: `ShapeDescriptors`
+    /// of the one-hot masks (the same sums, ε, δ and η), computed directly in double precision.
+    static func fromLabels(_ labels: [UInt8], shape: [Int], spacingMM: [Double], structures: Int) -> [StructureDescriptor] {
+        let (nd, nh, nw) = (shape[0], shape[1], shape[2]), voxel = spacingMM.reduce(1, *)
+        var count = [Double](repeating: 0, count: structures), sum = [[Double]](repeating: [0, 0, 0], count: structures)
         var lo = [[Int]](repeating: shape, count: structures), hi = [[Int]](repeating: [-1, -1, -1], count: structures)
         var i = 0
-        for d in 0..<shape[0] {
-            for h in 0..<shape[1] {
-                for w in 0..<shape[2] {
+        for d in 0..<nd {
+            for h in 0..<nh {
+                for w in 0..<nw {
                     let l = Int(labels[i])
                     i += 1
                     guard l > 0, l < structures else { continue }
+                    count[l] += 1
+                    sum[l][0] += Double(d) * spacingMM[0]
+                    sum[l][1] += Double(h) * spacingMM[1]
+                    sum[l][2] += Double(w) * spacingMM[2]
                     lo[l] = [min(lo[l][0], d), min(lo[l][1], h), min(lo[l][2], w)]
                     hi[l] = [max(hi[l][0], d), max(hi[l][1], h), max(hi[l][2], w)]
                 }
             }
         }
-        let present = (1..<structures).filter { hi[$0][0] >= 0 }
-        guard !present.isEmpty else { return [] }
-        let values: [Double] = try Torch.noGrad {
-            let target = try Tensor(labels.map(Int64.init), shape: [1] + shape)
-            let oneHot = try target.oneHot(classes: structures).permute([0, 4, 1, 2, 3]).to(.float64)
-            return try ShapeDescriptors(oneHot, spacingMM: spacingMM).components.array(Double.self)
+        let present = (1..<structures).filter { count[$0] > 0 }
+        let centroid = (0..<structures).map { s in sum[s].map { $0 / (count[s] + ShapeDescriptors.sizeEpsilon) } }
+        var distance = [Double](repeating: 0, count: structures), surface = distance
+        let delta2 = ShapeDescriptors.distanceEpsilon * ShapeDescriptors.distanceEpsilon, eta = ShapeDescriptors.gradientEpsilon
+        i = 0
+        for d in 0..<nd {
+            for h in 0..<nh {
+                for w in 0..<nw {
+                    defer { i += 1 }
+                    let l = Int(labels[i])
+                    if l > 0, l < structures {
+                        let c = centroid[l]
+                        let x: [Double] = [Double(d) * spacingMM[0] - c[0], Double(h) * spacingMM[1] - c[1], Double(w) * spacingMM[2] - c[2]]
+                        let r2: Double = x[0] * x[0] + x[1] * x[1] + x[2] * x[2]
+                        distance[l] += (r2 + delta2).squareRoot()
+                    }
+                    // Forward differences of each one-hot mask that is 1 here or at a forward neighbour.
+                    let next = [d + 1 < nd ? Int(labels[i + nh * nw]) : l, h + 1 < nh ? Int(labels[i + nw]) : l, w + 1 < nw ? Int(labels[i + 1]) : l]
+                    guard next.contains(where: { $0 != l }) else { continue }
+                    for s in Set([l] + next) where s > 0 && s < structures {
+                        var g2 = 0.0
+                        for axis in 0..<3 {
+                            let here = l == s ? 1.0 : 0, there = next[axis] == s ? 1.0 : 0
+                            g2 += pow((there - here) / spacingMM[axis], 2)
+                        }
+                        surface[s] += ((g2 + eta * eta).squareRoot() - eta) * voxel
+                    }
+                }
+            }
         }
-        let k = DescriptorBounds.componentCount
         return present.map { s in
-            StructureDescriptor(structure: s, values: Array(values[(s * k)..<((s + 1) * k)]), lo: lo[s], hi: hi[s])
+            StructureDescriptor(structure: s, values: [count[s] * voxel] + centroid[s] + [distance[s] / (count[s] + ShapeDescriptors.sizeEpsilon), surface[s]],
+                                lo: lo[s], hi: hi[s])
         }
     }
 }

@@ -1346,7 +1346,8 @@ extension JSONSchema {
                 "dilated",
                 "raters",
                 "classOnly",
-                "unlabelled"
+                "unlabelled",
+                "descriptors"
               ],
               "description": "How the subject is annotated (full masks, partial, boxes, eroded or dilated masks, several raters, class only, image only)."
             },
@@ -1926,6 +1927,166 @@ extension JSONSchema {
                           },
                           "minItems": 3,
                           "maxItems": 3
+                        },
+                        "attributes": {
+                          "type": "object"
+                        }
+                      },
+                      "additionalProperties": false
+                    }
+                  },
+                  "additionalProperties": false
+                },
+                "groups": {
+                  "type": "object",
+                  "maxProperties": 0
+                }
+              },
+              "additionalProperties": false
+            },
+            "descriptors": {
+              "type": "object",
+              "description": "Descriptor-only annotation (annotation_mode descriptors): one row per structure with its shape descriptors as ShapeDescriptors defines them; NaN where not given.",
+              "required": [
+                "datasets"
+              ],
+              "properties": {
+                "attributes": {
+                  "type": "object"
+                },
+                "datasets": {
+                  "type": "object",
+                  "required": [
+                    "structure",
+                    "size_mm3",
+                    "centroid_mm",
+                    "mean_distance_mm",
+                    "surface_mm2"
+                  ],
+                  "properties": {
+                    "structure": {
+                      "type": "object",
+                      "description": "[K] structure label value (1 vertebral body ... 5 posterior elements).",
+                      "required": [
+                        "dtype",
+                        "shape"
+                      ],
+                      "properties": {
+                        "dtype": {
+                          "const": "int32"
+                        },
+                        "shape": {
+                          "type": "array",
+                          "items": {
+                            "type": "integer",
+                            "minimum": 0
+                          },
+                          "minItems": 1,
+                          "maxItems": 1
+                        },
+                        "attributes": {
+                          "type": "object"
+                        }
+                      },
+                      "additionalProperties": false
+                    },
+                    "size_mm3": {
+                      "type": "object",
+                      "description": "[K] volume in mm³.",
+                      "required": [
+                        "dtype",
+                        "shape"
+                      ],
+                      "properties": {
+                        "dtype": {
+                          "const": "float64"
+                        },
+                        "shape": {
+                          "type": "array",
+                          "items": {
+                            "type": "integer",
+                            "minimum": 0
+                          },
+                          "minItems": 1,
+                          "maxItems": 1
+                        },
+                        "attributes": {
+                          "type": "object"
+                        }
+                      },
+                      "additionalProperties": false
+                    },
+                    "centroid_mm": {
+                      "type": "object",
+                      "description": "[K, 3] centroid in RAS world mm.",
+                      "required": [
+                        "dtype",
+                        "shape"
+                      ],
+                      "properties": {
+                        "dtype": {
+                          "const": "float64"
+                        },
+                        "shape": {
+                          "type": "array",
+                          "items": {
+                            "type": "integer",
+                            "minimum": 0
+                          },
+                          "minItems": 2,
+                          "maxItems": 2
+                        },
+                        "attributes": {
+                          "type": "object"
+                        }
+                      },
+                      "additionalProperties": false
+                    },
+                    "mean_distance_mm": {
+                      "type": "object",
+                      "description": "[K] mean distance of the structure's voxels to its centroid, mm.",
+                      "required": [
+                        "dtype",
+                        "shape"
+                      ],
+                      "properties": {
+                        "dtype": {
+                          "const": "float64"
+                        },
+                        "shape": {
+                          "type": "array",
+                          "items": {
+                            "type": "integer",
+                            "minimum": 0
+                          },
+                          "minItems": 1,
+                          "maxItems": 1
+                        },
+                        "attributes": {
+                          "type": "object"
+                        }
+                      },
+                      "additionalProperties": false
+                    },
+                    "surface_mm2": {
+                      "type": "object",
+                      "description": "[K] surface (total variation of the mask, forward differences), mm².",
+                      "required": [
+                        "dtype",
+                        "shape"
+                      ],
+                      "properties": {
+                        "dtype": {
+                          "const": "float64"
+                        },
+                        "shape": {
+                          "type": "array",
+                          "items": {
+                            "type": "integer",
+                            "minimum": 0
+                          },
+                          "minItems": 1,
+                          "maxItems": 1
                         },
                         "attributes": {
                           "type": "object"
@@ -2802,7 +2963,7 @@ extension JSONSchema {
       },
       "minItems": 2,
       "maxItems": 2,
-      "description": "Scale of cervical lordosis (35\u00b0), thoracic kyphosis (45\u00b0) and lumbar lordosis (55\u00b0), drawn per curve.",
+      "description": "Scale of cervical lordosis (35°), thoracic kyphosis (45°) and lumbar lordosis (55°), drawn per curve.",
       "default": [
         0.6,
         1.4
@@ -2950,7 +3111,8 @@ extension JSONSchema {
           "dilated",
           "raters",
           "classOnly",
-          "unlabelled"
+          "unlabelled",
+          "descriptors"
         ]
       },
       "additionalProperties": {
