@@ -3778,8 +3778,7 @@ extension JSONSchema {
                   "surface"
                 ]
               },
-              "minItems": 1,
-              "uniqueItems": true
+              "minItems": 1
             },
             "structures": {
               "type": "array",
@@ -3789,7 +3788,6 @@ extension JSONSchema {
                 "maximum": 5
               },
               "minItems": 1,
-              "uniqueItems": true,
               "description": "Structure classes that get bounds (1 vertebral body, 2 disc, 3 spinal canal, 4 lesion, 5 posterior elements)."
             }
           }
@@ -3826,7 +3824,6 @@ extension JSONSchema {
                 "maximum": 5
               },
               "minItems": 1,
-              "uniqueItems": true,
               "description": "Structure classes a vertebra box encloses."
             },
             "fill": {
