@@ -4,8 +4,9 @@
 #   missing   segmentation Dice against the share of missing structure labels (FRACTIONS), without and with one
 #             round of MC-dropout confidence relabeling (rachis relabel at THRESHOLD, then training again from scratch
 #             on the relabelled file, for RELABEL_FRACTIONS)
-#   boxes     4 of 16 subjects with full masks and 12 with boxes: boxes used (loss.boxes) or ignored; the same 4 with
-#             12 descriptor-only subjects (loss.descriptors); against all 16 with full masks (missing, fraction 0)
+#   boxes     annotation modes full:box 1:3 by recipe weight (with seed 3100: 2 full and 14 box subjects, 2 + 8 in the
+#             training split): boxes used (loss.boxes) or ignored; full:descriptors 1:3 (the same 2 full subjects, 14
+#             descriptor-only ones) with loss.descriptors; against all 16 with full masks (missing, fraction 0)
 #   classes   per-vertebra classification on a mix of loose annotations (full, partial, box, raters, class only): the
 #             classifier (with the identification head, which gives the regions of vertebrae without labels) with and
 #             without the auxiliary segmentation trained from the loose labels
@@ -51,6 +52,16 @@ score() {  # experiment setting run: predict and evaluate on the test set, appen
         "$out/$run/test/evaluation.json" | tee -a "$results"
 }
 
+valscore() {  # experiment setting run: the last epoch's validation balanced accuracy and AUC (metrics.csv)
+    python3 - "$1" "$2" "$3" "$out/$3/metrics.csv" "$(cat "$out/$3/seconds")" <<'PY' | tee -a "$results"
+import csv, sys
+e, s, r, path, t = sys.argv[1:]
+row = list(csv.DictReader(open(path)))[-1]
+f = lambda k: "n/a" if row.get(k, "nan") in ("", "nan") else "%.3f" % float(row[k])
+print("\t".join([e, s + " (validation split; AUC " + f("val.metric.auc") + ")", r, f("val.metric.dice"), "n/a", "n/a", "n/a", "n/a", f("val.metric.balancedAccuracy"), t]))
+PY
+}
+
 rachis dataset synth --recipe examples/loose-labels/test.yaml --out "$out/test.h5" --force > /dev/null
 
 for part in $parts; do
@@ -72,22 +83,23 @@ for part in $parts; do
     boxes)
         synth boxes "{full: 1, box: 3}" 0.0
         train boxes-ignored "$out/boxes.h5"
-        score boxes "4 full + 12 box, boxes ignored" boxes-ignored
+        score boxes "full:box 1:3, boxes ignored" boxes-ignored
         train boxes-used "$out/boxes.h5" --set loss.boxes.weight=1
-        score boxes "4 full + 12 box, loss.boxes" boxes-used
-        # The same anatomy and the same 4 full subjects (the annotation mode is drawn with the same weights).
+        score boxes "full:box 1:3, loss.boxes" boxes-used
+        # The same anatomy and the same full subjects (the annotation mode is drawn with the same weights).
         synth descriptors "{full: 1, descriptors: 3}" 0.0
         train descriptors-used "$out/descriptors.h5" --set loss.descriptors.weight=1
-        score boxes "4 full + 12 descriptor-only, loss.descriptors" descriptors-used
+        score boxes "full:descriptors 1:3, loss.descriptors" descriptors-used
         ;;
     classes)
         synth mixed "{full: 1, partial: 1, box: 1, raters: 1, classOnly: 2}" 0.5
         train classes-multitask "$out/mixed.h5" --set model.heads.classification=true --set model.heads.identification=true \
             --set loss.boxes.weight=1 --set loss.raters.consensus=staple --set loss.descriptors.weight=0.1
-        score classes "classification + identification + loose-label segmentation" classes-multitask
+        # Scored on the mixed file's validation split: test-set scoring (rachis predict) needs the localization head.
+        valscore classes "classification + identification + loose-label segmentation" classes-multitask
         train classes-alone "$out/mixed.h5" --set model.heads.classification=true --set model.heads.identification=true \
             --set model.heads.segmentation=false
-        score classes "classification + identification, no segmentation" classes-alone
+        valscore classes "classification + identification, no segmentation" classes-alone
         ;;
     *) echo "unknown part $part (missing, boxes, classes)" >&2; exit 2 ;;
     esac
