@@ -12,6 +12,6 @@ struct RachisCommand: ParsableCommand {
             voxel attributions that every per-vertebra decision comes from that vertebra.
             """,
         version: Rachis.version,
-        subcommands: [Info.self, Dataset.self, Model.self, Train.self, Predict.self, Evaluate.self, Report.self, Attribution.self, Bench.self, SelfTest.self]
+        subcommands: [Info.self, Dataset.self, Model.self, Train.self, Predict.self, Relabel.self, Evaluate.self, Report.self, Attribution.self, Bench.self, SelfTest.self]
     )
 }

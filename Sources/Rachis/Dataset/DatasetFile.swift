@@ -230,6 +230,21 @@ public final class DatasetWriter {
             try g.createDataset("annotated/vertebrae", values: subject.vertebraAnnotated, shape: volume, options: options)
             try g.createDataset("annotated/structures", values: subject.structureAnnotated, shape: volume, options: options)
         }
+        if let pseudo = subject.pseudoLabels {
+            try g.createDataset("pseudo/structures", values: pseudo.structures, shape: volume, options: options)
+            let group = try g.openGroup("pseudo")
+            try group.setAttribute("threshold", pseudo.threshold)
+            try group.setAttribute("samples", Int64(pseudo.samples))
+            try group.setAttribute("checkpoint", pseudo.checkpoint)
+        }
+        if !subject.structureDescriptors.isEmpty {
+            let rows = subject.structureDescriptors, k = rows.count
+            try g.createDataset("descriptors/structure", values: rows.map { Int32($0.structure) }, shape: [k])
+            try g.createDataset("descriptors/size_mm3", values: rows.map { $0.sizeMM3 ?? .nan }, shape: [k])
+            try g.createDataset("descriptors/centroid_mm", values: rows.flatMap { $0.centroidMM ?? [.nan, .nan, .nan] }, shape: [k, 3])
+            try g.createDataset("descriptors/mean_distance_mm", values: rows.map { $0.meanDistanceMM ?? .nan }, shape: [k])
+            try g.createDataset("descriptors/surface_mm2", values: rows.map { $0.surfaceMM2 ?? .nan }, shape: [k])
+        }
         for (r, rater) in subject.raters.enumerated() {
             try g.createDataset("raters/\(r)/vertebrae", values: rater.vertebraLabels, shape: volume, options: options)
             try g.createDataset("raters/\(r)/structures", values: rater.structureLabels, shape: volume, options: options)
@@ -260,5 +275,5 @@ public final class DatasetWriter {
 
 extension Subject {
     /// Whether the subject carries any voxel labels (labels and annotation masks are stored).
-    public var hasVoxelLabels: Bool { annotationMode != .classOnly && annotationMode != .unlabelled }
+    public var hasVoxelLabels: Bool { ![.classOnly, .unlabelled, .descriptors].contains(annotationMode) }
 }

@@ -112,6 +112,35 @@ public final class DatasetReader: @unchecked Sendable {
         }
     }
 
+    /// How many raters' voxel labels the subject stores (`raters/0`, `raters/1`, ...).
+    public func raterCount(of id: String) throws -> Int {
+        let g = try group(id)
+        guard g.exists("raters") else { return 0 }
+        return try g.openGroup("raters").children().count
+    }
+
+    /// The per-structure descriptors of a descriptor-only annotation (empty when the subject has none).
+    public func structureDescriptors(of id: String) throws -> [StructureDescriptorAnnotation] {
+        let g = try group(id)
+        guard g.exists("descriptors") else { return [] }
+        let structures = try g.openDataset("descriptors/structure").read(as: Int32.self).values
+        func column(_ name: String, width: Int = 1) throws -> [Double] {
+            let values = try g.openDataset("descriptors/" + name).read(as: Double.self).values
+            guard values.count == structures.count * width else {
+                throw invalid(id, "descriptors/" + name, "has \(values.count / width) rows, descriptors/structure has \(structures.count)")
+            }
+            return values
+        }
+        let size = try column("size_mm3"), centroid = try column("centroid_mm", width: 3)
+        let distance = try column("mean_distance_mm"), surface = try column("surface_mm2")
+        func given(_ x: Double) -> Double? { x.isNaN ? nil : x }
+        return structures.indices.map { i in
+            let c = Array(centroid[(3 * i)..<(3 * i + 3)])
+            return StructureDescriptorAnnotation(structure: Int(structures[i]), sizeMM3: given(size[i]), centroidMM: c.contains(where: \.isNaN) ? nil : c,
+                                                 meanDistanceMM: given(distance[i]), surfaceMM2: given(surface[i]))
+        }
+    }
+
     /// A whole subject.
     public func subject(_ id: String) throws -> Subject {
         let g = try group(id)
@@ -137,6 +166,15 @@ public final class DatasetReader: @unchecked Sendable {
             vertebraAnnotated: try volume("annotated/vertebrae"), structureAnnotated: try volume("annotated/structures"),
             raters: raters, vertebrae: try vertebrae(of: id), classNames: header.classNames, annotationMode: try annotationMode(of: id))
         subject.tasks = try tasks(of: id)
+        subject.structureDescriptors = try structureDescriptors(of: id)
+        if g.exists("pseudo/structures") {
+            let p = try g.openGroup("pseudo")
+            subject.pseudoLabels = PseudoLabels(
+                structures: try volume("pseudo/structures"),
+                threshold: p.hasAttribute("threshold") ? try p.readAttribute("threshold", as: Double.self) : .nan,
+                samples: p.hasAttribute("samples") ? Int(try p.readAttribute("samples", as: Int64.self)) : 0,
+                checkpoint: p.hasAttribute("checkpoint") ? try p.readAttribute("checkpoint", as: String.self) : "")
+        }
         return subject
     }
 

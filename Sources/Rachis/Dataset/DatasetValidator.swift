@@ -111,6 +111,30 @@ public struct DatasetValidator {
             if let bad = values.first(where: { $0 > 1 }) { problem(name, "holds \(bad); annotation masks are 0 or 1") }
         }
 
+        if let pseudo = subject.pseudoLabels?.structures, pseudo.count == subject.structureAnnotated.count {
+            if let bad = pseudo.first(where: { $0 > 1 }) { problem("pseudo/structures", "holds \(bad); a pseudo-label mask is 0 or 1") }
+            let unannotated = zip(pseudo, subject.structureAnnotated).filter { $0 != 0 && $1 == 0 }.count
+            if unannotated > 0 { problem("pseudo/structures", "\(unannotated) pseudo-labelled voxels are not marked in annotated/structures") }
+        }
+
+        for (row, d) in subject.structureDescriptors.enumerated() {
+            if !(1..<structureCount).contains(d.structure) {
+                problem("descriptors/structure", "row \(row) names structure \(d.structure); structures are 1...\(structureCount - 1)")
+            }
+            for (name, value) in [("size_mm3", d.sizeMM3), ("mean_distance_mm", d.meanDistanceMM), ("surface_mm2", d.surfaceMM2)] {
+                if let value, !(value.isFinite && value >= 0) { problem("descriptors/" + name, "row \(row) is \(value); expected a finite value ≥ 0 (NaN when not given)") }
+            }
+            if let c = d.centroidMM {
+                let index = geometry.index(worldMM: c)
+                if !(0..<3).allSatisfy({ index[$0] > -0.5 && index[$0] < Double(geometry.shape[$0]) - 0.5 }) {
+                    problem("descriptors/centroid_mm", "row \(row) centroid \(c.map { ($0 * 10).rounded() / 10 }) mm lies outside the image")
+                }
+            }
+        }
+        if Set(subject.structureDescriptors.map(\.structure)).count != subject.structureDescriptors.count {
+            problem("descriptors/structure", "names a structure more than once")
+        }
+
         let labelledLevels = Set(subject.vertebraLabels)
         var seen: Set<Int> = []
         let classCount = reader.header.classNames.count

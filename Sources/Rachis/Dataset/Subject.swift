@@ -120,6 +120,9 @@ public enum AnnotationMode: String, CaseIterable, Codable, Sendable {
     case classOnly
     /// Image only (subject) or no label at all (vertebra).
     case unlabelled
+    /// No voxel labels: a few shape descriptors per structure (size, centroid, mean distance to the centroid,
+    /// surface; `StructureDescriptorAnnotation`), vertebra centroids and classes.
+    case descriptors
 }
 
 /// What a subject can train or evaluate.
@@ -136,6 +139,7 @@ public enum LearningTask: String, CaseIterable, Codable, Sendable, Comparable {
         case .full, .partial, .eroded, .dilated, .raters: allCases
         case .box: [.localization, .identification, .classification, .autoencoding]
         case .classOnly: [.classification, .autoencoding]
+        case .descriptors: [.localization, .classification, .autoencoding]
         case .unlabelled: [.autoencoding]
         }
     }
@@ -177,6 +181,41 @@ public struct RaterLabels: Equatable, Sendable {
     }
 }
 
+/// Structure labels that a model gave to voxels the annotators left unlabelled (`Relabeler`): `structures` is 1
+/// where `structureLabels` holds such a pseudo-label (and `structureAnnotated` is 1 there too).
+public struct PseudoLabels: Equatable, Sendable {
+    /// `[D, H, W]` 0/1.
+    public var structures: [UInt8]
+    /// The confidence threshold the pseudo-labels passed.
+    public var threshold: Double
+    /// MC-dropout passes the confidence was estimated from.
+    public var samples: Int
+    /// The checkpoint that predicted them.
+    public var checkpoint: String
+
+    public init(structures: [UInt8], threshold: Double, samples: Int, checkpoint: String) {
+        (self.structures, self.threshold, self.samples, self.checkpoint) = (structures, threshold, samples, checkpoint)
+    }
+}
+
+/// A structure annotated by numbers instead of a mask (`AnnotationMode.descriptors`), as `ShapeDescriptors` defines
+/// them; nil for a descriptor the annotator did not give.
+public struct StructureDescriptorAnnotation: Equatable, Sendable {
+    /// `StructureLabel` raw value (1...5).
+    public var structure: Int
+    public var sizeMM3: Double?
+    /// RAS+ world millimetres.
+    public var centroidMM: [Double]?
+    /// Mean distance of the structure's voxels to its centroid, mm.
+    public var meanDistanceMM: Double?
+    /// Surface (total variation of the mask with forward differences, `ShapeDescriptors`), mm².
+    public var surfaceMM2: Double?
+
+    public init(structure: Int, sizeMM3: Double?, centroidMM: [Double]?, meanDistanceMM: Double?, surfaceMM2: Double?) {
+        (self.structure, self.sizeMM3, self.centroidMM, self.meanDistanceMM, self.surfaceMM2) = (structure, sizeMM3, centroidMM, meanDistanceMM, surfaceMM2)
+    }
+}
+
 public struct Subject: Equatable, Sendable {
     public var id: String
     public var geometry: Geometry
@@ -194,6 +233,10 @@ public struct Subject: Equatable, Sendable {
     public var structureAnnotated: [UInt8]
     /// Per-rater labels (empty unless `annotationMode == .raters`).
     public var raters: [RaterLabels]
+    /// Pseudo-labels among the structure labels (`rachis relabel`), nil when there are none.
+    public var pseudoLabels: PseudoLabels? = nil
+    /// Per-structure shape descriptors (descriptor-only annotation); empty otherwise.
+    public var structureDescriptors: [StructureDescriptorAnnotation] = []
     /// Cranial to caudal.
     public var vertebrae: [VertebraRecord]
     public var classNames: [String]
@@ -259,7 +302,9 @@ public struct Subject: Equatable, Sendable {
             [("raters[\(r)].vertebraLabels", n, labels.vertebraLabels.count),
              ("raters[\(r)].structureLabels", n, labels.structureLabels.count)]
         }
-        for (field, expected, found) in sizes where expected != found {
+        var checked: [(String, Int, Int)] = sizes
+        if let pseudoLabels { checked.append(("pseudoLabels.structures", n, pseudoLabels.structures.count)) }
+        for (field, expected, found) in checked where expected != found {
             throw .sizeMismatch(subject: id, field: field, expected: expected, found: found)
         }
         let validLevels = Set(VertebraLevel.anatomicalIDs.map(UInt8.init)).union([0])

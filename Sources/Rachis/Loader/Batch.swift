@@ -51,6 +51,20 @@ public struct Batch: @unchecked Sendable {
     public var vertebrae: [VertebraTarget]
     /// `[N, 1, D, H, W]` float32: 1 inside the subject's field of view, 0 in crop padding; nil means everywhere.
     public var fieldOfView: Tensor? = nil
+    /// Shape-descriptor bounds per sample and structure class (`LooseTargets.descriptors`); nil when no sample has any.
+    public var descriptorBounds: DescriptorBounds? = nil
+    /// `[N, D, H, W]` int64: box ids (vertebra level ids) of the samples annotated with boxes, 0 outside every box and
+    /// in the other samples; nil when no sample is annotated with boxes (or boxes are not asked for).
+    public var boxes: Tensor? = nil
+    /// `[N]` float32: 1 for the samples annotated with boxes.
+    public var boxSamples: Tensor? = nil
+    /// Boxes the crop or the field of view cuts.
+    public var cutBoxes: Set<BoxLoss.BoxKey> = []
+    /// `[N, S, D, H, W]` float32: soft structure targets (the raters' STAPLE posterior) of the samples in
+    /// `softSamples`, 0 elsewhere; nil when no sample has them.
+    public var softStructures: Tensor? = nil
+    /// `[N]` float32: 1 for the samples with soft structure targets.
+    public var softSamples: Tensor? = nil
 
     public var count: Int { subjectIDs.count }
 

@@ -15,12 +15,17 @@ struct CropSample {
     var fieldOfView: [UInt8]
     /// Per table row: centroid as a continuous crop voxel index, nil when not annotated.
     var centroids: [[Double]?]
+    /// Per rater: structure labels (empty unless asked for and the subject has raters).
+    var raterStructures: [[UInt8]] = []
+    /// Per `layout.structureDescriptors` entry: its centroid as a continuous crop voxel index, moved with the crop.
+    var descriptorCentroids: [[Double]]
 
     var voxelCount: Int { size.reduce(1, *) }
     var channels: Int { image.count / voxelCount }
 
     /// Reads the part of the crop that lies inside the volume with hyperslabs and pads the rest.
-    init(reader: DatasetReader, layout: SubjectLayout, offset: [Int], size: [Int]) throws {
+    /// - Parameter raters: also read the raters' structure labels.
+    init(reader: DatasetReader, layout: SubjectLayout, offset: [Int], size: [Int], raters: Bool = false) throws {
         (self.layout, self.offset, self.size) = (layout, offset, size)
         let shape = layout.shape, n = size.reduce(1, *)
         let lo = (0..<3).map { max(offset[$0], 0) }, hi = (0..<3).map { min(offset[$0] + size[$0], shape[$0]) }
@@ -54,6 +59,15 @@ struct CropSample {
         centroids = layout.vertebrae.map { record in
             record.centroidMM.map { c in zip(layout.geometry.index(worldMM: c), offset).map { $0 - Double($1) } }
         }
+        if raters {
+            raterStructures = try (0..<layout.raterCount).map { r in
+                place(try reader.volumeCrop(id, "raters/\(r)/structures", offset: lo, size: inner), channels: 1)
+            }
+        }
+        let spacing = layout.geometry.spacingMM
+        descriptorCentroids = layout.structureDescriptors.map { d in
+            (0..<3).map { d.values[ShapeDescriptors.Component.centroidD.rawValue + $0] / spacing[$0] - Double(offset[$0]) }
+        }
     }
 
     // MARK: Spatial augmentation
@@ -75,8 +89,8 @@ struct CropSample {
             }
         }
         var image = [Float](repeating: 0, count: image.count)
-        var volumes = [[UInt8]](repeating: [UInt8](repeating: 0, count: n), count: 5)
-        let old = [vertebraLabels, vertebraKnown, structureLabels, structureKnown, fieldOfView]
+        let old = [vertebraLabels, vertebraKnown, structureLabels, structureKnown, fieldOfView] + raterStructures
+        var volumes = [[UInt8]](repeating: [UInt8](repeating: 0, count: n), count: old.count)
         for d in 0..<sd {
             let source = flip ? sd - 1 - d : d
             for q in 0..<plane {
@@ -85,7 +99,7 @@ struct CropSample {
                 let out = d * plane + q
                 guard nh >= 0, nh < sh, nw >= 0, nw < sw else { continue }
                 let nearest = source * plane + nh * sw + nw
-                for v in 0..<5 { volumes[v][out] = old[v][nearest] }
+                for v in old.indices { volumes[v][out] = old[v][nearest] }
                 let (h0, w0) = (Int(y.rounded(.down)), Int(x.rounded(.down)))
                 let (fy, fx) = (Float(y - Double(h0)), Float(x - Double(w0)))
                 for c in 0..<channels {
@@ -101,12 +115,13 @@ struct CropSample {
         }
         self.image = image
         (vertebraLabels, vertebraKnown, structureLabels, structureKnown, fieldOfView) = (volumes[0], volumes[1], volumes[2], volumes[3], volumes[4])
-        centroids = centroids.map { c in
-            c.map { c in
-                let p = rotate(h: c[1], w: c[2], by: angle, spacing: spacing)
-                return [flip ? Double(sd - 1) - c[0] : c[0], p.h, p.w]
-            }
+        raterStructures = Array(volumes[5...])
+        func move(_ c: [Double]) -> [Double] {
+            let p = rotate(h: c[1], w: c[2], by: angle, spacing: spacing)
+            return [flip ? Double(sd - 1) - c[0] : c[0], p.h, p.w]
         }
+        centroids = centroids.map { $0.map(move) }
+        descriptorCentroids = descriptorCentroids.map(move)
     }
 
     /// Rotates the crop voxel position (h, w) about the crop centre by `angle` radians, in millimetre space.

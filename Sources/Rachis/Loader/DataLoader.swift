@@ -32,12 +32,16 @@ public final class DataLoader: Sendable {
     public let samplesPerEpoch: Int
     let layouts: [String: SubjectLayout]
     let classCount: Int
+    /// What the batches carry for the loose-label losses.
+    public let targets: LooseTargets
+    static let structureClasses = StructureLabel.allCases.count
 
     /// Samples per optimizer step over all shards: `shard.count · config.batchSize`.
     public var globalBatchSize: Int { config.batchSize * shard.count }
     public var batchesPerEpoch: Int { samplesPerEpoch / globalBatchSize }
 
-    public init(reader: DatasetReader, config: LoaderConfig = LoaderConfig(), seed: UInt64, shard: Shard = .whole) throws {
+    public init(reader: DatasetReader, config: LoaderConfig = LoaderConfig(), seed: UInt64, shard: Shard = .whole,
+                targets: LooseTargets = LooseTargets()) throws {
         try config.validate()
         guard shard.count >= 1, (0..<shard.count).contains(shard.rank) else {
             throw LoaderError.invalidConfig(key: "shard", message: "rank \(shard.rank) is not in 0..<\(shard.count)")
@@ -48,8 +52,11 @@ public final class DataLoader: Sendable {
         }
         guard !split.train.isEmpty else { throw LoaderError.emptySplit(file: reader.url.path, split: split.name, part: "train") }
         var layouts: [String: SubjectLayout] = [:]
-        for id in split.train + split.val where layouts[id] == nil { layouts[id] = try SubjectLayout(reader: reader, id: id) }
-        (self.reader, self.config, self.seed, self.shard, self.layouts) = (reader, config, seed, shard, layouts)
+        let descriptors = targets.descriptors == nil ? nil : Self.structureClasses
+        for id in split.train + split.val where layouts[id] == nil {
+            layouts[id] = try SubjectLayout(reader: reader, id: id, descriptors: descriptors)
+        }
+        (self.reader, self.config, self.seed, self.shard, self.layouts, self.targets) = (reader, config, seed, shard, layouts, targets)
         classCount = reader.header.classNames.count
         labelledIDs = split.train.filter { !layouts[$0]!.isUnlabelled }
         unlabelledIDs = split.train.filter { layouts[$0]!.isUnlabelled }
@@ -127,7 +134,8 @@ public final class DataLoader: Sendable {
 
     func read(_ layout: SubjectLayout, offset: [Int], size: [Int]) throws -> CropSample {
         do {
-            return try CropSample(reader: reader, layout: layout, offset: offset, size: size)
+            return try CropSample(reader: reader, layout: layout, offset: offset, size: size,
+                                  raters: targets.staple && layout.annotationMode == .raters && layout.raterCount > 1)
         } catch let error as LoaderError {
             throw error
         } catch {
@@ -143,7 +151,7 @@ public final class DataLoader: Sendable {
     }
 
     public func validationBatch(_ id: String) throws -> Batch {
-        let layout = try layouts[id] ?? SubjectLayout(reader: reader, id: id)
+        let layout = try layouts[id] ?? SubjectLayout(reader: reader, id: id, descriptors: targets.descriptors == nil ? nil : Self.structureClasses)
         var sample = try read(layout, offset: [0, 0, 0], size: LoaderConfig.roundUp(layout.shape, to: config.cropDivisor))
         var rng = SplitMix64(seed: seed)
         sample.adjustIntensities(zscore: config.normalization == .zscore, gamma: 1, scale: 1, shift: 0, noiseSigma: 0, rng: &rng)
@@ -176,7 +184,35 @@ public final class DataLoader: Sendable {
             taskMask: taskMask,
             vertebrae: samples.enumerated().flatMap { $1.vertebraTargets(sample: $0, classCount: classCount) })
         batch.fieldOfView = try Tensor(float(\.fieldOfView), shape: [n, 1] + size)
+        try addLooseTargets(samples, to: &batch)
         return batch
+    }
+
+    /// Descriptor bounds, box maps and soft rater targets, as `targets` asks.
+    func addLooseTargets(_ samples: [CropSample], to batch: inout Batch) throws {
+        let n = samples.count, size = samples[0].size, s = Self.structureClasses
+        if targets.descriptors != nil {
+            var bounds = DescriptorBounds(samples: n, structures: s)
+            for (k, sample) in samples.enumerated() { sample.addDescriptorBounds(to: &bounds, sample: k, targets: targets) }
+            if (0..<n).contains(where: bounds.hasBounds) { batch.descriptorBounds = bounds }
+        }
+        if targets.boxes, samples.contains(where: { $0.layout.annotationMode == .box }) {
+            let isBox = samples.map { $0.layout.annotationMode == .box }
+            batch.boxes = try Tensor(zip(samples, isBox).flatMap { sample, box in
+                box ? sample.vertebraLabels.map(Int64.init) : [Int64](repeating: 0, count: sample.voxelCount)
+            }, shape: [n] + size)
+            batch.boxSamples = try Tensor(isBox.map { $0 ? Float(1) : 0 }, shape: [n])
+            batch.cutBoxes = Set(samples.indices.filter { isBox[$0] }.flatMap { k in
+                samples[k].cutBoxLevels.map { BoxLoss.BoxKey(sample: k, id: $0) }
+            })
+        }
+        if targets.staple, samples.contains(where: { !$0.raterStructures.isEmpty }) {
+            let soft = try samples.map { sample in
+                sample.raterStructures.isEmpty ? [Float](repeating: 0, count: s * sample.voxelCount) : try sample.stapleConsensus(structures: s)
+            }
+            batch.softStructures = try Tensor(soft.flatMap { $0 }, shape: [n, s] + size)
+            batch.softSamples = try Tensor(samples.map { $0.raterStructures.isEmpty ? Float(0) : 1 }, shape: [n])
+        }
     }
 
     // MARK: Throughput

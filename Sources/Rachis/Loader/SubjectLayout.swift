@@ -21,6 +21,11 @@ struct SubjectLayout: Sendable {
     /// Per table row: the box of its label voxels; without labels, a box of the subject's typical vertebra size around
     /// the centroid; nil when its position is unknown.
     let boxes: [Box?]
+    let annotationMode: AnnotationMode
+    /// Raters with stored voxel labels (`raters/<r>/structures`).
+    let raterCount: Int
+    /// Shape descriptors of the subject's structures (only when asked for, and only from complete structure labels).
+    let structureDescriptors: [StructureDescriptor]
 
     var isUnlabelled: Bool { tasks.allSatisfy { $0 == .autoencoding } }
     var shape: [Int] { geometry.shape }
@@ -28,11 +33,20 @@ struct SubjectLayout: Sendable {
     /// Vertebra size used around a centroid when no vertebra of the subject has labels, [D, H, W] in millimetres.
     static let typicalSizeMM = [40.0, 25.0, 60.0]
 
-    init(reader: DatasetReader, id: String) throws {
+    /// - Parameter descriptors: compute `structureDescriptors` (structure classes 0..<descriptors).
+    init(reader: DatasetReader, id: String, descriptors: Int? = nil) throws {
         self.id = id
         geometry = try reader.geometry(of: id)
         vertebrae = try reader.vertebrae(of: id)
         tasks = try reader.tasks(of: id)
+        let mode = try reader.annotationMode(of: id)
+        annotationMode = mode
+        raterCount = try reader.raterCount(of: id)
+        if let descriptors {
+            structureDescriptors = try Self.descriptors(reader: reader, id: id, mode: mode, structures: descriptors)
+        } else {
+            structureDescriptors = []
+        }
         let (geometry, shape) = (geometry, geometry.shape)
         let labels = try reader.volumeCrop(id, "labels/vertebrae", offset: [0, 0, 0], size: shape)
         var lo = [[Int]](repeating: shape, count: 256), hi = [[Int]](repeating: [-1, -1, -1], count: 256)
@@ -62,6 +76,24 @@ struct SubjectLayout: Sendable {
             return Box(lo: (0..<3).map { max(0, c[$0] - size[$0] / 2) },
                        hi: (0..<3).map { min(shape[$0] - 1, c[$0] + (size[$0] - 1) / 2) })
         }
+    }
+
+    /// Descriptors given by a descriptor-only annotation, or descriptors from the structure labels when they are complete (every voxel annotated, and a mode with true
+    /// structure masks: not boxes, class-only or unlabelled subjects).
+    static func descriptors(reader: DatasetReader, id: String, mode: AnnotationMode, structures: Int) throws -> [StructureDescriptor] {
+        let geometry = try reader.geometry(of: id), shape = geometry.shape
+        if mode == .descriptors {
+            // Given numbers: the centroid moves from world millimetres to the array frame; no extent is known.
+            return try reader.structureDescriptors(of: id).filter { $0.structure > 0 && $0.structure < structures }.map { d in
+                let centroid = d.centroidMM.map { zip(geometry.index(worldMM: $0), geometry.spacingMM).map { $0 * $1 } } ?? [.nan, .nan, .nan]
+                return StructureDescriptor(structure: d.structure, values: [d.sizeMM3 ?? .nan] + centroid + [d.meanDistanceMM ?? .nan, d.surfaceMM2 ?? .nan])
+            }
+        }
+        guard LearningTask.supported(by: mode).contains(.segmentation) else { return [] }
+        let known = try reader.volumeCrop(id, "annotated/structures", offset: [0, 0, 0], size: shape)
+        guard known.allSatisfy({ $0 != 0 }) else { return [] }
+        let labels = try reader.volumeCrop(id, "labels/structures", offset: [0, 0, 0], size: shape)
+        return StructureDescriptor.fromLabels(labels, shape: shape, spacingMM: geometry.spacingMM, structures: structures)
     }
 
     /// The extent of the spine along `axis` (union of the vertebra boxes), nil when no position is known.

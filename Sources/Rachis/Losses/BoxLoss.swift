@@ -16,7 +16,7 @@ import Torch
 ///       m_ℓ = max_{v ∈ ℓ} p_C(v),    L_tight(B) = mean over the lines ℓ of B along D, H and W of ψ_t(θ − m_ℓ)
 ///   (the max passes its gradient to the line's most probable voxel).
 ///
-///     L = L_out + sizeWeight·mean_B L_size(B) + tightnessWeight·mean_B L_tight(B)
+///     L = L_out + sizeWeight·mean_B L_size(B) + tightnessWeight·mean_{B not cut} L_tight(B)
 ///
 /// Boxes come as a `[N, D, H, W]` id map (0 outside every box, k > 0 inside box k), like the dataset's box labels;
 /// box k is the bounding box of its voxels (where boxes overlap, the map may give a shared voxel to one box: the
@@ -52,10 +52,17 @@ public struct BoxLoss: Sendable {
         public var upper: [Int]
     }
 
+    /// A box by sample and id.
+    public struct BoxKey: Hashable, Sendable {
+        public var sample: Int
+        public var id: Int
+        public init(sample: Int, id: Int) { (self.sample, self.id) = (sample, id) }
+    }
+
     /// The bounding box of every id > 0 in a `[N, D, H, W]` id map, by sample then id.
     public static func boxes(in map: Tensor) throws -> [Box] {
         let shape = map.shape
-        let ids = try map.to(.int64).array(Int64.self)
+        let ids = try map.to(.int64, device: .cpu).array(Int64.self)
         let (d, h, w) = (shape[1], shape[2], shape[3])
         var boxes: [Box] = []
         for n in 0..<shape[0] {
@@ -79,7 +86,12 @@ public struct BoxLoss: Sendable {
     ///   - logits: `[N, S, D, H, W]`.
     ///   - boxes: `[N, D, H, W]` integer box ids, 0 outside every box.
     ///   - sampleMask: `[N]` float 0/1 (nil: every sample).
-    public func callAsFunction(logits: Tensor, boxes map: Tensor, sampleMask: Tensor? = nil) throws -> MaskedLoss {
+    ///   - known: `[N, D, H, W]` or `[N, 1, D, H, W]` float 0/1, where the outside term applies (e.g. the field of
+    ///     view, so crop padding is not taught as "not C"); nil: everywhere.
+    ///   - cut: boxes that a crop or the field of view cuts: their box is not the object's, so the tightness prior
+    ///     (every line crosses the object) is skipped for them; the size prior and the outside term still apply.
+    public func callAsFunction(logits: Tensor, boxes map: Tensor, sampleMask: Tensor? = nil, known: Tensor? = nil,
+                               cut: Set<BoxKey> = []) throws -> MaskedLoss {
         let shape = logits.shape
         guard shape.count == 5 else {
             throw LossError.invalidTarget(loss: "box", message: "logits must be [N, S, D, H, W], found \(shape)")
@@ -99,7 +111,8 @@ public struct BoxLoss: Sendable {
         let others = try Tensor(outsideClasses.map(Int64.init)).to(device: logits.device)
         let logAll = try logits.logsumexp(dims: [1])
         let logNotC = try logits.indexSelect(dim: 1, index: others).logsumexp(dims: [1]) - logAll
-        let outsideMask = try map.eq(0).to(logits.dtype) * mask.perSample(rank: 4)
+        var outsideMask = try map.eq(0).to(logits.dtype) * mask.perSample(rank: 4)
+        if let known { outsideMask = try outsideMask * known.reshape([n] + Array(shape[2...])).to(logits.dtype) }
         var total = try MaskedLoss.mean(logNotC.neg(), mask: outsideMask).value
 
         let pC = try logits.softmax(dim: 1).indexSelect(dim: 1, index: inside).sum(dims: [1])
@@ -113,7 +126,7 @@ public struct BoxLoss: Sendable {
                     let phi = try crop.mean()
                     sizeTerms.append(try barrier(fill.lower - phi) + barrier(phi - fill.upper))
                 }
-                if tightnessWeight != 0 {
+                if tightnessWeight != 0, !cut.contains(BoxKey(sample: box.sample, id: box.id)) {
                     let lines = try (0..<3).map { axis in try barrier(tightnessThreshold - crop.max(dims: [axis])).flatten() }
                     tightTerms.append(try Tensor.cat(lines).mean())
                 }

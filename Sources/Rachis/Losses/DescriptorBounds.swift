@@ -34,6 +34,14 @@ public struct DescriptorBounds: Sendable, Equatable {
         (lower[i], upper[i], scale[i]) = (a ?? .nan, b ?? .nan, s)
     }
 
+    /// The bounds of sample n alone (`[1, S]`).
+    public func sample(_ n: Int) -> DescriptorBounds {
+        var one = DescriptorBounds(samples: 1, structures: structures)
+        let range = (n * structures * Self.componentCount)..<((n + 1) * structures * Self.componentCount)
+        (one.lower, one.upper, one.scale) = (Array(lower[range]), Array(upper[range]), Array(scale[range]))
+        return one
+    }
+
     /// Whether sample n has any bound.
     public func hasBounds(sample n: Int) -> Bool {
         let range = (n * structures * Self.componentCount)..<((n + 1) * structures * Self.componentCount)
@@ -75,18 +83,9 @@ public struct DescriptorBounds: Sendable, Equatable {
         var bounds = DescriptorBounds(samples: n, structures: structures)
         for sample in 0..<n where selected?[sample] ?? true {
             for structure in (includeBackground ? 0 : 1)..<structures {
-                let f = { values[bounds.index(sample, structure, $0)] }
-                guard f(.sizeMM3) > 0 else { continue }
-                for component in ShapeDescriptors.Component.allCases where tolerance.kinds.contains(component.kind) {
-                    let value = f(component)
-                    if component.kind == .centroid {
-                        bounds.set(sample: sample, structure: structure, component, lower: value - tolerance.centroidMM,
-                                   upper: value + tolerance.centroidMM, scale: tolerance.centroidMM)
-                    } else if value > 0 {
-                        bounds.set(sample: sample, structure: structure, component, lower: value * (1 - tolerance.relative),
-                                   upper: value * (1 + tolerance.relative), scale: value)
-                    }
-                }
+                let start = bounds.index(sample, structure, .sizeMM3)
+                guard values[start] > 0 else { continue }
+                bounds.set(sample: sample, structure: structure, around: Array(values[start..<(start + componentCount)]), tolerance: tolerance)
             }
         }
         return bounds

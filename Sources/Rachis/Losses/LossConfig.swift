@@ -1,3 +1,5 @@
+import Foundation
+
 /// The `loss` section of the training config. Every field has a default; `validate()` checks the values.
 public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
     public enum Weighting: String, Codable, Sendable, CaseIterable { case fixed, uncertainty }
@@ -73,6 +75,12 @@ public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
     public var autoencoderLoss = AutoencoderLoss.Kind.l1
     /// Attribution-constrained training: off while `weight` is 0.
     public var attribution = AttributionConstraint()
+    /// Shape-descriptor supervision of the segmentation (`DescriptorLoss`): off while `weight` is 0.
+    public var descriptors = DescriptorSupervision()
+    /// Box supervision of the segmentation for subjects annotated with boxes (`BoxLoss`): off while `weight` is 0.
+    public var boxes = BoxSupervision()
+    /// How subjects with several raters train the segmentation.
+    public var raters = RaterSupervision()
 
     /// Penalises the part of each vertebra's class attribution that lies outside the vertebra
     /// (`AttributionPenalty`), added to the total loss with `weight`.
@@ -84,6 +92,53 @@ public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
         public var vertebraePerSample = 1
         /// Voxels within this distance of the vertebra count as inside.
         public var marginMM = 0.0
+        public init() {}
+    }
+
+    /// The log-barrier's t at an epoch (0-based): t0·tGrowth^epoch (Kervadec et al.: t0 = 5, ×1.1 per epoch).
+    public struct BarrierSchedule: Codable, Equatable, Sendable {
+        public var t0 = 5.0
+        public var tGrowth = 1.1
+        public init() {}
+        public func t(epoch: Int) -> Double { t0 * Foundation.pow(tGrowth, Double(Swift.max(epoch, 0))) }
+    }
+
+    /// Bounds a ≤ f ≤ b on the prediction's shape descriptors per structure, taken from the labels (or from a
+    /// descriptor-only annotation) around the structure's value f*: `relativeTolerance` for size, mean distance and
+    /// surface (a = f*·(1 − r), b = f*·(1 + r)), `centroidToleranceMM` for the centroid (a = c* − τ, b = c* + τ).
+    /// Only structures wholly inside the crop and fully annotated are bounded.
+    public struct DescriptorSupervision: Codable, Equatable, Sendable {
+        public var weight = 0.0
+        public var barrier = BarrierSchedule()
+        public var relativeTolerance = 0.1
+        public var centroidToleranceMM = 5.0
+        /// The descriptor kinds to bound: size, centroid, meanDistance, surface.
+        public var kinds: [ShapeDescriptors.Kind] = [.size, .centroid, .meanDistance]
+        /// Structure classes that get bounds (indices into the segmentation classes; background 0 is not allowed).
+        public var structures = [1, 2, 3, 5]
+        public init() {}
+    }
+
+    /// `BoxLoss` for subjects whose annotation mode is `box` (each vertebra's label is its bounding box): outside
+    /// every box the vertebra classes (`classes`: vertebral body, lesion, posterior elements) are absent; inside,
+    /// they fill between `fill[0]` and `fill[1]` of the box, and every axis-parallel line through a box reaches
+    /// `tightnessThreshold` (skipped for boxes the crop or the field of view cuts).
+    public struct BoxSupervision: Codable, Equatable, Sendable {
+        public var weight = 0.0
+        public var barrier = BarrierSchedule()
+        public var classes = [1, 4, 5]
+        public var fill = [0.25, 0.85]
+        public var sizeWeight = 1.0
+        public var tightnessWeight = 0.5
+        public var tightnessThreshold = 0.5
+        public init() {}
+    }
+
+    /// `majority`: the stored labels (the per-voxel majority of the raters); `staple`: a soft-target cross-entropy
+    /// (and soft Dice) on the per-voxel posterior of multi-label STAPLE over the raters' structure labels.
+    public struct RaterSupervision: Codable, Equatable, Sendable {
+        public enum Consensus: String, Codable, Sendable, CaseIterable { case majority, staple }
+        public var consensus = Consensus.majority
         public init() {}
     }
 
@@ -122,6 +177,44 @@ public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
         }
         guard attribution.marginMM.isFinite, attribution.marginMM >= 0 else {
             throw Error(key: "attribution.marginMM", message: "must be ≥ 0 mm, found \(attribution.marginMM)")
+        }
+        for (key, schedule) in [("descriptors.barrier", descriptors.barrier), ("boxes.barrier", boxes.barrier)] {
+            guard schedule.t0.isFinite, schedule.t0 > 0 else { throw Error(key: key + ".t0", message: "must be > 0, found \(schedule.t0)") }
+            guard schedule.tGrowth.isFinite, schedule.tGrowth >= 1 else {
+                throw Error(key: key + ".tGrowth", message: "must be ≥ 1 (t never shrinks), found \(schedule.tGrowth)")
+            }
+        }
+        guard descriptors.weight.isFinite, descriptors.weight >= 0 else {
+            throw Error(key: "descriptors.weight", message: "must be a finite number ≥ 0, found \(descriptors.weight)")
+        }
+        guard descriptors.relativeTolerance.isFinite, (0..<1).contains(descriptors.relativeTolerance) else {
+            throw Error(key: "descriptors.relativeTolerance", message: "must be in [0, 1), found \(descriptors.relativeTolerance)")
+        }
+        guard descriptors.centroidToleranceMM.isFinite, descriptors.centroidToleranceMM > 0 else {
+            throw Error(key: "descriptors.centroidToleranceMM", message: "must be > 0 mm, found \(descriptors.centroidToleranceMM)")
+        }
+        guard !descriptors.kinds.isEmpty else {
+            throw Error(key: "descriptors.kinds", message: "name at least one of \(ShapeDescriptors.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let structureRange = 1..<StructureLabel.allCases.count
+        guard !descriptors.structures.isEmpty, descriptors.structures.allSatisfy(structureRange.contains),
+              Set(descriptors.structures).count == descriptors.structures.count else {
+            throw Error(key: "descriptors.structures", message: "must list distinct structure classes in 1...\(structureRange.upperBound - 1) (0 is background), found \(descriptors.structures)")
+        }
+        guard boxes.weight.isFinite, boxes.weight >= 0 else {
+            throw Error(key: "boxes.weight", message: "must be a finite number ≥ 0, found \(boxes.weight)")
+        }
+        guard !boxes.classes.isEmpty, boxes.classes.allSatisfy(structureRange.contains), Set(boxes.classes).count == boxes.classes.count else {
+            throw Error(key: "boxes.classes", message: "must list distinct structure classes in 1...\(structureRange.upperBound - 1) (0 is background), found \(boxes.classes)")
+        }
+        guard boxes.fill.count == 2, 0 <= boxes.fill[0], boxes.fill[0] <= boxes.fill[1], boxes.fill[1] <= 1 else {
+            throw Error(key: "boxes.fill", message: "expected [lower, upper] with 0 ≤ lower ≤ upper ≤ 1, found \(boxes.fill)")
+        }
+        for (key, value) in [("boxes.sizeWeight", boxes.sizeWeight), ("boxes.tightnessWeight", boxes.tightnessWeight)] {
+            guard value.isFinite, value >= 0 else { throw Error(key: key, message: "must be a finite number ≥ 0, found \(value)") }
+        }
+        guard boxes.tightnessThreshold > 0, boxes.tightnessThreshold < 1 else {
+            throw Error(key: "boxes.tightnessThreshold", message: "must be in (0, 1), found \(boxes.tightnessThreshold)")
         }
         if case let .explicit(values) = classWeights {
             guard values.allSatisfy({ $0.isFinite && $0 >= 0 }), values.contains(where: { $0 > 0 }) else {

@@ -6,8 +6,13 @@ public struct LossBreakdown: @unchecked Sendable {
     public var total: Tensor
     /// One entry per head that produced an output.
     public var tasks: [LearningTask: TaskTerm]
+    /// Loose-label terms on the segmentation output (`descriptors`, `boxes`), added to the total with their fixed
+    /// weights; only those that are switched on and had something to supervise in the batch (count > 0).
+    public var extra: [String: TaskTerm] = [:]
 
-    public init(total: Tensor, tasks: [LearningTask: TaskTerm]) { (self.total, self.tasks) = (total, tasks) }
+    public init(total: Tensor, tasks: [LearningTask: TaskTerm], extra: [String: TaskTerm] = [:]) {
+        (self.total, self.tasks, self.extra) = (total, tasks, extra)
+    }
 }
 
 /// Every task loss of the model, each masked by what the batch is annotated with, combined by `TaskWeighting`.
@@ -24,6 +29,8 @@ public final class MultitaskLoss: Module, @unchecked Sendable {
     public let identification: IdentificationLoss
     public let classification: ClassificationLoss
     public let autoencoder: AutoencoderLoss
+    /// The epoch in progress (0-based): sets the log-barrier's t of the descriptor and box losses.
+    public var epoch = 0
 
     /// - Parameter classCounts: vertebrae per class in the training split (used for `"balanced"` class weights;
     ///   its length is the number of classes).
@@ -43,14 +50,35 @@ public final class MultitaskLoss: Module, @unchecked Sendable {
         super.init()
     }
 
-    public func callAsFunction(output: ModelOutput, classLogits: Tensor?, batch: Batch) throws -> LossBreakdown {
-        try combine(terms(output: output, classLogits: classLogits, batch: batch))
+    /// The descriptor loss at the current epoch's barrier t.
+    public var descriptorLoss: DescriptorLoss {
+        DescriptorLoss(barrier: LogBarrier(t: config.descriptors.barrier.t(epoch: epoch)))
     }
 
-    /// Combines the task losses by `weighting` (with `shares` in data-parallel training: see `TaskWeighting.combine`).
-    public func combine(_ losses: [LearningTask: MaskedLoss], shares: [LearningTask: (scale: Double, count: Int)]? = nil) throws -> LossBreakdown {
+    /// The box loss at the current epoch's barrier t.
+    public var boxLoss: BoxLoss {
+        let b = config.boxes
+        return BoxLoss(classes: b.classes, fill: (b.fill[0], b.fill[1]), sizeWeight: b.sizeWeight, tightnessWeight: b.tightnessWeight,
+                       tightnessThreshold: b.tightnessThreshold, barrier: LogBarrier(t: b.barrier.t(epoch: epoch)))
+    }
+
+    public func callAsFunction(output: ModelOutput, classLogits: Tensor?, batch: Batch) throws -> LossBreakdown {
+        try combine(terms(output: output, classLogits: classLogits, batch: batch), extra: looseTerms(output: output, batch: batch))
+    }
+
+    /// Combines the task losses by `weighting` (with `shares` in data-parallel training: see `TaskWeighting.combine`)
+    /// and adds the loose-label terms (`looseTerms`) with their fixed weights. The loose terms are not rescaled by
+    /// `shares`: across ranks they are the mean of the ranks' values, not the combined batch's.
+    public func combine(_ losses: [LearningTask: MaskedLoss], shares: [LearningTask: (scale: Double, count: Int)]? = nil,
+                        extra looseTerms: [(String, Double, MaskedLoss)] = []) throws -> LossBreakdown {
         let (total, terms) = try weighting.combine(losses, shares: shares)
-        return LossBreakdown(total: try total ?? Tensor.zeros([]), tasks: terms)
+        var sum = total
+        var extra: [String: TaskTerm] = [:]
+        for (name, weight, term) in looseTerms where term.count > 0 {
+            sum = try sum.map { try $0 + term.value * weight } ?? term.value * weight
+            extra[name] = TaskTerm(value: try term.value.item(), weight: weight, count: term.count)
+        }
+        return LossBreakdown(total: try sum ?? Tensor.zeros([]), tasks: terms, extra: extra)
     }
 
     /// Each head's masked loss, before weighting.
@@ -61,8 +89,8 @@ public final class MultitaskLoss: Module, @unchecked Sendable {
         }
         var losses: [LearningTask: MaskedLoss] = [:]
         if let logits = output.segmentation {
-            losses[.segmentation] = try segmentation(logits: logits, target: batch.structures,
-                                                     known: batch.structuresKnown, sampleMask: mask(.segmentation))
+            losses[.segmentation] = try segmentation(logits: logits, target: batch.structures, known: batch.structuresKnown,
+                                                     sampleMask: mask(.segmentation), soft: batch.softStructures, softSamples: batch.softSamples)
         }
         if let heatmap = output.heatmap {
             losses[.localization] = try localization(prediction: heatmap, target: batch.heatmap, sampleMask: mask(.localization))
@@ -79,5 +107,35 @@ public final class MultitaskLoss: Module, @unchecked Sendable {
                                                     sampleMask: mask(.autoencoding))
         }
         return losses
+    }
+
+    /// The descriptor and box losses that are switched on and have targets in the batch. Both take only samples
+    /// annotated for segmentation (descriptors) or with boxes, and the segmentation weight of 0 switches them off.
+    func looseTerms(output: ModelOutput, batch: Batch) throws -> [(String, Double, MaskedLoss)] {
+        guard let logits = output.segmentation, config.weights.segmentation > 0 else { return [] }
+        var terms: [(String, Double, MaskedLoss)] = []
+        if config.descriptors.weight > 0, let bounds = batch.descriptorBounds {
+            let spacings = batch.spacingMM
+            let loss = descriptorLoss
+            if spacings.allSatisfy({ $0 == spacings[0] }) {
+                terms.append(("descriptors", config.descriptors.weight, try loss(logits: logits, bounds: bounds, spacingMM: spacings[0])))
+            } else {
+                // Per sample with its own spacing, then the mean over the samples that took part.
+                var parts: [MaskedLoss] = []
+                for n in 0..<batch.count where bounds.hasBounds(sample: n) {
+                    parts.append(try loss(logits: logits.slice(dim: 0, start: n, end: n + 1), bounds: bounds.sample(n), spacingMM: spacings[n]))
+                }
+                let count = parts.reduce(0) { $0 + $1.count }
+                if count > 0 {
+                    let value = try parts.dropFirst().reduce(parts[0].value * Double(parts[0].count)) { try $0 + $1.value * Double($1.count) } / Double(count)
+                    terms.append(("descriptors", config.descriptors.weight, MaskedLoss(value: value, count: count)))
+                }
+            }
+        }
+        if config.boxes.weight > 0, let boxes = batch.boxes {
+            terms.append(("boxes", config.boxes.weight, try boxLoss(logits: logits, boxes: boxes, sampleMask: batch.boxSamples,
+                                                                    known: batch.fieldOfView, cut: batch.cutBoxes)))
+        }
+        return terms
     }
 }

@@ -10,6 +10,9 @@ import Torch
 ///   target would otherwise score ≈1 for free (and dilute the others) or ≈0 for any stray probability mass
 ///   (and dominate); false positives of absent classes are left to the cross-entropy term. With no foreground
 ///   class present the Dice term is 0.
+/// - Soft targets (`soft`, e.g. the STAPLE posterior of several raters) replace the one-hot target of the samples in
+///   `softSamples`: the cross-entropy becomes −Σ_c q_c·log p_c (its gradient in the logits is p − q) and g = q in
+///   the Dice. With q one-hot both are the hard-target terms.
 public struct SegmentationLoss: Sendable {
     public var diceWeight: Double
     public var smooth: Double
@@ -23,7 +26,10 @@ public struct SegmentationLoss: Sendable {
     ///   - target: `[N, D, H, W]` int64 class per voxel.
     ///   - known: `[N, D, H, W]` float 0/1.
     ///   - sampleMask: `[N]` float 0/1.
-    public func callAsFunction(logits: Tensor, target: Tensor, known: Tensor, sampleMask: Tensor) throws -> MaskedLoss {
+    ///   - soft: `[N, S, D, H, W]` per-voxel class probabilities, used for the samples where `softSamples` is 1.
+    ///   - softSamples: `[N]` float 0/1.
+    public func callAsFunction(logits: Tensor, target: Tensor, known: Tensor, sampleMask: Tensor,
+                               soft: Tensor? = nil, softSamples: Tensor? = nil) throws -> MaskedLoss {
         let shape = logits.shape
         guard shape.count == 5 else {
             throw LossError.invalidTarget(loss: "segmentation", message: "logits must be [N, S, D, H, W], found \(shape)")
@@ -35,19 +41,31 @@ public struct SegmentationLoss: Sendable {
         let mask = try known * sampleMask.perSample(rank: 4)
         // Unknown voxels may hold any value: point them at class 0 so the per-voxel terms stay defined.
         let target = try target.where(mask.gt(0), else: target.zerosLike())
-        let ce = try MaskedLoss.mean(Loss.crossEntropy(logits, target, reduction: .none), mask: mask)
+        let classes = shape[1]
+        let oneHot = try target.oneHot(classes: classes).permute([0, 4, 1, 2, 3]).to(logits.dtype)
+        let ce: MaskedLoss, g: Tensor
+        if let soft, let softSamples {
+            try requireShape(soft, shape, loss: "segmentation", name: "soft target")
+            try requireShape(softSamples, [shape[0]], loss: "segmentation", name: "soft sample mask")
+            let s = try softSamples.to(logits.dtype).perSample(rank: 5)
+            g = try oneHot * (1 - s) + soft.to(logits.dtype) * s
+            ce = try MaskedLoss.mean((g * logits.logSoftmax(dim: 1)).sum(dims: [1]).neg(), mask: mask)
+        } else {
+            g = oneHot
+            ce = try MaskedLoss.mean(Loss.crossEntropy(logits, target, reduction: .none), mask: mask)
+        }
         guard diceWeight > 0 else { return ce }
-        let dice = try diceLoss(logits: logits, target: target, mask: mask)
+        let dice = try diceLoss(logits: logits, target: g, mask: mask)
         return MaskedLoss(value: try ce.value * (1 - diceWeight) + dice * diceWeight, count: ce.count)
     }
 
-    /// `1 − mean Dice` over the foreground classes present in the annotated target (`target` valid everywhere).
+    /// `1 − mean Dice` over the foreground classes present in the annotated target `[N, S, D, H, W]` (one-hot or
+    /// soft, valid everywhere).
     func diceLoss(logits: Tensor, target: Tensor, mask: Tensor) throws -> Tensor {
         let classes = logits.shape[1]
         let m = try mask.unsqueeze(dim: 1)
         let p = try logits.softmax(dim: 1) * m
-        let g = try target.oneHot(classes: classes)
-            .permute([0, 4, 1, 2, 3]).to(logits.dtype) * m
+        let g = try target * m
         let dims = [0, 2, 3, 4]
         let intersection = try (p * g).sum(dims: dims)
         let denominator = try (p + g).sum(dims: dims)

@@ -166,12 +166,13 @@ struct PhantomAnnotator {
             vertebraLabels = majority(raterVertebra)
             structureLabels = majority(raterStructure)
             for k in records.indices { records[k].classIndex = majority(records[k].raterClasses) }
-        case .classOnly, .unlabelled:
+        case .classOnly, .unlabelled, .descriptors:
             vertebraLabels = [UInt8](repeating: 0, count: n)
             structureLabels = vertebraLabels
             vertebraAnnotated = vertebraLabels
             structureAnnotated = vertebraLabels
-            for k in records.indices { records[k].centroidMM = nil }
+            // Descriptor-only annotators give centroids (and the structures' descriptors, added by the generator).
+            if mode != .descriptors { for k in records.indices { records[k].centroidMM = nil } }
             if mode == .unlabelled { records = [] }
         }
 

@@ -90,12 +90,21 @@ public struct PhantomGenerator: Sendable {
         let annotation = PhantomAnnotator(shape: recipe.shape)
             .annotate(mode: mode, truth: truth, records: records, recipe: recipe, rng: &annotationRNG)
 
-        let subject = Subject(
+        var subject = Subject(
             id: "\(recipe.name)-\(String(format: "%05d", index))", geometry: geometry,
             channelNames: Self.channelNames, image: image, vertebraLabels: annotation.vertebraLabels,
             structureLabels: annotation.structureLabels, vertebraAnnotated: annotation.vertebraAnnotated,
             structureAnnotated: annotation.structureAnnotated, raters: annotation.raters, vertebrae: annotation.records,
             classNames: recipe.classNames, annotationMode: mode)
+        if mode == .descriptors {
+            // The true structures' descriptors, centroids in world millimetres.
+            subject.structureDescriptors = StructureDescriptor.fromLabels(truth.structureLabels, shape: recipe.shape, spacingMM: geometry.spacingMM,
+                                                                              structures: StructureLabel.allCases.count).map { d in
+                let centroid = (0..<3).map { d.values[ShapeDescriptors.Component.centroidD.rawValue + $0] / geometry.spacingMM[$0] }
+                return StructureDescriptorAnnotation(structure: d.structure, sizeMM3: d.values[0], centroidMM: geometry.worldMM(index: centroid),
+                                                     meanDistanceMM: d.values[4], surfaceMM2: d.values[5])
+            }
+        }
         return PhantomSample(subject: subject, truth: truth)
     }
 }

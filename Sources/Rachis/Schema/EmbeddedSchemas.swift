@@ -1346,7 +1346,8 @@ extension JSONSchema {
                 "dilated",
                 "raters",
                 "classOnly",
-                "unlabelled"
+                "unlabelled",
+                "descriptors"
               ],
               "description": "How the subject is annotated (full masks, partial, boxes, eroded or dilated masks, several raters, class only, image only)."
             },
@@ -1890,6 +1891,218 @@ extension JSONSchema {
                 }
               },
               "additionalProperties": false
+            },
+            "pseudo": {
+              "type": "object",
+              "description": "Pseudo-labels written by `rachis relabel`: 1 where labels/structures holds a confident model prediction on a voxel the annotators left unlabelled (annotated/structures is 1 there too), 0 on ground truth and unknown voxels. Attributes: threshold (confidence threshold), samples (MC-dropout passes), checkpoint (path of the model).",
+              "required": [
+                "datasets"
+              ],
+              "properties": {
+                "attributes": {
+                  "type": "object"
+                },
+                "datasets": {
+                  "type": "object",
+                  "required": [
+                    "structures"
+                  ],
+                  "properties": {
+                    "structures": {
+                      "type": "object",
+                      "description": "[D, H, W] 1 where labels/structures is a pseudo-label.",
+                      "required": [
+                        "dtype",
+                        "shape"
+                      ],
+                      "properties": {
+                        "dtype": {
+                          "const": "uint8"
+                        },
+                        "shape": {
+                          "type": "array",
+                          "items": {
+                            "type": "integer",
+                            "minimum": 0
+                          },
+                          "minItems": 3,
+                          "maxItems": 3
+                        },
+                        "attributes": {
+                          "type": "object"
+                        }
+                      },
+                      "additionalProperties": false
+                    }
+                  },
+                  "additionalProperties": false
+                },
+                "groups": {
+                  "type": "object",
+                  "maxProperties": 0
+                }
+              },
+              "additionalProperties": false
+            },
+            "descriptors": {
+              "type": "object",
+              "description": "Descriptor-only annotation (annotation_mode descriptors): one row per structure with its shape descriptors as ShapeDescriptors defines them; NaN where not given.",
+              "required": [
+                "datasets"
+              ],
+              "properties": {
+                "attributes": {
+                  "type": "object"
+                },
+                "datasets": {
+                  "type": "object",
+                  "required": [
+                    "structure",
+                    "size_mm3",
+                    "centroid_mm",
+                    "mean_distance_mm",
+                    "surface_mm2"
+                  ],
+                  "properties": {
+                    "structure": {
+                      "type": "object",
+                      "description": "[K] structure label value (1 vertebral body ... 5 posterior elements).",
+                      "required": [
+                        "dtype",
+                        "shape"
+                      ],
+                      "properties": {
+                        "dtype": {
+                          "const": "int32"
+                        },
+                        "shape": {
+                          "type": "array",
+                          "items": {
+                            "type": "integer",
+                            "minimum": 0
+                          },
+                          "minItems": 1,
+                          "maxItems": 1
+                        },
+                        "attributes": {
+                          "type": "object"
+                        }
+                      },
+                      "additionalProperties": false
+                    },
+                    "size_mm3": {
+                      "type": "object",
+                      "description": "[K] volume in mm³.",
+                      "required": [
+                        "dtype",
+                        "shape"
+                      ],
+                      "properties": {
+                        "dtype": {
+                          "const": "float64"
+                        },
+                        "shape": {
+                          "type": "array",
+                          "items": {
+                            "type": "integer",
+                            "minimum": 0
+                          },
+                          "minItems": 1,
+                          "maxItems": 1
+                        },
+                        "attributes": {
+                          "type": "object"
+                        }
+                      },
+                      "additionalProperties": false
+                    },
+                    "centroid_mm": {
+                      "type": "object",
+                      "description": "[K, 3] centroid in RAS world mm.",
+                      "required": [
+                        "dtype",
+                        "shape"
+                      ],
+                      "properties": {
+                        "dtype": {
+                          "const": "float64"
+                        },
+                        "shape": {
+                          "type": "array",
+                          "items": {
+                            "type": "integer",
+                            "minimum": 0
+                          },
+                          "minItems": 2,
+                          "maxItems": 2
+                        },
+                        "attributes": {
+                          "type": "object"
+                        }
+                      },
+                      "additionalProperties": false
+                    },
+                    "mean_distance_mm": {
+                      "type": "object",
+                      "description": "[K] mean distance of the structure's voxels to its centroid, mm.",
+                      "required": [
+                        "dtype",
+                        "shape"
+                      ],
+                      "properties": {
+                        "dtype": {
+                          "const": "float64"
+                        },
+                        "shape": {
+                          "type": "array",
+                          "items": {
+                            "type": "integer",
+                            "minimum": 0
+                          },
+                          "minItems": 1,
+                          "maxItems": 1
+                        },
+                        "attributes": {
+                          "type": "object"
+                        }
+                      },
+                      "additionalProperties": false
+                    },
+                    "surface_mm2": {
+                      "type": "object",
+                      "description": "[K] surface (total variation of the mask, forward differences), mm².",
+                      "required": [
+                        "dtype",
+                        "shape"
+                      ],
+                      "properties": {
+                        "dtype": {
+                          "const": "float64"
+                        },
+                        "shape": {
+                          "type": "array",
+                          "items": {
+                            "type": "integer",
+                            "minimum": 0
+                          },
+                          "minItems": 1,
+                          "maxItems": 1
+                        },
+                        "attributes": {
+                          "type": "object"
+                        }
+                      },
+                      "additionalProperties": false
+                    }
+                  },
+                  "additionalProperties": false
+                },
+                "groups": {
+                  "type": "object",
+                  "maxProperties": 0
+                }
+              },
+              "additionalProperties": false
             }
           },
           "additionalProperties": false
@@ -2001,6 +2214,7 @@ extension JSONSchema {
     }
   }
 }
+
 """#,
         "evaluation.schema.json": #"""
 {
@@ -2749,7 +2963,7 @@ extension JSONSchema {
       },
       "minItems": 2,
       "maxItems": 2,
-      "description": "Scale of cervical lordosis (35\u00b0), thoracic kyphosis (45\u00b0) and lumbar lordosis (55\u00b0), drawn per curve.",
+      "description": "Scale of cervical lordosis (35°), thoracic kyphosis (45°) and lumbar lordosis (55°), drawn per curve.",
       "default": [
         0.6,
         1.4
@@ -2897,7 +3111,8 @@ extension JSONSchema {
           "dilated",
           "raters",
           "classOnly",
-          "unlabelled"
+          "unlabelled",
+          "descriptors"
         ]
       },
       "additionalProperties": {
@@ -3519,6 +3734,135 @@ extension JSONSchema {
               "minimum": 0
             }
           }
+        },
+        "descriptors": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Shape-descriptor supervision of the segmentation (size, centroid, mean distance to the centroid, surface) within bounds from the labels or a descriptor-only annotation, through a log-barrier extension. Off while weight is 0.",
+          "properties": {
+            "weight": {
+              "type": "number",
+              "minimum": 0
+            },
+            "barrier": {
+              "type": "object",
+              "additionalProperties": false,
+              "description": "Log-barrier t at epoch e (0-based): t0 * tGrowth^e (Kervadec et al. 2019: t0 5, growth 1.1).",
+              "properties": {
+                "t0": {
+                  "type": "number",
+                  "exclusiveMinimum": 0
+                },
+                "tGrowth": {
+                  "type": "number",
+                  "minimum": 1
+                }
+              }
+            },
+            "relativeTolerance": {
+              "type": "number",
+              "minimum": 0,
+              "exclusiveMaximum": 1
+            },
+            "centroidToleranceMM": {
+              "type": "number",
+              "exclusiveMinimum": 0
+            },
+            "kinds": {
+              "type": "array",
+              "items": {
+                "enum": [
+                  "size",
+                  "centroid",
+                  "meanDistance",
+                  "surface"
+                ]
+              },
+              "minItems": 1
+            },
+            "structures": {
+              "type": "array",
+              "items": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 5
+              },
+              "minItems": 1,
+              "description": "Structure classes that get bounds (1 vertebral body, 2 disc, 3 spinal canal, 4 lesion, 5 posterior elements)."
+            }
+          }
+        },
+        "boxes": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Box supervision of the segmentation for subjects annotated with boxes: outside every box the boxed classes are absent; inside, a fill (size) prior and a tightness prior (skipped for boxes the crop or field of view cuts). Off while weight is 0.",
+          "properties": {
+            "weight": {
+              "type": "number",
+              "minimum": 0
+            },
+            "barrier": {
+              "type": "object",
+              "additionalProperties": false,
+              "description": "Log-barrier t at epoch e (0-based): t0 * tGrowth^e (Kervadec et al. 2019: t0 5, growth 1.1).",
+              "properties": {
+                "t0": {
+                  "type": "number",
+                  "exclusiveMinimum": 0
+                },
+                "tGrowth": {
+                  "type": "number",
+                  "minimum": 1
+                }
+              }
+            },
+            "classes": {
+              "type": "array",
+              "items": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 5
+              },
+              "minItems": 1,
+              "description": "Structure classes a vertebra box encloses."
+            },
+            "fill": {
+              "type": "array",
+              "items": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1
+              },
+              "minItems": 2,
+              "maxItems": 2
+            },
+            "sizeWeight": {
+              "type": "number",
+              "minimum": 0
+            },
+            "tightnessWeight": {
+              "type": "number",
+              "minimum": 0
+            },
+            "tightnessThreshold": {
+              "type": "number",
+              "exclusiveMinimum": 0,
+              "exclusiveMaximum": 1
+            }
+          }
+        },
+        "raters": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Segmentation targets of subjects with several raters: majority (the stored labels) or staple (soft-target cross-entropy on the multi-label STAPLE posterior).",
+          "properties": {
+            "consensus": {
+              "enum": [
+                "majority",
+                "staple"
+              ]
+            }
+          }
         }
       },
       "additionalProperties": false,
@@ -3675,6 +4019,7 @@ extension JSONSchema {
   "additionalProperties": false,
   "type": "object"
 }
+
 """#,
     ]
 }

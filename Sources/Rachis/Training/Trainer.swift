@@ -123,7 +123,8 @@ public final class Trainer {
         let divisor = SpineModel.requiredDivisor(config.model)
         loaderConfig.cropDivisor = zip(loaderConfig.cropDivisor, divisor).map { a, b in a * b / Self.gcd(a, b) }
         loader = try DataLoader(reader: reader, config: loaderConfig, seed: options.seed,
-                                shard: distributed.map { DataLoader.Shard(rank: $0.rank, count: $0.worldSize) } ?? .whole)
+                                shard: distributed.map { DataLoader.Shard(rank: $0.rank, count: $0.worldSize) } ?? .whole,
+                                targets: LooseTargets(loss: config.loss))
         var classCounts = [Int](repeating: 0, count: config.model.classes)
         for id in loader.labelledIDs {
             for v in try reader.vertebrae(of: id) { if let c = v.classIndex, c < classCounts.count { classCounts[c] += 1 } }
@@ -164,7 +165,7 @@ public final class Trainer {
     }
 
     /// The keys a step may log, in a fixed order (what ranks sum in `synchronizeStep`).
-    static let stepLossKeys = ["loss.total", "loss.attribution"] + LearningTask.allCases.flatMap { ["loss." + $0.rawValue, "weight." + $0.rawValue] }
+    static let stepLossKeys = ["loss.total", "loss.attribution", "loss.descriptors", "loss.boxes"] + LearningTask.allCases.flatMap { ["loss." + $0.rawValue, "weight." + $0.rawValue] }
 
     /// The metrics history and the partial sums of the epoch in progress, as stored in checkpoints.
     struct Progress: Codable {
@@ -202,6 +203,7 @@ public final class Trainer {
         var trained = 0
         while state.epoch < epochs {
             let epoch = state.epoch
+            loss.epoch = epoch
             model.train()
             let stream = loader.batches(epoch: epoch, startingAt: state.nextBatch)
             defer { stream.cancel() }
@@ -328,11 +330,16 @@ public final class Trainer {
         onDevice.structuresKnown = try batch.structuresKnown.to(device: options.device)
         onDevice.heatmap = try batch.heatmap.to(device: options.device)
         onDevice.taskMask = try batch.taskMask.mapValues { try $0.to(device: options.device) }
+        onDevice.fieldOfView = try batch.fieldOfView?.to(device: options.device)
+        onDevice.boxes = try batch.boxes?.to(device: options.device)
+        onDevice.boxSamples = try batch.boxSamples?.to(device: options.device)
+        onDevice.softStructures = try batch.softStructures?.to(device: options.device)
+        onDevice.softSamples = try batch.softSamples?.to(device: options.device)
         let output = try model(image)
         let (logits, restricted) = try classification(output, onDevice)
         let terms = try loss.terms(output: output, classLogits: logits, batch: restricted)
         let shares = try shareAcrossRanks ? distributed.map { try $0.taskShares(terms.mapValues(\.count)) } : nil
-        return (try loss.combine(terms, shares: shares), output, logits, restricted, image)
+        return (try loss.combine(terms, shares: shares, extra: loss.looseTerms(output: output, batch: restricted)), output, logits, restricted, image)
     }
 
     /// The attribution constraint's penalty on a batch (nil when off or when no vertebra has a labelled region):
@@ -404,6 +411,7 @@ public final class Trainer {
             losses["loss." + task.rawValue] = term.value
             if config.loss.weighting == .uncertainty { losses["weight." + task.rawValue] = term.weight }
         }
+        for (name, term) in breakdown.extra { losses["loss." + name] = term.value }
         var (stop, update) = (stopRequested, objective.requiresGrad)
         if let distributed {
             // Every rank takes part whether or not its own batch gave a gradient.

@@ -26,6 +26,8 @@ struct ValidationAccumulator {
         struct Vertebrae: Codable, Equatable { var predicted: [Point], truth: [Point] }
         /// Tasks (raw values) with a loss on this subject.
         var losses: [String: Term] = [:]
+        /// Loose-label terms (`descriptors`, `boxes`) with something to supervise on this subject.
+        var extra: [String: Double] = [:]
         var classProbabilities: [[Double]] = []
         var classLabels: [Int] = []
         /// Dice scores of each case (sample) annotated for segmentation.
@@ -44,6 +46,8 @@ struct ValidationAccumulator {
         for (task, term) in loss.tasks where term.count > 0 {
             record.losses[task.rawValue] = .init(value: term.value, weight: term.weight)
         }
+        // Loose-label terms are logged but left out of val.loss.total (their barrier t grows with the epochs).
+        for (name, term) in loss.extra where term.count > 0 { record.extra[name] = term.value }
         if let classLogits, classLogits.shape[0] > 0 {
             let probabilities = try classLogits.softmax(dim: 1).to(.float64, device: .cpu)
             let k = classLogits.shape[1]
@@ -86,6 +90,10 @@ struct ValidationAccumulator {
             losses["val.loss." + task.rawValue, default: (0, 0)].count += 1
             weights[task, default: (0, 0)].sum += term.weight
             weights[task, default: (0, 0)].count += 1
+        }
+        for (name, value) in record.extra {
+            losses["val.loss." + name, default: (0, 0)].sum += value
+            losses["val.loss." + name, default: (0, 0)].count += 1
         }
         if !record.classLabels.isEmpty {
             try classification.add(probabilities: record.classProbabilities, labels: record.classLabels)
