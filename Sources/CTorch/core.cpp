@@ -119,7 +119,11 @@ CTTensor *ct_from_data(const void *data, const int64_t *shape, int ndim, int dty
         t;
     }))
 }
-void ct_free(CTTensor *t) { delete reinterpret_cast<at::Tensor *>(t); }
+void ct_free(CTTensor *t) {
+    if (t != nullptr) --ctorch::live_on_thread;
+    delete reinterpret_cast<at::Tensor *>(t);
+}
+int64_t ct_thread_live_tensors(void) { return ctorch::live_on_thread; }
 int ct_copy_data(CTTensor *t, void *out, int64_t nbytes) {
     CT_STATUS({
         auto c = T(t).to(at::kCPU).contiguous();

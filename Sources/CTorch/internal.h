@@ -19,7 +19,14 @@ inline c10::optional<at::Tensor> opt(CTTensor *t) {
     if (t == nullptr) return c10::nullopt;
     return *reinterpret_cast<at::Tensor *>(t);
 }
-inline CTTensor *wrap(at::Tensor t) { return reinterpret_cast<CTTensor *>(new at::Tensor(std::move(t))); }
+// Handles made minus handles freed on the calling thread (ct_thread_live_tensors): a leak check that other threads'
+// work does not disturb.
+inline thread_local int64_t live_on_thread = 0;
+inline CTTensor *wrap(at::Tensor t) {
+    auto *handle = reinterpret_cast<CTTensor *>(new at::Tensor(std::move(t)));
+    ++live_on_thread;
+    return handle;
+}
 inline at::IntArrayRef ints(const int64_t *p, int n) { return at::IntArrayRef(p, static_cast<size_t>(n)); }
 
 at::ScalarType scalar_type(int dtype);

@@ -24,6 +24,9 @@ public enum Torch {
     /// libtorch's intra-op thread count.
     public static var threads: Int { Int(ct_get_num_threads()) }
 
+    /// Tensor handles made minus handles freed on the calling thread: a leak check unaffected by other threads.
+    public static var threadLiveTensors: Int { Int(ct_thread_live_tensors()) }
+
     public static func setThreads(_ count: Int) throws {
         try status("setThreads(\(count))", []) { ct_set_num_threads(Int32(clamping: count)) }
     }

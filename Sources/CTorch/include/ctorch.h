@@ -56,6 +56,8 @@ enum { CT_DEVICE_CPU = 0, CT_DEVICE_CUDA = 1 };
 /* ---- lifetime and metadata ------------------------------------------------------------------- */
 /* Copies `data` (C-ordered, `numel * elementsize` bytes) into a new CPU tensor. */
 CTTensor *ct_from_data(const void *data, const int64_t *shape, int ndim, int dtype);
+/* Tensor handles made minus handles freed on the calling thread (for leak checks). */
+int64_t ct_thread_live_tensors(void);
 void ct_free(CTTensor *t);
 /* Copies the tensor's elements (made contiguous, moved to CPU) into `out`, which holds `nbytes`. */
 int ct_copy_data(CTTensor *t, void *out, int64_t nbytes);
