@@ -1,5 +1,7 @@
 // Tensor operations: elementwise, reductions, shape and indexing, linear algebra, nn ops, losses.
 #include "internal.h"
+#include <ATen/Context.h>
+#include <c10/core/GradMode.h>
 
 using namespace ctorch;
 
@@ -289,9 +291,21 @@ CTTensor *ct_linear(CTTensor *input, CTTensor *weight, CTTensor *bias) {
     CT_TENSOR(at::linear(T(input), T(weight), opt(bias)))
 }
 
+// libtorch chooses the convolution kernel with a heuristic written for 2-D inputs (ConvUtils' use_mkldnn): a batch of
+// one whose N·C·D·H is at most 20480 goes to the native vol2col kernel, whatever W is, which on a 24×96×64 volume is
+// 3-7x slower than oneDNN (`rachis model summary --batch 1 --time 3`). Inference runs batch 1, so without gradients
+// a CPU float32 convolution of batch 1 goes to oneDNN directly; with gradients libtorch's own choice stands (its
+// double backward, which the attribution constraint needs, is defined on that path).
 CTTensor *ct_conv3d(CTTensor *input, CTTensor *weight, CTTensor *bias, const int64_t *stride,
                     const int64_t *padding, const int64_t *dilation, int64_t groups) {
-    CT_TENSOR(at::conv3d(T(input), T(weight), opt(bias), ints(stride, 3), ints(padding, 3), ints(dilation, 3), groups))
+    CT_TENSOR(({
+        const at::Tensor &x = T(input);
+        const bool onednn = at::hasMKLDNN() && !at::GradMode::is_enabled() && x.device().is_cpu() &&
+                            x.scalar_type() == at::kFloat && T(weight).scalar_type() == at::kFloat && x.dim() == 5 &&
+                            x.size(0) == 1;
+        onednn ? at::mkldnn_convolution(x, T(weight), opt(bias), ints(padding, 3), ints(stride, 3), ints(dilation, 3), groups)
+               : at::conv3d(x, T(weight), opt(bias), ints(stride, 3), ints(padding, 3), ints(dilation, 3), groups);
+    }))
 }
 CTTensor *ct_conv_transpose3d(CTTensor *input, CTTensor *weight, CTTensor *bias, const int64_t *stride,
                               const int64_t *padding, const int64_t *output_padding, int64_t groups,
