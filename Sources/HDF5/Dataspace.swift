@@ -77,7 +77,10 @@ struct Transfer {
         } else {
             self.shape = shape
         }
+        // The memory space has the selection's own shape, not one flat dimension: with the same rank and shape on
+        // both sides HDF5 maps each chunk's part as one hyperslab, where a flat memory space makes it visit every
+        // element to build that map (H5S_select_iterate; a 24x96x64 crop read at about a third of the speed).
         let total = elementCount(self.shape)
-        memorySpace = try Dataspace.create(shape: self.shape.isEmpty ? [] : [total], context)
+        memorySpace = try Dataspace.create(shape: self.shape.isEmpty ? [] : total == 0 ? [0] : self.shape, context)
     }
 }

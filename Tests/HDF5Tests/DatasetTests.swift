@@ -47,6 +47,42 @@ struct DatasetTests {
         }
     }
 
+    /// Hyperslabs that cross chunk boundaries, with strides, type conversion and writes, against the same selection
+    /// taken from the whole array in Swift (the memory space has the selection's shape, so HDF5 maps chunks by
+    /// hyperslab; this checks that every element still lands where a flat row-major copy puts it).
+    @Test func hyperslabsAcrossChunksMatchTheWholeArray() throws {
+        try withTemporaryDirectory { folder in
+            let url = folder.appendingPathComponent("chunks.h5")
+            let shape = [2, 13, 17, 11]
+            let count = shape.reduce(1, *)
+            let volume = (0..<count).map { Int16(truncatingIfNeeded: ($0 &* 7919) % 30011 - 15000) }
+            let file = try File.create(at: url)
+            let dataset = try file.createDataset("image", values: volume, shape: shape,
+                                                 options: DatasetOptions(chunks: [1, 4, 8, 5], gzipLevel: 1))
+            func index(_ p: [Int]) -> Int { ((p[0] * shape[1] + p[1]) * shape[2] + p[2]) * shape[3] + p[3] }
+            func expected(_ offset: [Int], _ n: [Int], _ stride: [Int]) -> [Float] {
+                var out: [Float] = []
+                for a in 0..<n[0] { for b in 0..<n[1] { for c in 0..<n[2] { for d in 0..<n[3] {
+                    out.append(Float(volume[index([offset[0] + a * stride[0], offset[1] + b * stride[1], offset[2] + c * stride[2], offset[3] + d * stride[3]])]))
+                } } } }
+                return out
+            }
+            for (offset, n, stride) in [([0, 3, 5, 2], [2, 7, 9, 6], [1, 1, 1, 1]), ([1, 0, 0, 0], [1, 13, 17, 11], [1, 1, 1, 1]),
+                                        ([0, 1, 2, 0], [2, 4, 5, 4], [1, 3, 3, 3]), ([1, 12, 16, 10], [1, 1, 1, 1], [1, 1, 1, 1])] {
+                let read = try dataset.read(as: Float.self, offset: offset, count: n, stride: stride)
+                #expect(read.shape == n)
+                #expect(read.values == expected(offset, n, stride), "offset \(offset) count \(n) stride \(stride)")
+            }
+            #expect(try dataset.read(as: Float.self, offset: [0, 2, 2, 2], count: [2, 0, 3, 3]).values.isEmpty)
+            let patch = (0..<(2 * 5 * 6 * 3)).map { Int16(-$0) }
+            try dataset.write(patch, offset: [0, 6, 7, 4], count: [2, 5, 6, 3])
+            var whole = volume
+            var k = 0
+            for a in 0..<2 { for b in 0..<5 { for c in 0..<6 { for d in 0..<3 { whole[index([a, 6 + b, 7 + c, 4 + d])] = patch[k]; k += 1 } } } }
+            #expect(try dataset.read(as: Int16.self).values == whole)
+        }
+    }
+
     @Test func extendableDatasetResizesAndAppends() throws {
         try withTemporaryDirectory { folder in
             let url = folder.appendingPathComponent("table.h5")
