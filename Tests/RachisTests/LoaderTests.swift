@@ -295,6 +295,47 @@ struct LoaderTests {
         }
     }
 
+    /// The resampling against its definition: bilinear interpolation reproduces a linear image exactly, so every
+    /// output whose four taps lie inside the crop equals the linear function at the inverse-rotated (and flipped)
+    /// source position; labels take the nearest source voxel, or 0 (unknown) when it lies outside.
+    @Test(arguments: [(false, 0.13), (true, -0.2), (true, 0.0)])
+    func rotationResamplesBilinearlyAndByNearestNeighbour(flip: Bool, angle: Double) throws {
+        let f = try LoaderFixture()
+        let loader = try DataLoader(reader: f.reader, config: LoaderFixture.config(), seed: 0)
+        let layout = try loader.layouts[f.subject(.full).id] ?? (SubjectLayout(reader: f.reader, id: f.subject(.full).id))
+        var sample = try loader.read(layout, offset: [0, 0, 0], size: [6, 40, 24])
+        let (sd, sh, sw) = (sample.size[0], sample.size[1], sample.size[2])
+        let spacing = layout.geometry.spacingMM
+        func linear(_ d: Double, _ y: Double, _ x: Double) -> Double { 2 * d + 0.5 * y + 0.25 * x - 3 }
+        for d in 0..<sd { for h in 0..<sh { for w in 0..<sw {
+            let i = (d * sh + h) * sw + w
+            for c in 0..<sample.channels { sample.image[c * sd * sh * sw + i] = Float(linear(Double(d), Double(h), Double(w)) * Double(c + 1)) }
+            sample.vertebraLabels[i] = UInt8((h * sw + w) % 250 + 1)
+        } } }
+        let before = sample
+        sample.transform(flip: flip, angle: angle)
+        let (ch, cw) = (Double(sh - 1) / 2, Double(sw - 1) / 2)
+        var interior = 0
+        for d in 0..<sd { for h in 0..<sh { for w in 0..<sw {
+            let (Y, X) = ((Double(h) - ch) * spacing[1], (Double(w) - cw) * spacing[2])
+            let y = (cos(angle) * Y + sin(angle) * X) / spacing[1] + ch, x = (-sin(angle) * Y + cos(angle) * X) / spacing[2] + cw
+            let source = flip ? sd - 1 - d : d
+            let i = (d * sh + h) * sw + w
+            let (nh, nw) = (Int(y.rounded()), Int(x.rounded()))
+            let inside = nh >= 0 && nh < sh && nw >= 0 && nw < sw
+            #expect(sample.vertebraLabels[i] == (inside ? before.vertebraLabels[(source * sh + nh) * sw + nw] : 0))
+            if !inside { #expect(sample.image[i] == 0) }
+            if y >= 0, y.rounded(.down) + 1 < Double(sh), x >= 0, x.rounded(.down) + 1 < Double(sw) {
+                for c in 0..<sample.channels {
+                    let expected = linear(Double(source), y, x) * Double(c + 1)
+                    #expect(abs(Double(sample.image[c * sd * sh * sw + i]) - expected) < 1e-3 * max(1, abs(expected)))
+                }
+                interior += 1
+            }
+        } } }
+        #expect(interior > sd * sh * sw / 2)
+    }
+
     @Test func augmentedBatchesKeepCranioCaudalAndAnteroPosteriorOrder() throws {
         let f = try LoaderFixture()
         var config = LoaderFixture.config()

@@ -80,38 +80,52 @@ struct CropSample {
         let (sd, sh, sw) = (size[0], size[1], size[2])
         let plane = sh * sw, n = voxelCount, channels = channels
         let spacing = layout.geometry.spacingMM
-        // Source position of each output (h, w): the inverse rotation.
-        var sourceH = [Double](repeating: 0, count: plane), sourceW = sourceH
+        // Each output (h, w) reads the same in-plane source positions in every slice (the rotation is in the H–W
+        // plane), so the nearest neighbour and the four bilinear taps are found once per plane position: the inverse
+        // rotation of (h, w); a tap outside the crop gets weight 0; an output whose nearest neighbour is outside
+        // stays padding.
+        var nearest = [Int](repeating: -1, count: plane)
+        var taps = [Int](repeating: 0, count: 4 * plane), weights = [Float](repeating: 0, count: 4 * plane)
         for h in 0..<sh {
             for w in 0..<sw {
-                let p = rotate(h: Double(h), w: Double(w), by: -angle, spacing: spacing)
-                (sourceH[h * sw + w], sourceW[h * sw + w]) = (p.h, p.w)
-            }
-        }
-        var image = [Float](repeating: 0, count: image.count)
-        let old = [vertebraLabels, vertebraKnown, structureLabels, structureKnown, fieldOfView] + raterStructures
-        var volumes = [[UInt8]](repeating: [UInt8](repeating: 0, count: n), count: old.count)
-        for d in 0..<sd {
-            let source = flip ? sd - 1 - d : d
-            for q in 0..<plane {
-                let (y, x) = (sourceH[q], sourceW[q])
+                let q = h * sw + w
+                let (y, x) = rotate(h: Double(h), w: Double(w), by: -angle, spacing: spacing)
                 let (nh, nw) = (Int(y.rounded()), Int(x.rounded()))
-                let out = d * plane + q
                 guard nh >= 0, nh < sh, nw >= 0, nw < sw else { continue }
-                let nearest = source * plane + nh * sw + nw
-                for v in old.indices { volumes[v][out] = old[v][nearest] }
+                nearest[q] = nh * sw + nw
                 let (h0, w0) = (Int(y.rounded(.down)), Int(x.rounded(.down)))
                 let (fy, fx) = (Float(y - Double(h0)), Float(x - Double(w0)))
-                for c in 0..<channels {
-                    var value: Float = 0
-                    for (dh, wy) in [(0, 1 - fy), (1, fy)] where h0 + dh >= 0 && h0 + dh < sh && wy != 0 {
-                        for (dw, wx) in [(0, 1 - fx), (1, fx)] where w0 + dw >= 0 && w0 + dw < sw && wx != 0 {
-                            value += wy * wx * self.image[c * n + source * plane + (h0 + dh) * sw + w0 + dw]
-                        }
-                    }
-                    image[c * n + out] = value
+                for (k, (dh, wy, dw, wx)) in [(0, 1 - fy, 0, 1 - fx), (0, 1 - fy, 1, fx), (1, fy, 0, 1 - fx), (1, fy, 1, fx)].enumerated()
+                where h0 + dh >= 0 && h0 + dh < sh && w0 + dw >= 0 && w0 + dw < sw {
+                    (taps[4 * q + k], weights[4 * q + k]) = ((h0 + dh) * sw + w0 + dw, wy * wx)
                 }
             }
+        }
+        func resample<T>(_ source: [T], _ count: Int, zero: T, _ value: (UnsafeBufferPointer<T>, Int, Int) -> T) -> [T] {
+            var out = [T](repeating: zero, count: source.count)
+            source.withUnsafeBufferPointer { src in
+                out.withUnsafeMutableBufferPointer { dst in
+                    for c in 0..<count {
+                        for d in 0..<sd {
+                            let (from, to) = (c * n + (flip ? sd - 1 - d : d) * plane, c * n + d * plane)
+                            for q in 0..<plane where nearest[q] >= 0 { dst[to + q] = value(src, from, q) }
+                        }
+                    }
+                }
+            }
+            return out
+        }
+        let image = taps.withUnsafeBufferPointer { t in
+            weights.withUnsafeBufferPointer { wt in
+                resample(self.image, channels, zero: Float(0)) { src, from, q in
+                    let k = 4 * q
+                    return wt[k] * src[from + t[k]] + wt[k + 1] * src[from + t[k + 1]]
+                        + wt[k + 2] * src[from + t[k + 2]] + wt[k + 3] * src[from + t[k + 3]]
+                }
+            }
+        }
+        let volumes = ([vertebraLabels, vertebraKnown, structureLabels, structureKnown, fieldOfView] + raterStructures).map {
+            resample($0, 1, zero: UInt8(0)) { src, from, q in src[from + nearest[q]] }
         }
         self.image = image
         (vertebraLabels, vertebraKnown, structureLabels, structureKnown, fieldOfView) = (volumes[0], volumes[1], volumes[2], volumes[3], volumes[4])
@@ -138,24 +152,33 @@ struct CropSample {
     /// Gaussian noise. Padding stays 0.
     mutating func adjustIntensities(zscore: Bool, gamma: Double, scale: Double, shift: Double, noiseSigma: Double, rng: inout SplitMix64) {
         let n = voxelCount
-        let inside = (0..<n).filter { fieldOfView[$0] != 0 }
+        let inside = fieldOfView.withUnsafeBufferPointer { fov in (0..<n).filter { fov[$0] != 0 } }
         guard !inside.isEmpty else { return }
         if zscore { Intensity.zscore(&image, channels: channels, inside: inside) }
-        for c in 0..<channels {
-            let base = c * n
-            if gamma != 1, let lo = inside.map({ image[base + $0] }).min(), let hi = inside.map({ image[base + $0] }).max(), hi > lo {
-                for i in inside { image[base + i] = lo + (hi - lo) * powf((image[base + i] - lo) / (hi - lo), Float(gamma)) }
-            }
-            if scale != 1 || shift != 0 {
-                for i in inside { image[base + i] = image[base + i] * Float(scale) + Float(shift) }
-            }
-            if noiseSigma > 0 {
-                var k = 0
-                while k < inside.count {
-                    let (a, b) = rng.normalPairFloat()
-                    image[base + inside[k]] += Float(noiseSigma) * a
-                    if k + 1 < inside.count { image[base + inside[k + 1]] += Float(noiseSigma) * b }
-                    k += 2
+        let channels = channels
+        image.withUnsafeMutableBufferPointer { image in
+            inside.withUnsafeBufferPointer { inside in
+                for c in 0..<channels {
+                    let base = c * n
+                    if gamma != 1 {
+                        var (lo, hi) = (image[base + inside[0]], image[base + inside[0]])
+                        for i in inside { (lo, hi) = (Swift.min(lo, image[base + i]), Swift.max(hi, image[base + i])) }
+                        if hi > lo {
+                            for i in inside { image[base + i] = lo + (hi - lo) * powf((image[base + i] - lo) / (hi - lo), Float(gamma)) }
+                        }
+                    }
+                    if scale != 1 || shift != 0 {
+                        for i in inside { image[base + i] = image[base + i] * Float(scale) + Float(shift) }
+                    }
+                    if noiseSigma > 0 {
+                        var k = 0
+                        while k < inside.count {
+                            let (a, b) = rng.normalPairFloat()
+                            image[base + inside[k]] += Float(noiseSigma) * a
+                            if k + 1 < inside.count { image[base + inside[k + 1]] += Float(noiseSigma) * b }
+                            k += 2
+                        }
+                    }
                 }
             }
         }

@@ -6,12 +6,14 @@ public enum Intensity {
         let n = image.count / max(channels, 1)
         let voxels = inside ?? Array(0..<n)
         guard !voxels.isEmpty else { return }
-        for c in 0..<channels {
-            let base = c * n
-            let mean = voxels.reduce(0.0) { $0 + Double(image[base + $1]) } / Double(voxels.count)
-            let variance = voxels.reduce(0.0) { $0 + (Double(image[base + $1]) - mean) * (Double(image[base + $1]) - mean) } / Double(voxels.count)
-            let std = variance > 1e-12 ? variance.squareRoot() : 1
-            for i in voxels { image[base + i] = Float((Double(image[base + i]) - mean) / std) }
+        image.withUnsafeMutableBufferPointer { image in
+            for c in 0..<channels {
+                let base = c * n
+                let mean = voxels.reduce(0.0) { $0 + Double(image[base + $1]) } / Double(voxels.count)
+                let variance = voxels.reduce(0.0) { $0 + (Double(image[base + $1]) - mean) * (Double(image[base + $1]) - mean) } / Double(voxels.count)
+                let std = variance > 1e-12 ? variance.squareRoot() : 1
+                for i in voxels { image[base + i] = Float((Double(image[base + i]) - mean) / std) }
+            }
         }
     }
 }
