@@ -64,17 +64,24 @@ struct DatasetFileTests {
         #expect(try reader.provenance().command == "test")
     }
 
-    @Test func cropsEqualTheSameRegionOfTheWholeVolume() throws {
+    /// From the file (hyperslabs) and from the volume cache alike; the cache's second read comes from memory.
+    @Test(arguments: [0, 64 << 20])
+    func cropsEqualTheSameRegionOfTheWholeVolume(cacheBytes: Int) throws {
         let folder = try TemporaryFolder()
         let subjects = try TestData.phantomSubjects(count: 2)
         let url = folder.file("d.h5")
         try TestData.writeDataset(subjects, to: url)
         let reader = try DatasetReader(url: url)
+        reader.cacheVolumes(upToBytes: cacheBytes)
         let s = subjects[0]
         let shape = s.geometry.shape
         let (offset, size) = ([2, 10, 5], [4, 20, 16])
         let crop = try reader.imageCrop(s.id, offset: offset, size: size)
         let labels = try reader.volumeCrop(s.id, "labels/vertebrae", offset: offset, size: size)
+        #expect((reader.cachedBytes > 0) == (cacheBytes > 0))
+        #expect(try reader.imageCrop(s.id, offset: offset, size: size) == crop)
+        #expect(try reader.volumeCrop(s.id, "raters/9/structures", offset: offset, size: size) == [UInt8](repeating: 0, count: size.reduce(1, *)))
+        #expect(throws: DatasetError.self) { try reader.volumeCrop(s.id, "labels/vertebrae", offset: [0, 0, 0], size: [1, 1, shape[2] + 1]) }
         var expectedImage: [Float] = []
         var expectedLabels: [UInt8] = []
         for c in 0..<s.channelNames.count {
@@ -91,6 +98,37 @@ struct DatasetFileTests {
         #expect(crop == expectedImage)
         #expect(labels == expectedLabels)
         #expect(throws: DatasetError.self) { try reader.imageCrop(s.id, offset: [6, 0, 0], size: [4, 4, 4]) }
+    }
+
+    @Test func volumeCacheCutsBoxesAndDropsTheLeastRecentlyUsed() throws {
+        // A 4-D volume whose value is its own row-major index: a box's values are known in closed form.
+        let shape = [2, 3, 5, 7]
+        let values = Array(0..<shape.reduce(1, *))
+        let (offset, size) = ([1, 1, 2, 3], [1, 2, 3, 4])
+        let box = VolumeCache.crop(values, shape: shape, offset: offset, size: size)
+        var expected: [Int] = []
+        for a in 0..<1 { for b in 0..<2 { for c in 0..<3 { for d in 0..<4 {
+            expected.append(((a + 1) * 3 + b + 1) * 35 + (c + 2) * 7 + d + 3)
+        } } } }
+        #expect(box == expected)
+
+        let cache = VolumeCache(capacity: 3 * 100)
+        var loads = 0
+        func get(_ key: String, _ count: Int = 100) -> [UInt8] {
+            cache.volume(key) { loads += 1; return VolumeCache.Volume(values: [UInt8](repeating: UInt8(key.count), count: count), shape: [count]) }.values
+        }
+        _ = get("a"); _ = get("bb"); _ = get("ccc")
+        #expect(loads == 3 && cache.bytes == 300)
+        _ = get("a")  // a is now the most recent: d evicts bb
+        _ = get("dddd")
+        #expect(loads == 4 && cache.bytes == 300)
+        _ = get("a"); _ = get("ccc")
+        #expect(loads == 4)
+        _ = get("bb")
+        #expect(loads == 5)
+        _ = get("huge", 301)  // larger than the budget: returned, not kept
+        _ = get("huge", 301)
+        #expect(loads == 7 && cache.bytes == 300)
     }
 
     @Test func aPhantomDatasetValidatesClean() throws {

@@ -9,6 +9,26 @@ public final class DatasetReader: @unchecked Sendable {
     /// Subject ids in file order (sorted by name).
     public let subjectIDs: [String]
     let file: File
+    /// Whole decoded volumes for the crop reads, when `cacheVolumes(upToBytes:)` turned it on.
+    private var cache: VolumeCache? {
+        cacheLock.lock()
+        defer { cacheLock.unlock() }
+        return _cache
+    }
+    private var _cache: VolumeCache?
+    private let cacheLock = NSLock()
+
+    /// Keeps whole decoded volumes in memory, up to `bytes`, and cuts `imageCrop` and `volumeCrop` from them (0 turns
+    /// it off). For a reader that cuts many crops (the training loader). A cache of the same size is kept as it is.
+    public func cacheVolumes(upToBytes bytes: Int) {
+        cacheLock.lock()
+        defer { cacheLock.unlock() }
+        guard _cache?.capacity ?? 0 != bytes else { return }
+        _cache = bytes > 0 ? VolumeCache(capacity: bytes) : nil
+    }
+
+    /// Bytes the volume cache holds now.
+    public var cachedBytes: Int { cache?.bytes ?? 0 }
 
     public init(url: URL) throws {
         self.url = url
@@ -180,6 +200,14 @@ public final class DatasetReader: @unchecked Sendable {
 
     /// A crop of every channel, `[C, size...]`, starting at voxel `offset` ([d, h, w]).
     public func imageCrop(_ id: String, offset: [Int], size: [Int]) throws -> [Float] {
+        if let cache {
+            let image = try cache.volume(id + "/image") { () throws -> VolumeCache.Volume<Float> in
+                let whole = try group(id).openDataset("image").read(as: Float.self)
+                return VolumeCache.Volume(values: whole.values, shape: whole.shape)
+            }
+            try checkCrop(id, offset, size, Array(image.shape.dropFirst()))
+            return VolumeCache.crop(image.values, shape: image.shape, offset: [0] + offset, size: [image.shape[0]] + size)
+        }
         let image = try group(id).openDataset("image")
         let shape = try image.shape
         try checkCrop(id, offset, size, Array(shape.dropFirst()))
@@ -189,6 +217,23 @@ public final class DatasetReader: @unchecked Sendable {
     /// A crop of a `[D, H, W]` label or mask volume (e.g. "labels/vertebrae", "annotated/structures"); zeros when
     /// the subject has no such volume.
     public func volumeCrop(_ id: String, _ path: String, offset: [Int], size: [Int]) throws -> [UInt8] {
+        if let cache {
+            let shape = try cache.volume(id + "/image.shape") { () throws -> VolumeCache.Volume<Int> in
+                VolumeCache.Volume(values: [], shape: Array(try group(id).openDataset("image").shape.dropFirst()))
+            }.shape
+            try checkCrop(id, offset, size, shape)
+            let volume = try cache.volume(id + "/" + path) { () throws -> VolumeCache.Volume<UInt8> in
+                let g = try group(id)
+                guard g.exists(path) else { return VolumeCache.Volume(values: [], shape: []) }
+                let whole = try g.openDataset(path).read(as: UInt8.self)
+                return VolumeCache.Volume(values: whole.values, shape: whole.shape)
+            }
+            if volume.shape.isEmpty { return [UInt8](repeating: 0, count: size.reduce(1, *)) }
+            guard volume.shape == shape else {
+                throw DatasetError.invalidContent(file: url.path, object: "subjects/\(id)/\(path)", message: "shape \(volume.shape) differs from the image's \(shape)")
+            }
+            return VolumeCache.crop(volume.values, shape: shape, offset: offset, size: size)
+        }
         let g = try group(id)
         let shape = Array(try g.openDataset("image").shape.dropFirst())
         try checkCrop(id, offset, size, shape)

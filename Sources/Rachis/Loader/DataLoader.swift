@@ -57,6 +57,7 @@ public final class DataLoader: Sendable {
             layouts[id] = try SubjectLayout(reader: reader, id: id, descriptors: descriptors)
         }
         (self.reader, self.config, self.seed, self.shard, self.layouts, self.targets) = (reader, config, seed, shard, layouts, targets)
+        reader.cacheVolumes(upToBytes: config.cacheMB << 20)
         classCount = reader.header.classNames.count
         labelledIDs = split.train.filter { !layouts[$0]!.isUnlabelled }
         unlabelledIDs = split.train.filter { layouts[$0]!.isUnlabelled }

@@ -17,6 +17,9 @@ public struct LoaderConfig: Codable, Equatable, Sendable, DefaultConstructible {
     public var prefetch = 4
     /// Background threads preparing batches.
     public var workers = 1
+    /// Mebibytes of whole decoded volumes the loader keeps in memory to cut crops from (least recently used out
+    /// first); 0 reads every crop from the file, decompressing its chunks each time.
+    public var cacheMB = 2048
     /// Standard deviation of the centroid heatmap's Gaussians, in millimetres.
     public var heatmapSigmaMM = 6.0
     public var normalization = Normalization.zscore
@@ -88,6 +91,7 @@ public struct LoaderConfig: Codable, Equatable, Sendable, DefaultConstructible {
         try check(unlabelledFraction >= 0 && unlabelledFraction < 1, "unlabelledFraction", "must be in [0, 1), found \(unlabelledFraction)")
         try check(prefetch >= 1, "prefetch", "must be at least 1, found \(prefetch)")
         try check(workers >= 1, "workers", "must be at least 1, found \(workers)")
+        try check(cacheMB >= 0 && cacheMB <= 1 << 30, "cacheMB", "must be 0 (off) to 2^30 MiB, found \(cacheMB)")
         try check(heatmapSigmaMM > 0 && heatmapSigmaMM.isFinite, "heatmapSigmaMM", "must be positive, found \(heatmapSigmaMM)")
         try range(augment.intensityScale, "intensityScale", lowest: 0, positive: true)
         try range(augment.intensityShift, "intensityShift", lowest: -.infinity)

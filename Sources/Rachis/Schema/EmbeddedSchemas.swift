@@ -3631,6 +3631,11 @@ extension JSONSchema {
         "prefetch": {
           "type": "integer"
         },
+        "cacheMB": {
+          "type": "integer",
+          "minimum": 0,
+          "description": "Mebibytes of whole decoded volumes kept in memory to cut training crops from (0: read every crop from the file)."
+        },
         "split": {
           "type": "string",
           "description": "The dataset split: trains on its train ids, validates on its val ids."
