@@ -3,10 +3,16 @@
 #include <ATen/Parallel.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/csrc/autograd/generated/variable_factories.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
 #include <cstring>
+#include <fstream>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+#include <mutex>
 
 using namespace ctorch;
 
@@ -84,6 +90,39 @@ int ct_set_num_threads(int n) {
     CT_STATUS({
         if (n < 1) throw std::invalid_argument("thread count must be at least 1, got " + std::to_string(n));
         at::set_num_threads(n);
+    })
+}
+int ct_configure_malloc(int64_t mmap_threshold, int64_t trim_threshold, int arena_max) {
+#if defined(__GLIBC__)
+    bool ok = true;
+    if (arena_max > 0) ok &= mallopt(M_ARENA_MAX, arena_max) == 1;
+    if (mmap_threshold > 0) ok &= mallopt(M_MMAP_THRESHOLD, static_cast<int>(std::min<int64_t>(mmap_threshold, INT32_MAX))) == 1;
+    if (trim_threshold > 0) ok &= mallopt(M_TRIM_THRESHOLD, static_cast<int>(std::min<int64_t>(trim_threshold, INT32_MAX))) == 1;
+    if (!ok) set_error("mallopt refused a setting");
+    return ok ? 0 : -1;
+#else
+    set_error("not glibc: malloc settings are left as they are");
+    return -1;
+#endif
+}
+
+static std::mutex profile_lock;
+static std::unique_ptr<torch::autograd::profiler::RecordProfile> active_profile;
+int ct_profile_start(const char *path) {
+    CT_STATUS({
+        std::lock_guard<std::mutex> guard(profile_lock);
+        if (active_profile) throw std::logic_error("a profile is already being recorded");
+        std::ofstream probe(path);
+        if (!probe) throw std::invalid_argument(std::string("cannot write the trace ") + path);
+        probe.close();
+        active_profile = std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(path));
+    })
+}
+int ct_profile_stop(void) {
+    CT_STATUS({
+        std::lock_guard<std::mutex> guard(profile_lock);
+        if (!active_profile) throw std::logic_error("no profile is being recorded");
+        active_profile.reset();  // writes the trace
     })
 }
 int ct_cuda_is_available(void) { try { return torch::cuda::is_available() ? 1 : 0; } CT_CATCH(0) }

@@ -29,6 +29,7 @@ struct EngineOptions: ParsableArguments {
 
     /// Applies the thread count to libtorch.
     func apply() throws {
+        Torch.tuneAllocator()
         try Torch.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import CTorch
 import Testing
 @testable import Torch
@@ -8,6 +9,35 @@ struct EngineTests {
         let t = try Tensor(values, shape: shape)
         let back = try t.array(T.self)
         return t.dtype == T.dtype && t.shape == shape && t.count == values.count && back == values
+    }
+
+    @Test func allocatorTuningYieldsToTheEnvironment() {
+        #expect(!Torch.tuneAllocator(environment: ["MALLOC_ARENA_MAX": "4"]))
+        #expect(!Torch.tuneAllocator(environment: ["GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=65536"]))
+        #if os(Linux)
+        #expect(Torch.tuneAllocator(environment: ["GLIBC_TUNABLES": "glibc.rtld.optional_static_tls=512"]))
+        #endif
+    }
+
+    @Test func profileWritesAChromeTraceOfTheOperators() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("rachis-trace-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sum = try Torch.profile(to: path) {
+            let x = try Tensor([1, 2, 3, 4] as [Float], shape: [2, 2]).requiringGrad()
+            let y = try (x.matmul(x) * 3).sum()
+            try y.backward()
+            return try y.item()
+        }
+        #expect(sum == 162)  // 3 · sum([[7, 10], [15, 22]])
+        let events = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [[String: Any]]
+        let names = Set((events ?? []).compactMap { $0["name"] as? String })
+        #expect(names.contains("aten::mm") && names.contains("aten::mul") && names.contains("aten::sum"), "\(names.sorted())")
+        #expect(names.contains { $0.contains("Backward") }, "no autograd node in \(names.sorted())")
+        // Nested profiles are refused; an unwritable path fails before anything runs.
+        #expect(throws: TorchError.self) { try Torch.profile(to: path) { try Torch.profile(to: path + ".2") {} } }
+        var ran = false
+        #expect(throws: TorchError.self) { try Torch.profile(to: "/nonexistent-folder/trace.json") { ran = true } }
+        #expect(!ran)
     }
 
     @Test func dtypeRoundTrips() throws {

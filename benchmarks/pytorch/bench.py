@@ -63,6 +63,9 @@ def main() -> int:
     parser.add_argument("--inference-repeats", type=int, default=None, help="timed inference passes (default: --steps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--trace", metavar="FILE",
+                        help="write the timed steps' operators to this Chrome trace (torch.profiler; it slows the steps, "
+                             "so a traced run's timings are not the benchmark's); benchmarks/ops.py sums it per operator")
     args = parser.parse_args()
 
     if args.threads > 0:
@@ -98,11 +101,19 @@ def main() -> int:
         r = step(batch)
         print(f"  warm-up {i + 1}/{args.warmup}: {r['step']:.3f} s, loss {r['loss']:.4f}", flush=True)
     steps = []
+    profiler = None
+    if args.trace:
+        profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+        profiler.__enter__()
     for i in range(args.steps):
         r = step(batch)
         steps.append(r)
         print(f"  step {i + 1}/{args.steps}: {r['step']:.3f} s (forward {r['forward']:.3f}, backward "
               f"{r['backward']:.3f}, optimizer {r['optimizer']:.3f}), loss {r['loss']:.4f}", flush=True)
+    if profiler is not None:
+        profiler.__exit__(None, None, None)
+        profiler.export_chrome_trace(args.trace)
+        print(f"trace written to {args.trace}", flush=True)
     train_rss = peak_rss_mb()
 
     model.eval()

@@ -45,6 +45,14 @@ int ct_rng_set_state(CTTensor *state);
 int ct_is_grad_enabled(void);
 /* Sets grad mode; returns the previous mode (0 or 1). */
 int ct_set_grad_enabled(int enabled);
+/* glibc's malloc settings (mallopt): one arena (arena_max), blocks up to mmap_threshold bytes from the heap rather
+   than from fresh mmap'd pages, and the heap's top kept up to trim_threshold bytes. Values <= 0 leave a setting as
+   it is. Returns 0, or -1 where mallopt refused one (or this is not glibc). */
+int ct_configure_malloc(int64_t mmap_threshold, int64_t trim_threshold, int arena_max);
+/* libtorch's operator profiler on the calling thread: every operator and autograd node from start to stop is written
+   to `path` as a Chrome trace (JSON) when it stops. One at a time per process. */
+int ct_profile_start(const char *path);
+int ct_profile_stop(void);
 
 /* ---- dtypes and devices ---------------------------------------------------------------------- */
 enum {

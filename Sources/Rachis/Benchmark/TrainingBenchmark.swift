@@ -19,6 +19,9 @@ public struct TrainingBenchmark: Sendable {
         public var loaderBatches = 20
         public var inferenceRepeats = 3
         public var seed: UInt64 = 0
+        /// Where to write a Chrome trace of the timed training steps' libtorch operators (nil: none). The profiler
+        /// slows the steps it records, so the timings of a traced run are not the benchmark's.
+        public var trace: String?
         public init() {}
     }
 
@@ -63,6 +66,8 @@ public struct TrainingBenchmark: Sendable {
         public var loaderSamplesPerSecond: Double
         /// loaderSamplesPerSecond / computeSamplesPerSecond (the target is 3 or more).
         public var loaderHeadroom: Double
+        /// Whole decoded volumes the loader held after training (`loader.cacheMB`), in MiB: part of the peak RSS.
+        public var loaderCacheMB: Double
         public var inferenceShape: [Int]
         public var inferenceWindows: Int
         /// The model's forward pass alone on one whole volume (padded to the model's divisor), no gradients: the
@@ -156,24 +161,37 @@ public struct TrainingBenchmark: Sendable {
 
         progress("training: \(options.warmup) warm-up and \(options.steps) timed steps, batch \(batchSize), crop \(crop)")
         var data: [Double] = [], forward: [Double] = [], backward: [Double] = [], optimizer: [Double] = [], step: [Double] = []
-        var epoch = 0, done = 0
+        var epoch = 0
         trainer.model.train()
-        while done < options.warmup + options.steps {
-            let stream = trainer.loader.batches(epoch: epoch)
-            defer { stream.cancel() }
-            while done < options.warmup + options.steps {
+        // One stream across the warm-up and the timed steps; a new epoch's stream when one runs out.
+        var stream = trainer.loader.batches(epoch: epoch)
+        defer { stream.cancel() }
+        func steps(_ count: Int, timed: Bool) throws {
+            var done = 0
+            while done < count {
                 let start = Self.now()
-                guard let batch = try stream.next() else { break }
+                guard let batch = try stream.next() else {
+                    stream.cancel()
+                    epoch += 1
+                    stream = trainer.loader.batches(epoch: epoch)
+                    continue
+                }
                 let wait = Self.since(start)
                 _ = try trainer.trainStep(batch, epoch: epoch)
                 let total = Self.since(start)
-                if done >= options.warmup {
+                if timed {
                     let t = trainer.lastStepTiming
                     data.append(wait); forward.append(t.forward); backward.append(t.backward); optimizer.append(t.optimizer); step.append(total)
                 }
                 done += 1
             }
-            epoch += 1
+        }
+        try steps(options.warmup, timed: false)
+        if let trace = options.trace {
+            progress("recording the timed steps' operators to \(trace)")
+            try Torch.profile(to: trace) { try steps(options.steps, timed: true) }
+        } else {
+            try steps(options.steps, timed: true)
         }
         let rssTraining = Self.peakRSSMB()
 
@@ -223,6 +241,7 @@ public struct TrainingBenchmark: Sendable {
             stepSeconds: stepStats, dataSeconds: Seconds(data), forwardSeconds: Seconds(forward), backwardSeconds: Seconds(backward),
             optimizerSeconds: Seconds(optimizer), samplesPerSecond: Double(batchSize) / stepStats.median,
             computeSamplesPerSecond: computeRate, loaderSamplesPerSecond: loaderRate, loaderHeadroom: loaderRate / computeRate,
+            loaderCacheMB: Double(trainer.loader.reader.cachedBytes) / 1_048_576,
             inferenceShape: input.geometry.shape, inferenceWindows: windows, inferenceForwardSeconds: Seconds(forwardOnly), inferenceNetworkSeconds: Seconds(network),
             inferenceSeconds: Seconds(whole), peakRSSMBAfterTraining: rssTraining, peakRSSMB: Self.peakRSSMB(),
             forwardFLOPsPerStep: summary.totalFLOPs, trainingFLOPsPerStep: trainingFLOPs, achievedGFLOPs: achieved,
@@ -246,7 +265,7 @@ extension TrainingBenchmark.Result {
             "  optimizer   " + ms(optimizerSeconds),
             "  whole step  " + ms(stepSeconds),
             String(format: "  throughput  %.2f samples/s (%.2f without data waits)", samplesPerSecond, computeSamplesPerSecond),
-            String(format: "data loader alone  %.2f samples/s, %.1fx the training rate", loaderSamplesPerSecond, loaderHeadroom),
+            String(format: "data loader alone  %.2f samples/s, %.1fx the training rate (%.0f MiB of decoded volumes cached)", loaderSamplesPerSecond, loaderHeadroom, loaderCacheMB),
             String(format: "inference (%@, %d window%@)  forward %.3f s, predictor's network part %.3f s, with decoding %.3f s (medians)",
                    inferenceShape.map(String.init).joined(separator: "x"), inferenceWindows, inferenceWindows == 1 ? "" : "s",
                    inferenceForwardSeconds.median, inferenceNetworkSeconds.median, inferenceSeconds.median),

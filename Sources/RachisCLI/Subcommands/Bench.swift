@@ -52,6 +52,9 @@ extension RachisCommand.Bench {
         @Flag(help: "Print JSON instead of the table.")
         var json = false
 
+        @Option(help: ArgumentHelp("Write the timed training steps' libtorch operators to this Chrome trace (JSON; open in Perfetto). The profiler slows the steps, so a traced run's timings are not the benchmark's; benchmarks/ops.py sums a trace per operator.", valueName: "file.json"))
+        var trace: String?
+
         @OptionGroup var engine: EngineOptions
 
         func validate() throws {
@@ -67,6 +70,7 @@ extension RachisCommand.Bench {
             if channelsLast { trainingConfig.train.channelsLast = true }
             var options = TrainingBenchmark.Options()
             (options.steps, options.warmup, options.loaderBatches, options.inferenceRepeats, options.seed) = (steps, warmup, loaderBatches, inferenceRepeats, engine.seed)
+            options.trace = trace
             let benchmark = TrainingBenchmark(config: trainingConfig, configName: config ?? "defaults", dataset: URL(fileURLWithPath: data), options: options)
             let result = try benchmark.run { printError("bench: \($0)") }
             if let output { try AtomicFile.write(try result.prettyJSON(), to: URL(fileURLWithPath: output)) }
