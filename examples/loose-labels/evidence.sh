@@ -11,7 +11,9 @@
 #             classifier (with the identification head, which gives the regions of vertebrae without labels) with and
 #             without the auxiliary segmentation trained from the loose labels
 # Results: one line per model in $OUT/results.tsv (default out/loose-labels). EPOCHS (default 20) and THREADS
-# (default 2) set the training length and libtorch's threads; PARTS picks the experiments.
+# (default 2) set the training length and libtorch's threads; PARTS picks the experiments; SEEDS (default "1") the
+# training seeds (initialisation, crops, augmentation, dropout; the phantoms are the same for every seed): every part
+# runs for the first seed, then for the next, and each run's name ends in -s<seed>.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${OUT:-out/loose-labels}"
@@ -21,10 +23,11 @@ fractions="${FRACTIONS:-0 0.3 0.5 0.7 0.9}"
 relabel_fractions="${RELABEL_FRACTIONS:-$fractions}"
 threshold="${THRESHOLD:-0.9}"
 parts="${PARTS:-missing boxes classes}"
+seeds="${SEEDS:-1}"
 rachis() { .build/release/rachis "$@"; }
 mkdir -p "$out"
 results="$out/results.tsv"
-[ -f "$results" ] || printf 'experiment\tsetting\trun\tforegroundDice\tbodyDice\tdiscDice\tcanalDice\tposteriorDice\tbalancedAccuracy\tseconds\n' > "$results"
+[ -f "$results" ] || printf 'experiment\tsetting\tseed\trun\tforegroundDice\tbodyDice\tdiscDice\tcanalDice\tposteriorDice\tbalancedAccuracy\tseconds\n' > "$results"
 
 synth() {  # name annotationModes partialFraction
     sed -e "s/^annotationModes: .*/annotationModes: $2/" -e "s/^partialFraction: .*/partialFraction: $3/" \
@@ -36,7 +39,7 @@ train() {  # run dataset settings...
     rm -rf "$out/$name"
     local start=$SECONDS
     rachis train --data "$data" --config examples/loose-labels/train.yaml --run "$out/$name" --threads "$threads" \
-        --seed 1 --set train.epochs="$epochs" "$@" > "$out/$name.log" 2>&1
+        --seed "$seed" --set train.epochs="$epochs" "$@" > "$out/$name.log" 2>&1
     echo $((SECONDS - start)) > "$out/$name/seconds"
 }
 score() {  # experiment setting run: predict and evaluate on the test set, append a line to results.tsv
@@ -44,63 +47,67 @@ score() {  # experiment setting run: predict and evaluate on the test set, appen
     rachis predict --checkpoint "$out/$run/checkpoint_last.h5" --data "$out/test.h5" --part all --out "$out/$run/test" \
         --threads "$threads" --log-level error > /dev/null
     rachis evaluate --predictions "$out/$run/test" --data "$out/test.h5" > /dev/null
-    jq -r --arg e "$1" --arg s "$2" --arg r "$run" --arg t "$(cat "$out/$run/seconds")" '
+    jq -r --arg e "$1" --arg s "$2" --arg seed "$seed" --arg r "$run" --arg t "$(cat "$out/$run/seconds")" '
         def f: if . == null then "n/a" else (. * 1000 | round / 1000 | tostring) end;
         def dice($n): (.aggregate.segmentation.perStructure[] | select(.name == $n) | .meanDice) // null;
-        [$e, $s, $r, (.aggregate.segmentation.foregroundMeanDice | f), (dice("vertebral body") | f), (dice("intervertebral disc") | f),
+        [$e, $s, $seed, $r, (.aggregate.segmentation.foregroundMeanDice | f), (dice("vertebral body") | f), (dice("intervertebral disc") | f),
          (dice("spinal canal") | f), (dice("posterior elements") | f), (.aggregate.classification.overall.balancedAccuracy | f), $t] | @tsv' \
         "$out/$run/test/evaluation.json" | tee -a "$results"
 }
 
 valscore() {  # experiment setting run: the last epoch's validation balanced accuracy and AUC (metrics.csv)
-    python3 - "$1" "$2" "$3" "$out/$3/metrics.csv" "$(cat "$out/$3/seconds")" <<'PY' | tee -a "$results"
+    python3 - "$1" "$2" "$seed" "$3" "$out/$3/metrics.csv" "$(cat "$out/$3/seconds")" <<'PY' | tee -a "$results"
 import csv, sys
-e, s, r, path, t = sys.argv[1:]
+e, s, seed, r, path, t = sys.argv[1:]
 row = list(csv.DictReader(open(path)))[-1]
 f = lambda k: "n/a" if row.get(k, "nan") in ("", "nan") else "%.3f" % float(row[k])
-print("\t".join([e, s + " (validation split; AUC " + f("val.metric.auc") + ")", r, f("val.metric.dice"), "n/a", "n/a", "n/a", "n/a", f("val.metric.balancedAccuracy"), t]))
+print("\t".join([e, s + " (validation split; AUC " + f("val.metric.auc") + ")", seed, r, f("val.metric.dice"), "n/a", "n/a", "n/a", "n/a", f("val.metric.balancedAccuracy"), t]))
 PY
 }
 
 rachis dataset synth --recipe examples/loose-labels/test.yaml --out "$out/test.h5" --force > /dev/null
 
+synth_done=""
+for seed in $seeds; do
 for part in $parts; do
     case $part in
     missing)
         for f in $fractions; do
-            synth "partial-$f" "{partial: 1}" "$f"
-            train "missing-$f" "$out/partial-$f.h5"
-            score missing "$f" "missing-$f"
+            case " $synth_done " in *" partial-$f "*) ;; *) synth "partial-$f" "{partial: 1}" "$f"; synth_done="$synth_done partial-$f" ;; esac
+            train "missing-$f-s$seed" "$out/partial-$f.h5"
+            score missing "$f" "missing-$f-s$seed"
         done
         for f in $relabel_fractions; do
+            # f = 0 leaves no voxel unlabelled: relabeling has nothing to decide.
             [ "$f" = 0 ] && continue
-            rachis relabel --checkpoint "$out/missing-$f/checkpoint_last.h5" --data "$out/partial-$f.h5" \
-                --out "$out/relabelled-$f.h5" --threshold "$threshold" --samples 8 --threads "$threads" --force | tail -1
-            train "relabel-$f" "$out/relabelled-$f.h5"
-            score "missing+relabel" "$f" "relabel-$f"
+            rachis relabel --checkpoint "$out/missing-$f-s$seed/checkpoint_last.h5" --data "$out/partial-$f.h5" \
+                --out "$out/relabelled-$f-s$seed.h5" --threshold "$threshold" --samples 8 --threads "$threads" --force | tail -1
+            train "relabel-$f-s$seed" "$out/relabelled-$f-s$seed.h5"
+            score "missing+relabel" "$f" "relabel-$f-s$seed"
         done
         ;;
     boxes)
         synth boxes "{full: 1, box: 3}" 0.0
-        train boxes-ignored "$out/boxes.h5"
-        score boxes "full:box 1:3, boxes ignored" boxes-ignored
-        train boxes-used "$out/boxes.h5" --set loss.boxes.weight=1
-        score boxes "full:box 1:3, loss.boxes" boxes-used
+        train "boxes-ignored-s$seed" "$out/boxes.h5"
+        score boxes "full:box 1:3, boxes ignored" "boxes-ignored-s$seed"
+        train "boxes-used-s$seed" "$out/boxes.h5" --set loss.boxes.weight=1
+        score boxes "full:box 1:3, loss.boxes" "boxes-used-s$seed"
         # The same anatomy and the same full subjects (the annotation mode is drawn with the same weights).
         synth descriptors "{full: 1, descriptors: 3}" 0.0
-        train descriptors-used "$out/descriptors.h5" --set loss.descriptors.weight=1
-        score boxes "full:descriptors 1:3, loss.descriptors" descriptors-used
+        train "descriptors-used-s$seed" "$out/descriptors.h5" --set loss.descriptors.weight=1
+        score boxes "full:descriptors 1:3, loss.descriptors" "descriptors-used-s$seed"
         ;;
     classes)
         synth mixed "{full: 1, partial: 1, box: 1, raters: 1, classOnly: 2}" 0.5
-        train classes-multitask "$out/mixed.h5" --set model.heads.classification=true --set model.heads.identification=true \
+        train "classes-multitask-s$seed" "$out/mixed.h5" --set model.heads.classification=true --set model.heads.identification=true \
             --set loss.boxes.weight=1 --set loss.raters.consensus=staple --set loss.descriptors.weight=0.1
         # Scored on the mixed file's validation split: test-set scoring (rachis predict) needs the localization head.
-        valscore classes "classification + identification + loose-label segmentation" classes-multitask
-        train classes-alone "$out/mixed.h5" --set model.heads.classification=true --set model.heads.identification=true \
+        valscore classes "classification + identification + loose-label segmentation" "classes-multitask-s$seed"
+        train "classes-alone-s$seed" "$out/mixed.h5" --set model.heads.classification=true --set model.heads.identification=true \
             --set model.heads.segmentation=false
-        valscore classes "classification + identification, no segmentation" classes-alone
+        valscore classes "classification + identification, no segmentation" "classes-alone-s$seed"
         ;;
     *) echo "unknown part $part (missing, boxes, classes)" >&2; exit 2 ;;
     esac
+done
 done

@@ -11,10 +11,14 @@ import Torch
 ///       φ_B = Σ_{v ∈ B} p_C(v) / |B|,    L_size(B) = ψ_t(a − φ_B) + ψ_t(φ_B − b)          (`LogBarrier`)
 /// - tightness prior (Hsu et al. 2019, "Weakly supervised instance segmentation using the bounding box tightness
 ///   prior"; Kervadec et al. 2020, "Bounding boxes for weakly supervised segmentation: global constraints get
-///   close to full supervision"): every line through the box parallel to an axis crosses the object, so its
-///   largest probability reaches `tightnessThreshold` θ:
-///       m_ℓ = max_{v ∈ ℓ} p_C(v),    L_tight(B) = mean over the lines ℓ of B along D, H and W of ψ_t(θ − m_ℓ)
-///   (the max passes its gradient to the line's most probable voxel).
+///   close to full supervision"), in 3-D: every slice of the box perpendicular to an axis holds the object, so
+///   its largest probability reaches `tightnessThreshold` θ:
+///       m_P = max_{v ∈ P} p_C(v),    L_tight(B) = mean over the slices P of B normal to D, H and W of ψ_t(θ − m_P)
+///   (the max passes its gradient to the slice's most probable voxel). A connected object spans its bounding box
+///   along every axis, so every such slice meets it. The 2-D papers' lines do not carry over to 3-D: a line
+///   parallel to an axis is a point of the object's projection on the other two axes, which need not fill the
+///   box's face (a ball's lines miss it in 1 − π/4 of the cases; a vertebra's lines along D and H miss it about
+///   half the time, through the spinal canal and the corners), and the prior would then teach those voxels as C.
 ///
 ///     L = L_out + sizeWeight·mean_B L_size(B) + tightnessWeight·mean_{B not cut} L_tight(B)
 ///
@@ -89,7 +93,7 @@ public struct BoxLoss: Sendable {
     ///   - known: `[N, D, H, W]` or `[N, 1, D, H, W]` float 0/1, where the outside term applies (e.g. the field of
     ///     view, so crop padding is not taught as "not C"); nil: everywhere.
     ///   - cut: boxes that a crop or the field of view cuts: their box is not the object's, so the tightness prior
-    ///     (every line crosses the object) is skipped for them; the size prior and the outside term still apply.
+    ///     (every slice meets the object) is skipped for them; the size prior and the outside term still apply.
     public func callAsFunction(logits: Tensor, boxes map: Tensor, sampleMask: Tensor? = nil, known: Tensor? = nil,
                                cut: Set<BoxKey> = []) throws -> MaskedLoss {
         let shape = logits.shape
@@ -127,8 +131,11 @@ public struct BoxLoss: Sendable {
                     sizeTerms.append(try barrier(fill.lower - phi) + barrier(phi - fill.upper))
                 }
                 if tightnessWeight != 0, !cut.contains(BoxKey(sample: box.sample, id: box.id)) {
-                    let lines = try (0..<3).map { axis in try barrier(tightnessThreshold - crop.max(dims: [axis])).flatten() }
-                    tightTerms.append(try Tensor.cat(lines).mean())
+                    // Per axis, the largest p_C of each slice normal to it: max over the other two axes.
+                    let slices = try (0..<3).map { axis in
+                        try barrier(tightnessThreshold - crop.max(dims: (0..<3).filter { $0 != axis })).flatten()
+                    }
+                    tightTerms.append(try Tensor.cat(slices).mean())
                 }
             }
             if !sizeTerms.isEmpty { total = try total + Tensor.stack(sizeTerms).mean() * sizeWeight }

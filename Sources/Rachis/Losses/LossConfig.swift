@@ -121,7 +121,7 @@ public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
 
     /// `BoxLoss` for subjects whose annotation mode is `box` (each vertebra's label is its bounding box): outside
     /// every box the vertebra classes (`classes`: vertebral body, lesion, posterior elements) are absent; inside,
-    /// they fill between `fill[0]` and `fill[1]` of the box, and every axis-parallel line through a box reaches
+    /// they fill between `fill[0]` and `fill[1]` of the box, and every slice of a box normal to an axis reaches
     /// `tightnessThreshold` (skipped for boxes the crop or the field of view cuts).
     public struct BoxSupervision: Codable, Equatable, Sendable {
         public var weight = 0.0
