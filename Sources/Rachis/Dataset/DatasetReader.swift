@@ -201,10 +201,7 @@ public final class DatasetReader: @unchecked Sendable {
     /// A crop of every channel, `[C, size...]`, starting at voxel `offset` ([d, h, w]).
     public func imageCrop(_ id: String, offset: [Int], size: [Int]) throws -> [Float] {
         if let cache {
-            let image = try cache.volume(id + "/image") { () throws -> VolumeCache.Volume<Float> in
-                let whole = try group(id).openDataset("image").read(as: Float.self)
-                return VolumeCache.Volume(values: whole.values, shape: whole.shape)
-            }
+            let image = try cachedImage(id, cache)
             try checkCrop(id, offset, size, Array(image.shape.dropFirst()))
             return VolumeCache.crop(image.values, shape: image.shape, offset: [0] + offset, size: [image.shape[0]] + size)
         }
@@ -218,9 +215,8 @@ public final class DatasetReader: @unchecked Sendable {
     /// the subject has no such volume.
     public func volumeCrop(_ id: String, _ path: String, offset: [Int], size: [Int]) throws -> [UInt8] {
         if let cache {
-            let shape = try cache.volume(id + "/image.shape") { () throws -> VolumeCache.Volume<Int> in
-                VolumeCache.Volume(values: [], shape: Array(try group(id).openDataset("image").shape.dropFirst()))
-            }.shape
+            // The loader reads the image first, so its cached entry gives the shape without another file access.
+            let shape = Array(try cachedImage(id, cache).shape.dropFirst())
             try checkCrop(id, offset, size, shape)
             let volume = try cache.volume(id + "/" + path) { () throws -> VolumeCache.Volume<UInt8> in
                 let g = try group(id)
@@ -239,6 +235,14 @@ public final class DatasetReader: @unchecked Sendable {
         try checkCrop(id, offset, size, shape)
         guard g.exists(path) else { return [UInt8](repeating: 0, count: size.reduce(1, *)) }
         return try g.openDataset(path).read(as: UInt8.self, offset: offset, count: size).values
+    }
+
+    /// The subject's whole `[C, D, H, W]` image from the volume cache, read on a miss.
+    private func cachedImage(_ id: String, _ cache: VolumeCache) throws -> VolumeCache.Volume<Float> {
+        try cache.volume(id + "/image") { () throws -> VolumeCache.Volume<Float> in
+            let whole = try group(id).openDataset("image").read(as: Float.self)
+            return VolumeCache.Volume(values: whole.values, shape: whole.shape)
+        }
     }
 
     private func checkCrop(_ id: String, _ offset: [Int], _ size: [Int], _ shape: [Int]) throws {
