@@ -253,6 +253,7 @@ struct PredictorTests {
             let reader = try DatasetReader(url: try TrainingFixture.dataset(in: folder))
             var options = Predictor.Options()
             options.window = [8, 24, 16]
+            options.keepMaps = true
             let predictor = try Predictor(checkpoint: try Self.checkpoint(in: folder), options: options)
             let id = reader.subjectIDs[0]
             let input = try predictor.input(dataset: reader, subject: id)
@@ -268,6 +269,9 @@ struct PredictorTests {
             }
             let (prediction, volumes) = try predictor.predict(id: id, image: input.image, geometry: input.geometry, source: input.source)
             #expect(volumes.vertebrae.count == n && volumes.structures?.count == n)
+            // --save-maps keeps the softmax the structure labels are the argmax of.
+            #expect(volumes.structureProbabilities == maps.structures)
+            #expect(volumes.structures == Predictor.argmax(maps.structures!, voxels: n))
             #expect(prediction.warnings.contains { $0.contains("sliding window") })
             let json = try JSONValue.parse(try PredictionFolder.encode(prediction), source: "prediction")
             #expect(try JSONSchema.shipped("prediction.schema.json").validate(json).isEmpty)
@@ -291,6 +295,12 @@ struct PredictorTests {
         let read = try out.read("s-1")
         #expect(read == prediction)
         #expect(try out.readVolumes(read) == volumes)
+        // Probability maps: one NIfTI channel per structure class, on the subject's grid.
+        var withMaps = volumes
+        withMaps.structureProbabilities = (0..<48).map { Float($0) / 48 }
+        try out.write(prediction, volumes: withMaps)
+        let maps = try ImageIO.read(out.probabilities("s-1"))
+        #expect(maps.channels == 2 && maps.geometry == geometry && maps.voxels == withMaps.structureProbabilities)
     }
 
     @Test func badInputGetsClearErrors() throws {

@@ -6,7 +6,10 @@ import Foundation
 ///     <subject>_vertebrae.nii.gz    vertebra regions by VerSe level id, uint8
 ///     <subject>_structures.nii.gz   structure labels, uint8 (when the model segments)
 ///     <subject>_heatmap.nii.gz, <subject>_foreground.nii.gz   with --save-maps: the localization heatmap and the
-///                                   identification head's vertebra probability, float32
+///                                   identification head's vertebra probability, float32 (each when the model has
+///                                   the head)
+///     <subject>_probabilities.nii.gz  with --save-maps: the segmentation head's softmax, float32, one channel
+///                                   (NIfTI dim[4]) per structure class in `StructureLabel` order
 ///     <subject>_attribution.nii.gz  attribution heat in [0, 1], float32 (after rachis attribution validate)
 ///
 /// The label maps lie on the subject's canonical grid (`SubjectPrediction.geometry`) with its world geometry, so they
@@ -32,6 +35,7 @@ public struct PredictionFolder: Sendable {
     public func json(_ id: String) -> URL { url.appendingPathComponent("\(id).json") }
     public func vertebrae(_ id: String) -> URL { url.appendingPathComponent("\(id)_vertebrae.nii.gz") }
     public func structures(_ id: String) -> URL { url.appendingPathComponent("\(id)_structures.nii.gz") }
+    public func probabilities(_ id: String) -> URL { url.appendingPathComponent("\(id)_probabilities.nii.gz") }
     /// The attribution heat map `rachis attribution validate` writes (max over the subject's decisions of R⁺ / max R⁺).
     public func attribution(_ id: String) -> URL { url.appendingPathComponent("\(id)_attribution.nii.gz") }
 
@@ -45,6 +49,9 @@ public struct PredictionFolder: Sendable {
         }
         for (map, name) in [(volumes.heatmap, "heatmap"), (volumes.foreground, "foreground")] {
             if let map { try ImageIO.write(ImageVolume(geometry: geometry, voxels: map), to: url.appendingPathComponent("\(id)_\(name).nii.gz")) }
+        }
+        if let p = volumes.structureProbabilities {
+            try ImageIO.write(ImageVolume(geometry: geometry, channels: p.count / geometry.voxelCount, voxels: p), to: probabilities(id))
         }
         try AtomicFile.write(try Self.encode(prediction), to: json(id))
     }

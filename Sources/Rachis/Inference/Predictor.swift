@@ -333,6 +333,7 @@ public final class Predictor {
         if options.keepMaps {
             volumes.heatmap = maps.heatmap
             volumes.foreground = maps.levels.map { levels in (0..<n).map { 1 - levels[$0] } }
+            volumes.structureProbabilities = maps.structures
         }
         return (prediction, volumes)
     }

@@ -164,6 +164,9 @@ public struct PredictedVolumes: Equatable, Sendable {
     /// when asked for (`rachis predict --save-maps`), for looking at what the decoder saw.
     public var heatmap: [Float]? = nil
     public var foreground: [Float]? = nil
+    /// The segmentation head's softmax, `[S, D, H, W]` in `StructureLabel` order, kept only when asked for
+    /// (`--save-maps`): what the structure labels are the argmax of.
+    public var structureProbabilities: [Float]? = nil
     /// The attribution heat map of `rachis attribution validate`, when it has run.
     public var attribution: [Float]? = nil
     public init(vertebrae: [UInt8], structures: [UInt8]?) { (self.vertebrae, self.structures) = (vertebrae, structures) }

@@ -41,7 +41,7 @@ extension RachisCommand {
         @Option(help: "Vertebra candidates: peaks (of the localization heatmap) or bodies (connected vertebral bodies of the segmentation).")
         var candidates: String = "peaks"
 
-        @Flag(help: "Also write <id>_heatmap.nii.gz and <id>_foreground.nii.gz (what the vertebra decoder saw).")
+        @Flag(help: "Also write <id>_heatmap.nii.gz and <id>_foreground.nii.gz (what the vertebra decoder saw) and <id>_probabilities.nii.gz (the segmentation softmax, one channel per structure), each when the model has the head.")
         var saveMaps = false
 
         @Flag(help: "Predict even when the voxel spacing is more than 2x from the training spacing.")
