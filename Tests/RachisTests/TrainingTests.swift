@@ -58,6 +58,22 @@ struct TrainingConfigTests {
         #expect(ok.train.bestMetricHigherIsBetter)
     }
 
+    /// `--set` values: JSON, YAML flow collections as in a config file, strings otherwise.
+    @Test func overridesTakeJSONYAMLFlowCollectionsAndStrings() throws {
+        let config = try TrainingConfig.load(nil, overrides: [
+            "loss.descriptors.kinds=[size, surface]", #"loss.boxes.classes=[1,5]"#, "train.bestMetric=val.metric.dice",
+            "train.bestMetricHigherIsBetter=true", "loss.descriptors.temperature=0.5",
+        ])
+        #expect(config.loss.descriptors.kinds == [.size, .surface])
+        #expect(config.loss.boxes.classes == [1, 5])
+        #expect(config.train.bestMetric == "val.metric.dice")
+        #expect(config.loss.descriptors.temperature == 0.5)
+        // A flow sequence with a wrong item is still reported by the schema, under its key.
+        #expect { try TrainingConfig.load(nil, overrides: ["loss.descriptors.kinds=[size, volume]"]) } throws: {
+            "\($0)".contains("loss.descriptors.kinds")
+        }
+    }
+
     @Test func invalidValuesNameTheirKey() throws {
         let value = try JSONValue.parse(Data(#"{"train": {"epochs": 0}}"#.utf8), source: "c")
         #expect { try TrainingConfig.decode(value, source: "c") } throws: { "\($0)".contains("train.epochs is 0; expected at least 1") }

@@ -1,4 +1,5 @@
 import Foundation
+import Yams
 
 /// A training config: `model`, `loss`, `loader` and `train` sections (`schemas/train-config.schema.json`). Every key
 /// has a default; a key the config structs do not know is an error that names it.
@@ -39,7 +40,8 @@ public struct TrainingConfig: Equatable, Sendable {
     }
 
     /// Loads a config file (nil: all defaults) and applies `key.path=value` overrides (the value is JSON when it
-    /// parses as JSON, a string otherwise), then checks and decodes it.
+    /// parses as JSON, a YAML flow sequence or mapping when it starts with `[` or `{` (`[size, centroid]`), a string
+    /// otherwise), then checks and decodes it.
     public static func load(_ url: URL?, overrides: [String] = []) throws -> TrainingConfig {
         var value = try url.map { try ConfigDecoding.load($0) } ?? .object([:])
         let source = url?.path ?? "the default config"
@@ -49,10 +51,16 @@ public struct TrainingConfig: Equatable, Sendable {
             }
             let path = override[..<equals].split(separator: ".").map(String.init)
             let text = String(override[override.index(after: equals)...])
-            let parsed = (try? JSONValue.parse(Data(text.utf8), source: "--set")) ?? .string(text)
+            let parsed = (try? JSONValue.parse(Data(text.utf8), source: "--set")) ?? Self.flowValue(text) ?? .string(text)
             value = Self.setting(value, path: path[...], to: parsed)
         }
         return try decode(value, source: source + (overrides.isEmpty ? "" : " with --set " + overrides.joined(separator: " ")))
+    }
+
+    /// A YAML flow sequence or mapping (`[a, b]`, `{x: 1}`), as in a config file; nil for anything else.
+    static func flowValue(_ text: String) -> JSONValue? {
+        guard let first = text.first, first == "[" || first == "{", let object = try? Yams.load(yaml: text) else { return nil }
+        return try? JSONValue(any: object, source: "--set")
     }
 
     static func setting(_ value: JSONValue, path: ArraySlice<String>, to newValue: JSONValue) -> JSONValue {
