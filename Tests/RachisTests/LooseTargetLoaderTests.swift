@@ -112,7 +112,7 @@ struct LooseTargetLoaderTests {
 
 struct LooseLabelTrainingTests {
     /// A whole epoch on the test phantoms (box and rater subjects included) with every loose-label term switched on:
-    /// the log carries the descriptor and box terms, finite.
+    /// the log carries the descriptor, entropy and box terms, finite.
     @Test func trainingLogsTheLooseLabelTerms() throws {
         try Torch.exclusiveRandomness {
             let folder = try TemporaryFolder()
@@ -127,7 +127,7 @@ struct LooseLabelTrainingTests {
             let trainer = try Trainer(config: config, options: options)
             #expect(try trainer.run() == .finished(epochs: 1))
             let row = try #require(trainer.history.last)
-            for key in ["train.loss.descriptors", "train.loss.boxes", "train.loss.segmentation"] {
+            for key in ["train.loss.descriptors", "train.loss.entropy", "train.loss.boxes", "train.loss.segmentation"] {
                 #expect(row[key]?.isFinite == true, "\(key) in \(row.keys.sorted())")
             }
             let csv = try String(contentsOf: folder.file("run/metrics.csv"), encoding: .utf8)

@@ -12,9 +12,14 @@ import Torch
 public struct DescriptorLoss: Sendable {
     public var barrier: LogBarrier
     public var weights: [ShapeDescriptors.Kind: Double]
+    /// The descriptors are those of softmax(logits / temperature). Below 1 the probabilities sharpen towards the
+    /// argmax (the mask the prediction is scored by): thin probability spread over the volume then no longer counts
+    /// towards a structure's size, and the bounds must be met by voxels where the structure leads.
+    public var temperature: Double
 
-    public init(barrier: LogBarrier = LogBarrier(), weights: [ShapeDescriptors.Kind: Double] = [:]) {
-        (self.barrier, self.weights) = (barrier, weights)
+    public init(barrier: LogBarrier = LogBarrier(), weights: [ShapeDescriptors.Kind: Double] = [:], temperature: Double = 1) {
+        precondition(temperature > 0 && temperature.isFinite, "the descriptor temperature must be positive")
+        (self.barrier, self.weights, self.temperature) = (barrier, weights, temperature)
     }
 
     /// - Parameters:
@@ -26,7 +31,8 @@ public struct DescriptorLoss: Sendable {
         guard logits.rank == 5 else {
             throw LossError.invalidTarget(loss: "descriptor", message: "logits must be [N, S, D, H, W], found \(logits.shape)")
         }
-        return try loss(probabilities: logits.softmax(dim: 1), bounds: bounds, spacingMM: spacingMM, sampleMask: sampleMask)
+        let scaled = temperature == 1 ? logits : try logits / temperature
+        return try loss(probabilities: scaled.softmax(dim: 1), bounds: bounds, spacingMM: spacingMM, sampleMask: sampleMask)
     }
 
     /// The same from probabilities `[N, S, D, H, W]` (e.g. a map that is not a softmax).

@@ -115,7 +115,15 @@ public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
         /// The descriptor kinds to bound: size, centroid, meanDistance, surface.
         public var kinds: [ShapeDescriptors.Kind] = [.size, .centroid, .meanDistance]
         /// Structure classes that get bounds (indices into the segmentation classes; background 0 is not allowed).
-        public var structures = [1, 2, 3, 5]
+        /// Every structure by default: a class left unbounded takes the probability the bounds push out of the others.
+        public var structures = [1, 2, 3, 4, 5]
+        /// Weight of the mean softmax entropy (`EntropyLoss`) on the samples with descriptor bounds: soft descriptors
+        /// alone are met by thinly spread probability whose argmax is background.
+        public var entropyWeight = 1.0
+        /// Descriptors of softmax(logits / temperature) (`DescriptorLoss.temperature`); 1: of the softmax itself
+        /// (Kervadec et al.), which the phantoms of docs/loose-labels.md meet with probability spread too thinly for
+        /// any voxel to be labelled.
+        public var temperature = 0.1
         public init() {}
     }
 
@@ -192,6 +200,12 @@ public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
         }
         guard descriptors.centroidToleranceMM.isFinite, descriptors.centroidToleranceMM > 0 else {
             throw Error(key: "descriptors.centroidToleranceMM", message: "must be > 0 mm, found \(descriptors.centroidToleranceMM)")
+        }
+        guard descriptors.entropyWeight.isFinite, descriptors.entropyWeight >= 0 else {
+            throw Error(key: "descriptors.entropyWeight", message: "must be a finite number ≥ 0, found \(descriptors.entropyWeight)")
+        }
+        guard descriptors.temperature.isFinite, descriptors.temperature > 0 else {
+            throw Error(key: "descriptors.temperature", message: "must be a finite number > 0, found \(descriptors.temperature)")
         }
         guard !descriptors.kinds.isEmpty else {
             throw Error(key: "descriptors.kinds", message: "name at least one of \(ShapeDescriptors.Kind.allCases.map(\.rawValue).joined(separator: ", "))")

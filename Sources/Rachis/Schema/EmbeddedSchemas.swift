@@ -3794,6 +3794,16 @@ extension JSONSchema {
               },
               "minItems": 1,
               "description": "Structure classes that get bounds (1 vertebral body, 2 disc, 3 spinal canal, 4 lesion, 5 posterior elements)."
+            },
+            "entropyWeight": {
+              "type": "number",
+              "minimum": 0,
+              "description": "Weight of the mean softmax entropy on the samples with descriptor bounds (logged as loss.entropy): soft descriptors alone are met by thinly spread probability whose argmax is background. 0: off."
+            },
+            "temperature": {
+              "type": "number",
+              "exclusiveMinimum": 0,
+              "description": "The descriptors are those of softmax(logits / temperature): below 1 the probabilities sharpen towards the argmax, so thinly spread probability no longer counts towards a structure's size. 1: the softmax itself."
             }
           }
         },

@@ -115,6 +115,7 @@ struct LooseLabelLossTests {
         let plain = try MultitaskLoss(config: config, classCounts: [1, 1, 1])(output: output, classLogits: nil, batch: batch)
         #expect(plain.extra.isEmpty)
         (config.descriptors.weight, config.descriptors.barrier.t0, config.boxes.weight) = (0.3, 7, 2)
+        (config.descriptors.entropyWeight, config.descriptors.temperature) = (0, 1)
         let loss = try MultitaskLoss(config: config, classCounts: [1, 1, 1])
         loss.epoch = 2
         let full = try loss(output: output, classLogits: nil, batch: batch)
@@ -125,10 +126,25 @@ struct LooseLabelLossTests {
         #expect(abs(full.extra["boxes"]!.value - (try box.value.item())) < 1e-9)
         let expected = try plain.total.item() + 0.3 * descriptor.value.item() + 2 * box.value.item()
         #expect(abs(try full.total.item() - expected) < 1e-9)
+        #expect(full.extra["entropy"] == nil)
+        // The entropy term covers the samples with descriptor bounds (sample 0), the temperature the descriptors.
+        (config.descriptors.entropyWeight, config.descriptors.temperature) = (0.4, 0.5)
+        let sharpened = try MultitaskLoss(config: config, classCounts: [1, 1, 1])
+        sharpened.epoch = 2
+        let withEntropy = try sharpened(output: output, classLogits: nil, batch: batch)
+        let entropy = try EntropyLoss()(logits: logits, sampleMask: floats([1, 0], [2]))
+        let cooled = try DescriptorLoss(barrier: LogBarrier(t: 7 * 1.1 * 1.1), temperature: 0.5)(logits: logits, bounds: batch.descriptorBounds!, spacingMM: [2, 1, 1])
+        #expect(withEntropy.extra["entropy"]?.count == 1)
+        #expect(abs(withEntropy.extra["entropy"]!.value - (try entropy.value.item())) < 1e-6)
+        #expect(abs(withEntropy.extra["descriptors"]!.value - (try cooled.value.item())) < 1e-9)
+        #expect(abs(withEntropy.extra["descriptors"]!.value - full.extra["descriptors"]!.value) > 1e-6)
+        let expectedWithEntropy = try plain.total.item() + 0.3 * cooled.value.item() + 2 * box.value.item() + 0.4 * entropy.value.item()
+        #expect(abs(try withEntropy.total.item() - expectedWithEntropy) < 1e-6)
     }
 
     @Test(arguments: ["descriptors.relativeTolerance=1", "descriptors.structures=[0, 1]", "descriptors.barrier.tGrowth=0.9",
-                      "boxes.fill=[0.9, 0.2]", "boxes.classes=[6]", "descriptors.kinds=[]"])
+                      "boxes.fill=[0.9, 0.2]", "boxes.classes=[6]", "descriptors.kinds=[]",
+                      "descriptors.entropyWeight=-1", "descriptors.temperature=0"])
     func invalidLooseLabelKeysNameTheKey(setting: String) throws {
         let key = String(setting.split(separator: "=")[0])
         #expect { try TrainingConfig.load(nil, overrides: ["loss." + setting]) } throws: { error in
