@@ -7,13 +7,15 @@
 #   boxes     annotation modes full:box 1:3 by recipe weight (with seed 3100: 2 full and 14 box subjects, 2 + 8 in the
 #             training split): boxes used (loss.boxes) or ignored; full:descriptors 1:3 (the same 2 full subjects, 14
 #             descriptor-only ones) with loss.descriptors; against all 16 with full masks (missing, fraction 0)
+#   descriptors  16 descriptor-only phantoms (no voxel labels at all), loss.descriptors with the config's defaults
 #   classes   per-vertebra classification on a mix of loose annotations (full, partial, box, raters, class only): the
 #             classifier (with the identification head, which gives the regions of vertebrae without labels) with and
 #             without the auxiliary segmentation trained from the loose labels
 # Results: one line per model in $OUT/results.tsv (default out/loose-labels). EPOCHS (default 20) and THREADS
 # (default 2) set the training length and libtorch's threads; PARTS picks the experiments; SEEDS (default "1") the
 # training seeds (initialisation, crops, augmentation, dropout; the phantoms are the same for every seed): every part
-# runs for the first seed, then for the next, and each run's name ends in -s<seed>.
+# runs for the first seed, then for the next, and each run's name ends in -s<seed>. COUNT (default 16, the recipe's)
+# sets the number of training phantoms.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${OUT:-out/loose-labels}"
@@ -22,15 +24,16 @@ threads="${THREADS:-2}"
 fractions="${FRACTIONS:-0 0.3 0.5 0.7 0.9}"
 relabel_fractions="${RELABEL_FRACTIONS:-$fractions}"
 threshold="${THRESHOLD:-0.9}"
-parts="${PARTS:-missing boxes classes}"
+parts="${PARTS:-missing boxes descriptors classes}"
 seeds="${SEEDS:-1}"
+count="${COUNT:-16}"
 rachis() { .build/release/rachis "$@"; }
 mkdir -p "$out"
 results="$out/results.tsv"
 [ -f "$results" ] || printf 'experiment\tsetting\tseed\trun\tforegroundDice\tbodyDice\tdiscDice\tcanalDice\tposteriorDice\tbalancedAccuracy\tseconds\n' > "$results"
 
 synth() {  # name annotationModes partialFraction
-    sed -e "s/^annotationModes: .*/annotationModes: $2/" -e "s/^partialFraction: .*/partialFraction: $3/" \
+    sed -e "s/^annotationModes: .*/annotationModes: $2/" -e "s/^partialFraction: .*/partialFraction: $3/" -e "s/^count: .*/count: $count/" \
         examples/loose-labels/phantoms.yaml > "$out/$1.yaml"
     rachis dataset synth --recipe "$out/$1.yaml" --out "$out/$1.h5" --force > /dev/null
 }
@@ -97,6 +100,11 @@ for part in $parts; do
         train "descriptors-used-s$seed" "$out/descriptors.h5" --set loss.descriptors.weight=1
         score boxes "full:descriptors 1:3, loss.descriptors" "descriptors-used-s$seed"
         ;;
+    descriptors)
+        synth desconly "{descriptors: 1}" 0.0
+        train "descriptors-only-s$seed" "$out/desconly.h5" --set loss.descriptors.weight=1
+        score descriptors "descriptors only (16), loss.descriptors" "descriptors-only-s$seed"
+        ;;
     classes)
         synth mixed "{full: 1, partial: 1, box: 1, raters: 1, classOnly: 2}" 0.5
         train "classes-multitask-s$seed" "$out/mixed.h5" --set model.heads.classification=true --set model.heads.identification=true \
@@ -107,7 +115,7 @@ for part in $parts; do
             --set model.heads.segmentation=false
         valscore classes "classification + identification, no segmentation" "classes-alone-s$seed"
         ;;
-    *) echo "unknown part $part (missing, boxes, classes)" >&2; exit 2 ;;
+    *) echo "unknown part $part (missing, boxes, descriptors, classes)" >&2; exit 2 ;;
     esac
 done
 done
