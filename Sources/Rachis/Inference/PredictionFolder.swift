@@ -47,11 +47,11 @@ public struct PredictionFolder: Sendable {
         if let s = volumes.structures {
             try ImageIO.write(ImageVolume(geometry: geometry, voxels: s.map(Float.init), voxelType: .uint8), to: structures(id))
         }
-        for (map, name) in [(volumes.heatmap, "heatmap"), (volumes.foreground, "foreground")] {
-            if let map { try ImageIO.write(ImageVolume(geometry: geometry, voxels: map), to: url.appendingPathComponent("\(id)_\(name).nii.gz")) }
-        }
-        if let p = volumes.structureProbabilities {
-            try ImageIO.write(ImageVolume(geometry: geometry, channels: p.count / geometry.voxelCount, voxels: p), to: probabilities(id))
+        let maps = [(volumes.heatmap, url.appendingPathComponent("\(id)_heatmap.nii.gz")),
+                    (volumes.foreground, url.appendingPathComponent("\(id)_foreground.nii.gz")),
+                    (volumes.structureProbabilities, probabilities(id))]
+        for case let (map?, file) in maps {
+            try ImageIO.write(ImageVolume(geometry: geometry, channels: map.count / geometry.voxelCount, voxels: map), to: file)
         }
         try AtomicFile.write(try Self.encode(prediction), to: json(id))
     }

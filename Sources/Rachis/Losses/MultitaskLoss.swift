@@ -131,11 +131,11 @@ public final class MultitaskLoss: Module, @unchecked Sendable {
                     terms.append(("descriptors", config.descriptors.weight, MaskedLoss(value: value, count: count)))
                 }
             }
-        }
-        if config.descriptors.weight > 0, config.descriptors.entropyWeight > 0, let bounds = batch.descriptorBounds {
-            let bounded = try Tensor((0..<batch.count).map { bounds.hasBounds(sample: $0) ? Float(1) : 0 }, shape: [batch.count])
-            terms.append(("entropy", config.descriptors.entropyWeight,
-                          try EntropyLoss()(logits: logits, sampleMask: bounded.to(device: logits.device), fieldOfView: batch.fieldOfView)))
+            if config.descriptors.entropyWeight > 0 {
+                let bounded = try Tensor((0..<batch.count).map { bounds.hasBounds(sample: $0) ? Float(1) : 0 }, shape: [batch.count])
+                terms.append(("entropy", config.descriptors.entropyWeight,
+                              try EntropyLoss()(logits: logits, sampleMask: bounded.to(device: logits.device), fieldOfView: batch.fieldOfView)))
+            }
         }
         if config.boxes.weight > 0, let boxes = batch.boxes {
             terms.append(("boxes", config.boxes.weight, try boxLoss(logits: logits, boxes: boxes, sampleMask: batch.boxSamples,

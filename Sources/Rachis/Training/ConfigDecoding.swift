@@ -49,14 +49,19 @@ public enum ConfigDecoding {
         return .object(b)
     }
 
+    /// YAML text as a JSON value (an empty document is an empty mapping).
+    static func yaml(_ text: String, source: String) throws -> JSONValue {
+        guard let object = try Yams.load(yaml: text) else { return .object([:]) }
+        return try JSONValue(any: object, source: source)
+    }
+
     /// Parses a YAML or JSON file (by extension: .json is JSON, anything else YAML) into a JSON value.
     public static func load(_ url: URL) throws -> JSONValue {
         let data: Data
         do { data = try Data(contentsOf: url) } catch { throw Error.invalid(source: url.path, message: "cannot read the file (\(error.localizedDescription))") }
         if url.pathExtension.lowercased() == "json" { return try JSONValue.parse(data, source: url.path) }
         do {
-            guard let object = try Yams.load(yaml: String(decoding: data, as: UTF8.self)) else { return .object([:]) }
-            return try JSONValue(any: object, source: url.path)
+            return try yaml(String(decoding: data, as: UTF8.self), source: url.path)
         } catch let error as JSONValue.Error {
             throw error
         } catch {

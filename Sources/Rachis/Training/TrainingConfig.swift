@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// A training config: `model`, `loss`, `loader` and `train` sections (`schemas/train-config.schema.json`). Every key
 /// has a default; a key the config structs do not know is an error that names it.
@@ -59,8 +58,8 @@ public struct TrainingConfig: Equatable, Sendable {
 
     /// A YAML flow sequence or mapping (`[a, b]`, `{x: 1}`), as in a config file; nil for anything else.
     static func flowValue(_ text: String) -> JSONValue? {
-        guard let first = text.first, first == "[" || first == "{", let object = try? Yams.load(yaml: text) else { return nil }
-        return try? JSONValue(any: object, source: "--set")
+        guard let first = text.first, first == "[" || first == "{" else { return nil }
+        return try? ConfigDecoding.yaml(text, source: "--set")
     }
 
     static func setting(_ value: JSONValue, path: ArraySlice<String>, to newValue: JSONValue) -> JSONValue {
