@@ -167,6 +167,43 @@ struct VertebraDecoderTests {
         #expect(result.flags.isEmpty)
     }
 
+    @Test func aBoneMaskKeepsRegionsToVertebralBone() throws {
+        // The segmentation calls the w = 2 column of every block soft tissue: the regions leave it out.
+        let s = Self.scene()
+        let bone = (0..<s.geometry.voxelCount).map { $0 % 10 != 2 }
+        let result = try VertebraDecoder().decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry, boneMask: bone)
+        #expect(result.vertebrae.map(\.levelID) == [20, 21, 22])
+        #expect(result.vertebrae.allSatisfy { $0.voxels == 4 * 6 * 5 })
+        #expect(result.labelMap.indices.allSatisfy { bone[$0] || result.labelMap[$0] == 0 })
+    }
+
+    @Test func spinalRegionTablesAreCountedFromTheBoundaryInView() throws {
+        // The identification head says L1, L2, L3; the region head says thoracic, lumbar, lumbar: its tables win,
+        // and the levels are counted from the thoracolumbar junction.
+        let s = Self.scene()
+        var seen: [[Int]] = []
+        let regions: [[Double]] = [[0, 0.9, 0, 0.1, 0], [0, 0.2, 0, 0.8, 0], [0, 0.1, 0, 0.8, 0.1]]
+        let result = try VertebraDecoder().decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry) { owner, count in
+            seen = (0..<count).map { c in owner.indices.filter { owner[$0] == c } }
+            return regions.map { SpinalRegion.levelTable(regionProbabilities: $0) }
+        }
+        #expect(result.vertebrae.map(\.levelID) == [19, 20, 21])
+        // The closure saw each vertebra's region, cranial to caudal: the blocks.
+        #expect(seen.count == 3)
+        for (voxels, block) in zip(seen, s.blocks) {
+            #expect(voxels.count == 4 * 6 * 6 && voxels.allSatisfy { block.contains(($0 / 10) % 40) })
+        }
+        // Every level of a region carries the region's probability.
+        let table = SpinalRegion.levelTable(regionProbabilities: [0.1, 0.2, 0.05, 0.3, 0.35])
+        for (id, p) in zip(VertebraLevel.anatomicalIDs, table) {
+            let level = try VertebraLevel(id: id)
+            let expected = id == 28 ? 0.05 : [VertebraLevel.Region.cervical: 0.1, .thoracic: 0.2, .lumbar: 0.3, .sacral: 0.35][level.region]
+            #expect(p == expected)
+        }
+        #expect(SpinalRegion.index(ofLevelID: 28) == 2 && SpinalRegion.index(ofLevelID: 19) == 1 && SpinalRegion.index(ofLevelID: 25) == 3)
+        #expect(SpinalRegion.index(ofLevelID: 99) == nil)
+    }
+
     @Test func withoutAHeatmapTheLevelRegionsGiveTheCandidates() throws {
         let s = Self.scene()
         let result = try VertebraDecoder().decode(heatmap: nil, levelProbabilities: s.levels, geometry: s.geometry)

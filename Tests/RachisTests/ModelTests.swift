@@ -171,12 +171,16 @@ struct SpineModelTests {
 }
 
 struct ClassificationHeadTests {
-    @Test func poolsInsideTheRegionThroughTheMLP() throws {
-        let (model, features) = try SeededTorch.run(7) { (try SpineModel(tinyConfig()), try Tensor.randn([2, 4, 4, 6, 6])) }
+    @Test(arguments: ModelConfig.Pooling.allCases)
+    func poolsInsideTheRegionThroughTheMLP(pooling: ModelConfig.Pooling) throws {
+        var config = tinyConfig()
+        config.pooling = pooling
+        let (model, features) = try SeededTorch.run(7) { (try SpineModel(config), try Tensor.randn([2, 4, 4, 6, 6])) }
         model.eval()
         var weights = [Float](repeating: 0, count: 4 * 6 * 6)
         for i in [5, 6, 40, 41, 100] { weights[i] = 1 }
         weights[77] = 0.5
+        weights[78] = 0.25
         let mask = try Tensor(weights, shape: [4, 6, 6])
         let logits = try model.classify(features: features, regions: [(1, mask), (0, mask)])
         #expect(logits.shape == [2, 3])
@@ -186,28 +190,79 @@ struct ClassificationHeadTests {
         let changed = try model.classify(features: features + outside, regions: [(1, mask), (0, mask)])
         #expect(try maxDifference(logits, changed) < 1e-5)
 
-        // Hand-computed masked mean, then Linear → ReLU → Linear (dropout is off in evaluation).
+        // Hand-computed: the masked mean, the maximum over voxels whose weight exceeds ½ (77 counts, 78 does not),
+        // then Linear → ReLU → Linear (dropout is off in evaluation).
         let f = try features[.at(1)].array(Float.self)
         let total = weights.reduce(0, +)
-        let pooled = (0..<4).map { c in (0..<weights.count).reduce(Float(0)) { $0 + f[c * weights.count + $1] * weights[$1] } / total }
+        let mean = (0..<4).map { c in (0..<weights.count).reduce(Float(0)) { $0 + f[c * weights.count + $1] * weights[$1] } / total }
+        let maximum = (0..<4).map { c in weights.indices.filter { weights[$0] > 0.5 }.map { f[c * weights.count + $0] }.max()! }
+        let pooled: [Float] = switch pooling {
+        case .mean: mean
+        case .max: maximum
+        case .meanMax: mean + maximum
+        }
+        let n = pooled.count
+        #expect(n == config.pooledFeatures)
         let classifier = try #require(model.classifier)
         let (w1, b1) = (try classifier.hidden.weight.tensor.array(Float.self), try classifier.hidden.bias!.tensor.array(Float.self))
         let (w2, b2) = (try classifier.output.weight.tensor.array(Float.self), try classifier.output.bias!.tensor.array(Float.self))
-        let hidden = (0..<5).map { j in max(0, b1[j] + (0..<4).reduce(Float(0)) { $0 + w1[j * 4 + $1] * pooled[$1] }) }
+        let hidden = (0..<5).map { j in max(0, b1[j] + (0..<n).reduce(Float(0)) { $0 + w1[j * n + $1] * pooled[$1] }) }
         let expected = (0..<3).map { k in b2[k] + (0..<5).reduce(Float(0)) { $0 + w2[k * 5 + $1] * hidden[$1] } }
         let got = try logits[.at(0)].array(Float.self)
         #expect(zip(got, expected).allSatisfy { abs($0 - $1) < 1e-4 }, "\(got) vs \(expected)")
     }
 
-    @Test func emptyRegionGivesTheResponseToZeroFeatures() throws {
-        let (model, features) = try SeededTorch.run(8) { (try SpineModel(tinyConfig()), try Tensor.randn([1, 4, 4, 6, 6])) }
+    @Test(arguments: ModelConfig.Pooling.allCases)
+    func emptyRegionGivesTheResponseToZeroFeatures(pooling: ModelConfig.Pooling) throws {
+        var config = tinyConfig()
+        config.pooling = pooling
+        let (model, features) = try SeededTorch.run(8) { (try SpineModel(config), try Tensor.randn([1, 4, 4, 6, 6])) }
         model.eval()
         let logits = try model.classify(features: features, regions: [(0, try Tensor.zeros([4, 6, 6]))])
         #expect(try logits.isFinite().all().item() == 1)
         let classifier = try #require(model.classifier)
-        #expect(try maxDifference(logits, classifier(Tensor.zeros([1, 4]))) < 1e-6)
+        #expect(try maxDifference(logits, classifier(Tensor.zeros([1, config.pooledFeatures]))) < 1e-6)
         #expect(try model.classify(features: features, regions: []).shape == [0, 3])
         #expect(throws: ModelError.self) { try model.classify(features: features, regions: [(1, try Tensor.zeros([4, 6, 6]))]) }
+    }
+
+    @Test func maxPoolingPassesTheGradientToTheLargestVoxelOnly() throws {
+        var config = tinyConfig()
+        config.pooling = .max
+        let model = try SeededTorch.run(11) { try SpineModel(config) }
+        var values = [Float](repeating: 0, count: 4 * 2 * 2 * 2)
+        for c in 0..<4 { values[c * 8 + 3] = 2; values[c * 8 + 5] = 1 }
+        let features = try Tensor(values, shape: [1, 4, 2, 2, 2]).requiringGrad()
+        var weights = [Float](repeating: 0, count: 8)
+        weights[5] = 1; weights[6] = 1
+        let pooled = try model.pool(features: features, regions: [(0, try Tensor(weights, shape: [2, 2, 2]))])
+        // Voxel 3 (value 2) lies outside the region: the maximum inside is voxel 5's 1.
+        #expect(try pooled.array(Float.self) == [1, 1, 1, 1])
+        try pooled.sum().backward()
+        let gradient = try #require(features.grad).array(Float.self)
+        #expect((0..<4).allSatisfy { c in (0..<8).allSatisfy { gradient[c * 8 + $0] == ($0 == 5 ? 1 : 0) } })
+    }
+    @Test func regionHeadReadsItsVertebraAndTheContextAveragedOverIt() throws {
+        let model = try SeededTorch.run(12) { try SpineModel(tinyConfig()) }
+        model.eval()
+        let (features, image) = try SeededTorch.run(13) { (try Tensor.randn([1, 4, 4, 8, 8]), try Tensor.randn([1, 2, 4, 8, 8])) }
+        let output = try model(image)
+        let context = try model.context(output)
+        // The bottleneck (16 channels at 1/4) brought to the features' grid.
+        #expect(context.shape == [1, 16, 4, 8, 8] && model.config.regionFeatures == 2 * 4 + 16)
+        var weights = [Float](repeating: 0, count: 4 * 8 * 8)
+        for i in [9, 10, 73, 200] { weights[i] = 1 }
+        let mask = try Tensor(weights, shape: [4, 8, 8])
+        let logits = try model.classifyRegions(features: features, context: context, regions: [(0, mask)])
+        #expect(logits.shape == [1, SpinalRegion.count])
+        let head = try #require(model.spinalRegions)
+        let meanContext = try (context[.at(0)].reshape([16, -1]).matmul(mask.reshape([-1])) / 4).unsqueeze(dim: 0)
+        let expected = try head(Tensor.cat([model.pool(features: features, regions: [(0, mask)]), meanContext], dim: 1))
+        #expect(try maxDifference(logits, expected) < 1e-5)
+        // Context outside the vertebra does not count.
+        let outside = try mask.eq(0).to(.float32) * Tensor.randn([1, 16, 4, 8, 8])
+        #expect(try maxDifference(logits, model.classifyRegions(features: features, context: context + outside, regions: [(0, mask)])) < 1e-5)
+        #expect(try model.classifyRegions(features: features, context: context, regions: []).shape == [0, SpinalRegion.count])
     }
 
     @Test func predictedRegionsAreSoftmaxOfWinningLevels() throws {

@@ -173,6 +173,9 @@ public final class Predictor {
         public var reconstruction: [Float]?
         /// `[1, F, D, H, W]`.
         public var features: Tensor
+        /// `[1, B, D, H, W]` the bottleneck brought to full resolution (`SpineModel.context`), for the spinal-region
+        /// head; nil without it.
+        public var context: Tensor?
         /// The normalised input, `[C, D, H, W]`.
         public var input: [Float]
         public var windows: Int
@@ -209,6 +212,11 @@ public final class Predictor {
                 let output = try model(x)
                 var parts: [Tensor] = [output.features]
                 layout = [("features", output.features.shape[1])]
+                if config.model.heads.identification {
+                    let context = try model.context(output)
+                    parts.append(context)
+                    layout.append(("context", context.shape[1]))
+                }
                 if let s = output.segmentation { parts.append(try s.softmax(dim: 1)); layout.append(("structures", s.shape[1])) }
                 if let hm = output.heatmap { parts.append(hm); layout.append(("heatmap", 1)) }
                 if let l = output.levels { parts.append(try l.softmax(dim: 1)); layout.append(("levels", l.shape[1])) }
@@ -230,6 +238,11 @@ public final class Predictor {
                             windows: starts.reduce(1) { $0 * $1.count })
             var channel = layout[0].channels
             for (name, count) in layout.dropFirst() {
+                if name == "context" {
+                    maps.context = try blended.slice(dim: 1, start: channel, end: channel + count).contiguous()
+                    channel += count
+                    continue
+                }
                 let values = try blended.slice(dim: 1, start: channel, end: channel + count).to(.float32, device: .cpu).contiguous().array(Float.self)
                 switch name {
                 case "structures": maps.structures = values
@@ -281,6 +294,12 @@ public final class Predictor {
         structures.map { $0 == StructureLabel.vertebralBody.rawValue || $0 == StructureLabel.lesion.rawValue }
     }
 
+    /// Voxels labelled vertebral bone: body, lesion or posterior elements (what a labelled vertebra region holds).
+    static func boneMask(_ structures: [UInt8]) -> [Bool] {
+        let bone: Set<UInt8> = [StructureLabel.vertebralBody.rawValue, StructureLabel.lesion.rawValue, StructureLabel.posteriorElements.rawValue]
+        return structures.map { bone.contains($0) }
+    }
+
     /// `[N, C, D, H, W]` padded with zeros at the end of each spatial axis from `shape` to `padded`.
     static func padEnd(_ x: Tensor, from shape: [Int], to padded: [Int]) throws -> Tensor {
         let padding = (0..<3).reversed().flatMap { [0, padded[$0] - shape[$0]] }
@@ -298,7 +317,11 @@ public final class Predictor {
         var decoded = VertebraDecoder.Result(vertebrae: [], labelMap: [UInt8](repeating: 0, count: n), flags: [.noVertebrae])
         if let levels = maps.levels {
             decoded = try options.decoder.decode(heatmap: maps.heatmap, levelProbabilities: levels, geometry: geometry,
-                                                 bodyMask: options.bodyCandidates ? structures.map(Self.bodyMask) : nil)
+                                                 bodyMask: options.bodyCandidates ? structures.map(Self.bodyMask) : nil,
+                                                 boneMask: structures.map(Self.boneMask)) { owner, count in
+                guard let context = maps.context else { return nil }
+                return try self.model.levelTables(features: maps.features, context: context, owner: owner, count: count)
+            }
         } else {
             warnings.append("the model has no identification head: no vertebrae decoded")
         }

@@ -12,11 +12,14 @@ import Foundation
 ///    ball vertebra (mean background probability at most `1 − minimumForeground`), so that heatmap bumps in the
 ///    background are not vertebrae. The centroid is the heatmap-weighted mean over the peak's 3×3×3 neighbourhood. Without a heatmap (no localization head), the candidates are the per-level centroids of the
 ///    identification head's argmax (`LevelMapDecoder`).
-/// 2. Regions: every voxel the identification head calls vertebra (background probability below 0.5) goes to the
-///    nearest candidate centroid (in mm) within `maximumRadiusMM`.
-/// 3. Levels: each candidate's level probabilities are the identification probabilities averaged over its region
-///    (over a `sampleRadiusMM` ball around the centroid when the region is empty), renormalised without background;
-///    the candidates, sorted cranial to caudal (by H, which points inferior in the canonical grid), are labelled
+/// 2. Regions: every voxel the identification head calls vertebra (background probability below 0.5), and the
+///    segmentation bone when a bone mask is given, goes to the nearest candidate centroid (in mm) within
+///    `maximumRadiusMM`.
+/// 3. Levels: each candidate's level probabilities come from the spinal-region head pooled over its region when the
+///    caller gives them (`levelTables`: every level of a region gets the region's probability, so levels are
+///    counted from the region boundaries in view), otherwise from the identification probabilities averaged over
+///    its region (over a `sampleRadiusMM` ball around the centroid when the region is empty), renormalised without
+///    background; the candidates, sorted cranial to caudal (by H, which points inferior in the canonical grid), are labelled
 ///    jointly by `LevelSequenceDecoder`.
 public struct VertebraDecoder: Sendable {
     public var peakThreshold: Double
@@ -62,7 +65,16 @@ public struct VertebraDecoder: Sendable {
     ///   - heatmap: `[D, H, W]` localization output, or nil.
     ///   - levelProbabilities: `[LevelIndex.count, D, H, W]` softmax of the identification head (channel 0 background).
     ///   - bodyMask: `[D, H, W]` vertebral-body voxels, or nil.
-    public func decode(heatmap: [Float]?, levelProbabilities: [Float], geometry: Geometry, bodyMask: [Bool]? = nil) throws -> Result {
+    ///   - boneMask: `[D, H, W]` voxels the segmentation calls vertebral bone (body, lesion, posterior elements), or
+    ///     nil. A vertebra's region is then restricted to them, as the labelled regions are: the classifier reads
+    ///     no soft tissue or disc that the identification head's foreground takes in at the edges.
+    ///   - levelTables: given each voxel's vertebra (index into the candidates, cranial to caudal, or -1) and the
+    ///     number of vertebrae, returns one row of `LevelSequenceDecoder.levelCount` level probabilities per
+    ///     vertebra (the spinal-region head's, `SpineModel.levelTables`), or nil to use the identification
+    ///     probabilities averaged over each region. A vertebra with an empty region is given the voxels within
+    ///     `sampleRadiusMM` of its centroid.
+    public func decode(heatmap: [Float]?, levelProbabilities: [Float], geometry: Geometry, bodyMask: [Bool]? = nil,
+                       boneMask: [Bool]? = nil, levelTables: (([Int], Int) throws -> [[Double]]?)? = nil) throws -> Result {
         let shape = geometry.shape, n = geometry.voxelCount
         precondition(levelProbabilities.count == LevelIndex.count * n, "level probabilities do not fit the geometry")
         precondition(heatmap.map { $0.count == n } ?? true, "heatmap does not fit the geometry")
@@ -99,7 +111,8 @@ public struct VertebraDecoder: Sendable {
         var touches = [Bool](repeating: false, count: candidates.count)
         let r2max = maximumRadiusMM * maximumRadiusMM
         if !candidates.isEmpty {
-            for i in 0..<n where levelProbabilities[i] < 0.5 {
+            precondition(boneMask.map { $0.count == n } ?? true, "bone mask does not fit the geometry")
+            for i in 0..<n where levelProbabilities[i] < 0.5 && boneMask?[i] != false {
                 let d = i / (shape[1] * shape[2]), h = (i / shape[2]) % shape[1], w = i % shape[2]
                 var best = -1, bestDistance = r2max
                 for (c, candidate) in candidates.enumerated() {
@@ -121,10 +134,21 @@ public struct VertebraDecoder: Sendable {
                 for k in 0..<LevelIndex.count { sums[c][k] += Double(levelProbabilities[k * n + i]) }
             }
         }
-        let tables = sums.map { row -> [Double] in
+        var tables = sums.map { row -> [Double] in
             let levels = Array(row[1...])
             let total = levels.reduce(0, +)
             return total > 0 ? levels.map { $0 / total } : [Double](repeating: 1 / Double(levels.count), count: levels.count)
+        }
+        if let levelTables, !candidates.isEmpty {
+            var pooling = owner
+            for c in candidates.indices where counts[c] == 0 {
+                for i in ball(around: candidates[c].voxel, shape: shape, spacing: spacing) where pooling[i] < 0 { pooling[i] = c }
+            }
+            if let rows = try levelTables(pooling, candidates.count) {
+                precondition(rows.count == candidates.count && rows.allSatisfy { $0.count == LevelSequenceDecoder.levelCount },
+                             "level tables do not fit the vertebrae")
+                tables = rows
+            }
         }
         if bodyMask != nil {
             // The vertebra's centroid: its region's (body and posterior elements), as the reference centroids are.

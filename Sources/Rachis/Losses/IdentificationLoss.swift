@@ -1,7 +1,8 @@
 import Torch
 
 /// Identification: per-voxel cross-entropy of the level logits against `LevelIndex` classes, averaged over the
-/// voxels where the level is known (`levelsKnown`) in samples annotated for identification.
+/// voxels where the level is known (`levelsKnown`) in samples annotated for identification; plus, when the model
+/// has the spinal-region head, the mean cross-entropy of its per-vertebra region logits (`regions`).
 public struct IdentificationLoss: Sendable {
     public init() {}
 
@@ -23,5 +24,16 @@ public struct IdentificationLoss: Sendable {
         // Unknown voxels may hold any value: point them at class 0 so the per-voxel loss stays defined.
         let safeTarget = try target.where(mask.gt(0), else: target.zerosLike())
         return try MaskedLoss.mean(Loss.crossEntropy(logits, safeTarget, reduction: .none), mask: mask)
+    }
+
+    /// The spinal-region term: mean cross-entropy of `[V, SpinalRegion.count]` logits against each vertebra's
+    /// region index (`SpinalRegion.index(ofLevelID:)`); count V.
+    public func regions(logits: Tensor, targets: [Int]) throws -> MaskedLoss {
+        guard logits.rank == 2, logits.shape[0] == targets.count, logits.shape[1] == SpinalRegion.count else {
+            throw LossError.invalidTarget(loss: "identification", message: "region logits \(logits.shape) for \(targets.count) vertebrae, expected [V, \(SpinalRegion.count)]")
+        }
+        guard !targets.isEmpty else { return MaskedLoss(value: try logits.sum() * 0, count: 0) }
+        let target = try Tensor(targets.map(Int64.init), shape: [targets.count]).to(device: logits.device)
+        return MaskedLoss(value: try Loss.crossEntropy(logits, target), count: targets.count)
     }
 }

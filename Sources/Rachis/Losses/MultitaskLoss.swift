@@ -1,14 +1,31 @@
 import Torch
 
+/// The terms a step adds beside the task losses (`LossBreakdown.extra`), logged as `loss.<name>`: every list of
+/// logged keys is built from this one.
+public enum LossTerm: String, CaseIterable, Sendable {
+    case descriptors, entropy, boxes, regions
+}
+
+/// The spinal-region head's logits `[V, SpinalRegion.count]` for the vertebrae with a labelled region, and their
+/// target regions (`SpinalRegion.index(ofLevelID:)`).
+public struct RegionLogits: @unchecked Sendable {
+    public var logits: Tensor
+    public var targets: [Int]
+    public init(logits: Tensor, targets: [Int]) { (self.logits, self.targets) = (logits, targets) }
+}
+
 /// A step's loss: the total to differentiate, and each task's value, weight and count for logging.
 public struct LossBreakdown: @unchecked Sendable {
     /// Scalar. A zero that does not require grad when no head produced an output.
     public var total: Tensor
     /// One entry per head that produced an output.
     public var tasks: [LearningTask: TaskTerm]
-    /// Loose-label terms on the segmentation output (`descriptors`, `boxes`), added to the total with their fixed
-    /// weights; only those that are switched on and had something to supervise in the batch (count > 0).
+    /// Terms beside the task losses, added to the total with their fixed weights: the loose-label terms on the
+    /// segmentation output (`descriptors`, `entropy`, `boxes`) and the spinal-region term (`regions`); only those
+    /// that are switched on and had something to supervise in the batch (count > 0).
     public var extra: [String: TaskTerm] = [:]
+    /// The spinal-region logits the `regions` term was computed from (for validation metrics), if any.
+    public var regions: RegionLogits? = nil
 
     public init(total: Tensor, tasks: [LearningTask: TaskTerm], extra: [String: TaskTerm] = [:]) {
         (self.total, self.tasks, self.extra) = (total, tasks, extra)
@@ -62,8 +79,16 @@ public final class MultitaskLoss: Module, @unchecked Sendable {
                        tightnessThreshold: b.tightnessThreshold, barrier: LogBarrier(t: b.barrier.t(epoch: epoch)))
     }
 
-    public func callAsFunction(output: ModelOutput, classLogits: Tensor?, batch: Batch) throws -> LossBreakdown {
-        try combine(terms(output: output, classLogits: classLogits, batch: batch), extra: looseTerms(output: output, batch: batch))
+    public func callAsFunction(output: ModelOutput, classLogits: Tensor?, regions: RegionLogits? = nil, batch: Batch) throws -> LossBreakdown {
+        try combine(terms(output: output, classLogits: classLogits, batch: batch),
+                    extra: looseTerms(output: output, batch: batch) + regionTerm(regions))
+    }
+
+    /// The spinal-region term (`IdentificationLoss.regions`), logged as `regions`, weighted as identification (its
+    /// fixed weight; 0 switches it off with the rest of identification).
+    func regionTerm(_ regions: RegionLogits?) throws -> [(String, Double, MaskedLoss)] {
+        guard let regions, config.weights.identification > 0 else { return [] }
+        return [(LossTerm.regions.rawValue, config.weights.identification, try identification.regions(logits: regions.logits, targets: regions.targets))]
     }
 
     /// Combines the task losses by `weighting` (with `shares` in data-parallel training: see `TaskWeighting.combine`)
@@ -118,7 +143,7 @@ public final class MultitaskLoss: Module, @unchecked Sendable {
             let spacings = batch.spacingMM
             let loss = descriptorLoss
             if spacings.allSatisfy({ $0 == spacings[0] }) {
-                terms.append(("descriptors", config.descriptors.weight, try loss(logits: logits, bounds: bounds, spacingMM: spacings[0])))
+                terms.append((LossTerm.descriptors.rawValue, config.descriptors.weight, try loss(logits: logits, bounds: bounds, spacingMM: spacings[0])))
             } else {
                 // Per sample with its own spacing, then the mean over the samples that took part.
                 var parts: [MaskedLoss] = []
@@ -128,17 +153,17 @@ public final class MultitaskLoss: Module, @unchecked Sendable {
                 let count = parts.reduce(0) { $0 + $1.count }
                 if count > 0 {
                     let value = try parts.dropFirst().reduce(parts[0].value * Double(parts[0].count)) { try $0 + $1.value * Double($1.count) } / Double(count)
-                    terms.append(("descriptors", config.descriptors.weight, MaskedLoss(value: value, count: count)))
+                    terms.append((LossTerm.descriptors.rawValue, config.descriptors.weight, MaskedLoss(value: value, count: count)))
                 }
             }
             if config.descriptors.entropyWeight > 0 {
                 let bounded = try Tensor((0..<batch.count).map { bounds.hasBounds(sample: $0) ? Float(1) : 0 }, shape: [batch.count])
-                terms.append(("entropy", config.descriptors.entropyWeight,
+                terms.append((LossTerm.entropy.rawValue, config.descriptors.entropyWeight,
                               try EntropyLoss()(logits: logits, sampleMask: bounded.to(device: logits.device), fieldOfView: batch.fieldOfView)))
             }
         }
         if config.boxes.weight > 0, let boxes = batch.boxes {
-            terms.append(("boxes", config.boxes.weight, try boxLoss(logits: logits, boxes: boxes, sampleMask: batch.boxSamples,
+            terms.append((LossTerm.boxes.rawValue, config.boxes.weight, try boxLoss(logits: logits, boxes: boxes, sampleMask: batch.boxSamples,
                                                                     known: batch.fieldOfView, cut: batch.cutBoxes)))
         }
         return terms

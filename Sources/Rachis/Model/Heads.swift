@@ -1,14 +1,15 @@
 import Torch
 
-/// The per-vertebra classifier: features averaged inside a region, then `hidden → ReLU → dropout → output`.
+/// A per-vertebra head: pooled features (`SpineModel.pool`) → `hidden → ReLU → dropout → output`. The classification
+/// head (one SpA class per vertebra) and the spinal-region head (`SpinalRegion`) are two of these.
 final class Classifier: Module, @unchecked Sendable {
     let hidden: Linear
     let act: Activation
     let dropout: Dropout
     let output: Linear
 
-    init(_ config: ModelConfig) throws {
-        let hidden = try Linear(config.featureChannels, config.classifierHidden)
+    init(_ config: ModelConfig, inputs: Int, outputs: Int) throws {
+        let hidden = try Linear(inputs, config.classifierHidden)
         try Torch.noGrad {
             try hidden.weight.tensor.copy_(Init.kaimingNormal(hidden.weight.tensor.shape))
             try hidden.bias?.tensor.fill_(0)
@@ -16,12 +17,43 @@ final class Classifier: Module, @unchecked Sendable {
         self.hidden = hidden
         act = Activation(.relu)
         dropout = try Dropout(p: config.classifierDropout)
-        output = try Linear(config.classifierHidden, config.classes)
+        output = try Linear(config.classifierHidden, outputs)
     }
 
-    /// `[V, F]` pooled features → `[V, classes]` logits.
+    /// `[V, inputs]` → `[V, outputs]` logits.
     func callAsFunction(_ pooled: Tensor) throws -> Tensor {
         try output.traced(dropout.traced(act.traced(hidden.traced(pooled))))
+    }
+}
+
+/// The classes of the spinal-region head. A level is identified by counting: the head says which vertebrae are
+/// thoracic, lumbar, ..., and `LevelSequenceDecoder` numbers them from the boundaries in view (the thoracolumbar
+/// junction, the sacrum). T13 has a class of its own: a 13th thoracic vertebra looks like T12 except where a cue
+/// tells it apart (the phantoms' rudimentary 13th rib), and counting alone cannot place it.
+public enum SpinalRegion: Int, CaseIterable, Sendable {
+    case cervical, thoracic, thirteenthThoracic, lumbar, sacral
+
+    public static var count: Int { allCases.count }
+
+    /// The region of a level id (nil for an unknown id).
+    public init?(levelID id: Int) {
+        guard let level = try? VertebraLevel(id: id) else { return nil }
+        switch level.region {
+        case .cervical: self = .cervical
+        case .thoracic: self = id == 28 ? .thirteenthThoracic : .thoracic
+        case .lumbar: self = .lumbar
+        case .sacral: self = .sacral
+        }
+    }
+
+    /// The head's class index of a level id (nil for an unknown id).
+    public static func index(ofLevelID id: Int) -> Int? { SpinalRegion(levelID: id)?.rawValue }
+
+    /// Per-level probabilities for `LevelSequenceDecoder` (one per `VertebraLevel.anatomicalIDs`) from the head's
+    /// probabilities: every level of a region gets that region's probability, so within a region the levels are
+    /// told apart by their order alone.
+    public static func levelTable(regionProbabilities p: [Double]) -> [Double] {
+        VertebraLevel.anatomicalIDs.map { id in index(ofLevelID: id).map { p[$0] } ?? 0 }
     }
 }
 
@@ -60,14 +92,18 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 
 extension SpineModel {
     /// Added to a region's total weight before dividing, so that an empty region does not give NaN: it pools to
-    /// the zero vector, and its logits are the classifier's response to zero features.
+    /// the zero vector, and its logits are the heads' response to zero features.
     public static let regionEpsilon = 1e-6
 
-    /// One class decision per vertebra: `features[sample]` `[F, D, H, W]` averaged with the weights of `mask`
-    /// `[D, H, W]` (the labelled region in training, a predicted one at inference), then the classifier MLP.
-    /// Returns `[V, classes]` logits in the order of `regions`.
-    public func classify(features: Tensor, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
-        guard let classifier else { throw ModelError.headDisabled("classification") }
+    /// Pooled per-vertebra features `[V, pooledFeatures]`: `features[sample]` `[F, D, H, W]` summarised inside
+    /// `mask` `[D, H, W]` (the labelled region in training, a predicted one at inference) by `config.pooling`:
+    /// the mask-weighted mean, the maximum over the voxels whose mask exceeds ½ (0 when there are none), or both.
+    public func pool(features: Tensor, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
+        try Self.pool(features: features, regions: regions, pooling: config.pooling)
+    }
+
+    /// `pool(features:regions:)` with a given pooling, for `[N, C, D, H, W]` features of any width C.
+    static func pool(features: Tensor, regions: [(sample: Int, mask: Tensor)], pooling: ModelConfig.Pooling) throws -> Tensor {
         let shape = features.shape
         var flat: [Int: Tensor] = [:]
         let pooled = try regions.enumerated().map { index, region in
@@ -77,10 +113,55 @@ extension SpineModel {
             let f = try flat[region.sample] ?? features[.at(region.sample)].reshape([shape[1], -1])
             flat[region.sample] = f
             let weights = try region.mask.reshape([-1])
-            return try f.matmul(weights) / (weights.sum() + Self.regionEpsilon)
+            var parts: [Tensor] = []
+            if pooling != .max { parts.append(try f.matmul(weights) / (weights.sum() + Self.regionEpsilon)) }
+            if pooling != .mean {
+                let inside = try weights.gt(0.5).to(f.dtype)
+                // Outside voxels are pushed far below any feature; an empty region (max of `inside` 0) pools to 0.
+                parts.append(try (f + (inside - 1) * 1e4).max(dims: [1]) * inside.max())
+            }
+            return parts.count == 1 ? parts[0] : try Tensor.cat(parts, dim: 0)
         }
-        if pooled.isEmpty { return try Tensor.zeros([0, config.classes], dtype: features.dtype, device: features.device) }
-        return try classifier(Tensor.stack(pooled))
+        if pooled.isEmpty { return try Tensor.zeros([0, (shape.count == 5 ? shape[1] : 0) * pooling.multiplier], dtype: features.dtype, device: features.device) }
+        return try Tensor.stack(pooled)
+    }
+
+    /// One class decision per vertebra: the features pooled in each region (`pool`), then the classifier MLP.
+    /// Returns `[V, classes]` logits in the order of `regions`.
+    public func classify(features: Tensor, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
+        guard let classifier else { throw ModelError.headDisabled("classification") }
+        if regions.isEmpty { return try Tensor.zeros([0, config.classes], dtype: features.dtype, device: features.device) }
+        return try classifier(pool(features: features, regions: regions))
+    }
+
+    /// The bottleneck brought to the features' grid (trilinear): `[N, B, D, H, W]`, what the spinal-region head
+    /// averages over each vertebra besides its own features.
+    public func context(_ output: ModelOutput) throws -> Tensor {
+        guard let bottleneck = output.bottleneck else { throw ModelError.inputShape(shape: [], expected: "a model output with its bottleneck") }
+        let shape = output.features.shape
+        return try bottleneck.upsampleTrilinear(size: Triple(shape[2], shape[3], shape[4]))
+    }
+
+    /// The spinal region of each vertebra: `[V, SpinalRegion.count]` logits in the order of `regions`, from the
+    /// pooled `features` and the mask-weighted mean of `context` (`context(_:)`).
+    public func classifyRegions(features: Tensor, context: Tensor, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
+        guard let spinalRegions else { throw ModelError.headDisabled("identification") }
+        if regions.isEmpty { return try Tensor.zeros([0, SpinalRegion.count], dtype: features.dtype, device: features.device) }
+        let pooledContext = try SpineModel.pool(features: context, regions: regions, pooling: .mean)
+        return try spinalRegions(Tensor.cat([pool(features: features, regions: regions), pooledContext], dim: 1))
+    }
+
+    /// Level probabilities of vertebrae for `LevelSequenceDecoder` from the spinal-region head: `owner` gives each
+    /// voxel of `features[0]`'s grid its vertebra (0..<count, or -1). Nil when the model has no region head.
+    public func levelTables(features: Tensor, context: Tensor, owner: [Int], count: Int) throws -> [[Double]]? {
+        guard spinalRegions != nil, count > 0 else { return nil }
+        return try Torch.noGrad {
+            let map = try Tensor(owner.map(Int64.init), shape: Array(features.shape[2...])).to(device: features.device)
+            let regions = try (0..<count).map { (sample: 0, mask: try map.eq(Double($0)).to(features.dtype)) }
+            let p = try classifyRegions(features: features, context: context, regions: regions).softmax(dim: 1).to(.float64, device: .cpu).array(Double.self)
+            let k = SpinalRegion.count
+            return (0..<count).map { SpinalRegion.levelTable(regionProbabilities: Array(p[($0 * k)..<(($0 + 1) * k)])) }
+        }
     }
 
     /// Per-level soft regions from identification logits `[N, LevelIndex.count, D, H, W]`: the softmax probability

@@ -4,6 +4,20 @@ import Foundation
 public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
     public enum Norm: String, Codable, Sendable, CaseIterable { case group, instance, batch }
 
+    /// How the per-vertebra heads summarise the decoder features inside a vertebra's region. A lesion is ~2 % of a
+    /// vertebra's voxels: the mean dilutes it, the maximum keeps it (`docs/learning.md`).
+    public enum Pooling: String, Codable, Sendable, CaseIterable {
+        /// The mask-weighted mean: `F` features.
+        case mean
+        /// The maximum over the voxels whose mask exceeds ½: `F` features.
+        case max
+        /// Both, concatenated: `2F` features.
+        case meanMax
+
+        /// Pooled features per feature channel.
+        public var multiplier: Int { self == .meanMax ? 2 : 1 }
+    }
+
     /// Which heads are built. A head that is off has no parameters and gives nil in `ModelOutput`.
     public struct Heads: Codable, Equatable, Sendable, DefaultConstructible {
         public var segmentation = true
@@ -43,6 +57,8 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
     public var heads = Heads()
     public var classifierHidden = 64
     public var classifierDropout = 0.2
+    /// How the classification and spinal-region heads pool features inside each vertebra.
+    public var pooling = Pooling.meanMax
     /// Width F of the segmentation decoder's full-resolution output (`ModelOutput.features`).
     public var featureChannels = 16
 
@@ -50,8 +66,15 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case inChannels, structureClasses, classes, width, stages, blocksPerStage, channelMultiplier, norm, normGroups,
-             dropout, spacingMM, heads, classifierHidden, classifierDropout, featureChannels
+             dropout, spacingMM, heads, classifierHidden, classifierDropout, pooling, featureChannels
     }
+
+    /// Width of the pooled per-vertebra feature vector of the classification head.
+    public var pooledFeatures: Int { featureChannels * pooling.multiplier }
+
+    /// Width of the spinal-region head's input: the pooled features and the bottleneck's channels averaged over the
+    /// vertebra (its context: ribs, the cord's end, the curvature).
+    public var regionFeatures: Int { pooledFeatures + (stageChannels.last ?? 0) }
 
     /// Channels of each stage: `width · channelMultiplier^s`.
     public var stageChannels: [Int] {

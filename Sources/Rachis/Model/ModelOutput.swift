@@ -13,8 +13,12 @@ public struct ModelOutput: @unchecked Sendable {
     public var levels: Tensor?
     /// `[N, C, D, H, W]` reconstruction of the input from the bottleneck only (autoencoder).
     public var reconstruction: Tensor?
+    /// `[N, B, d, h, w]` the encoder's bottleneck: the widest context, which the spinal-region head pools
+    /// (`SpineModel.context`). Nil when the output was assembled without it.
+    public var bottleneck: Tensor?
 
-    public init(features: Tensor, segmentation: Tensor?, heatmap: Tensor?, levels: Tensor?, reconstruction: Tensor?) {
+    public init(features: Tensor, segmentation: Tensor?, heatmap: Tensor?, levels: Tensor?, reconstruction: Tensor?, bottleneck: Tensor? = nil) {
         (self.features, self.segmentation, self.heatmap, self.levels, self.reconstruction) = (features, segmentation, heatmap, levels, reconstruction)
+        self.bottleneck = bottleneck
     }
 }

@@ -86,9 +86,12 @@ public struct ModelSummary: Codable, Sendable {
         try SummaryRecorder.$current.withValue(recorder) {
             try Torch.noGrad {
                 let output = try model(Tensor.zeros(shape))
+                let whole = try Tensor.ones(crop)
                 if model.config.heads.classification {
-                    let whole = try Tensor.ones(crop)
                     _ = try model.classify(features: output.features, regions: (0..<batch).map { ($0, whole) })
+                }
+                if model.config.heads.identification {
+                    _ = try model.classifyRegions(features: output.features, context: model.context(output), regions: (0..<batch).map { ($0, whole) })
                 }
             }
         }
@@ -165,6 +168,10 @@ public struct ModelTiming: Codable, Sendable {
             }
             if model.config.heads.classification {
                 loss = try loss + model.classify(features: output.features, regions: (0..<batch).map { ($0, whole) }).mean()
+            }
+            if model.config.heads.identification {
+                loss = try loss + model.classifyRegions(features: output.features, context: model.context(output),
+                                                        regions: (0..<batch).map { ($0, whole) }).mean()
             }
             try loss.backward()
             try model.zeroGrad()

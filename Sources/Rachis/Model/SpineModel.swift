@@ -2,12 +2,13 @@ import Torch
 
 /// The multitask network: a shared 3D encoder; a segmentation decoder with skips feeding the segmentation,
 /// localization and identification heads (1×1×1 convolutions) and the per-vertebra classifier; an autoencoder
-/// decoder fed from the bottleneck only.
+/// decoder fed from the bottleneck only. Identification has two parts: the per-voxel level head (which voxels belong
+/// to a vertebra) and the per-vertebra spinal-region head (`SpinalRegion`), whose regions are counted into levels.
 ///
 /// Parameter names are the property paths, and are the checkpoint keys: `encoder.stem.conv.weight`,
 /// `encoder.stages.1.down.weight`, `encoder.stages.0.blocks.0.conv1.weight`, `decoder.stages.0.up.conv.weight`
 /// (level 1 → 0), `decoder.stages.0.block.projection.weight`, `segmentation.weight`, `localization.weight`,
-/// `identification.weight`, `classifier.hidden.weight`, `autoencoder.stages.0.block.conv1.weight`,
+/// `identification.weight`, `spinalRegions.hidden.weight`, `classifier.hidden.weight`, `autoencoder.stages.0.block.conv1.weight`,
 /// `autoencoder.output.weight`. Switched-off heads have no parameters.
 public final class SpineModel: Module, @unchecked Sendable {
     public let config: ModelConfig
@@ -18,6 +19,7 @@ public final class SpineModel: Module, @unchecked Sendable {
     let segmentation: Conv3d?
     let localization: Conv3d?
     let identification: Conv3d?
+    let spinalRegions: Classifier?
     let classifier: Classifier?
     let autoencoder: AutoencoderDecoder?
 
@@ -32,7 +34,8 @@ public final class SpineModel: Module, @unchecked Sendable {
         segmentation = heads.segmentation ? try Conv3d(f, config.structureClasses, kernel: 1) : nil
         localization = heads.localization ? try Conv3d(f, 1, kernel: 1) : nil
         identification = heads.identification ? try Conv3d(f, LevelIndex.count, kernel: 1) : nil
-        classifier = heads.classification ? try Classifier(config) : nil
+        spinalRegions = heads.identification ? try Classifier(config, inputs: config.regionFeatures, outputs: SpinalRegion.count) : nil
+        classifier = heads.classification ? try Classifier(config, inputs: config.pooledFeatures, outputs: config.classes) : nil
         autoencoder = heads.autoencoder ? try AutoencoderDecoder(config) : nil
     }
 
@@ -60,7 +63,7 @@ public final class SpineModel: Module, @unchecked Sendable {
                            segmentation: try segmentation?.traced(features),
                            heatmap: try localization?.traced(features),
                            levels: try identification?.traced(features),
-                           reconstruction: try autoencoder?(bottleneck: levels[levels.count - 1]))
+                           reconstruction: try autoencoder?(bottleneck: levels[levels.count - 1]), bottleneck: levels[levels.count - 1])
     }
 
     public func callAsFunction(_ image: Tensor) throws -> ModelOutput {

@@ -2981,6 +2981,11 @@ extension JSONSchema {
       "default": true,
       "description": "Draw pedicles and spinous processes (labelled with their vertebra)."
     },
+    "ribs": {
+      "type": "boolean",
+      "default": false,
+      "description": "Draw a pair of ribs (unlabelled bone) at every thoracic vertebra; T13's are rudimentary stubs, so a 13th thoracic vertebra is told from T12 by its ribs."
+    },
     "noiseSigma": {
       "type": "array",
       "items": {
@@ -3944,6 +3949,14 @@ extension JSONSchema {
         },
         "normGroups": {
           "type": "integer"
+        },
+        "pooling": {
+          "enum": [
+            "mean",
+            "max",
+            "meanMax"
+          ],
+          "description": "How the classification and spinal-region heads pool the decoder features inside each vertebra: mask-weighted mean, maximum, or both concatenated."
         },
         "spacingMM": {
           "type": "array",

@@ -165,7 +165,8 @@ public final class Trainer {
     }
 
     /// The keys a step may log, in a fixed order (what ranks sum in `synchronizeStep`).
-    static let stepLossKeys = ["loss.total", "loss.attribution", "loss.descriptors", "loss.boxes"] + LearningTask.allCases.flatMap { ["loss." + $0.rawValue, "weight." + $0.rawValue] }
+    static let stepLossKeys = ["loss.total", "loss.attribution"] + LossTerm.allCases.map { "loss." + $0.rawValue }
+        + LearningTask.allCases.flatMap { ["loss." + $0.rawValue, "weight." + $0.rawValue] }
 
     /// The metrics history and the partial sums of the epoch in progress, as stored in checkpoints.
     struct Progress: Codable {
@@ -314,6 +315,22 @@ public final class Trainer {
         return (try model.classify(features: output.features, regions: regions), restricted)
     }
 
+    /// Spinal-region logits for the batch's vertebrae whose region the labels give (nil without the region head).
+    func spinalRegions(_ output: ModelOutput, _ batch: Batch) throws -> RegionLogits? {
+        guard config.model.heads.identification else { return nil }
+        var regions: [(sample: Int, mask: Tensor)] = []
+        var targets: [Int] = []
+        for vertebra in batch.vertebrae where vertebra.hasRegion {
+            guard let target = SpinalRegion.index(ofLevelID: vertebra.levelID) else { continue }
+            let mask = try batch.levels[.at(vertebra.sample)].eq(Double(LevelIndex.index(ofLevelID: vertebra.levelID))).to(.float32)
+            regions.append((vertebra.sample, mask))
+            targets.append(target)
+        }
+        guard !regions.isEmpty else { return nil }
+        return RegionLogits(logits: try model.classifyRegions(features: output.features, context: model.context(output), regions: regions),
+                            targets: targets)
+    }
+
     /// The model and every loss on a batch. With `inputGradients` the image requires grad (for the attribution
     /// constraint) and is returned on the device.
     /// In data-parallel training (`shareAcrossRanks`), each task loss is rescaled by this rank's share of the step's
@@ -339,7 +356,10 @@ public final class Trainer {
         let (logits, restricted) = try classification(output, onDevice)
         let terms = try loss.terms(output: output, classLogits: logits, batch: restricted)
         let shares = try shareAcrossRanks ? distributed.map { try $0.taskShares(terms.mapValues(\.count)) } : nil
-        return (try loss.combine(terms, shares: shares, extra: loss.looseTerms(output: output, batch: restricted)), output, logits, restricted, image)
+        let regions = try spinalRegions(output, onDevice)
+        var breakdown = try loss.combine(terms, shares: shares, extra: loss.looseTerms(output: output, batch: restricted) + loss.regionTerm(regions))
+        breakdown.regions = regions
+        return (breakdown, output, logits, restricted, image)
     }
 
     /// The attribution constraint's penalty on a batch (nil when off or when no vertebra has a labelled region):
@@ -442,7 +462,7 @@ public final class Trainer {
             for index in distributed?.share(of: ids.count) ?? Array(ids.indices) {
                 let batch = try loader.validationBatch(ids[index])
                 let (breakdown, output, logits, restricted, _) = try forward(batch)
-                records[index] = try evaluation.record(batch: restricted, output: output, classLogits: logits, loss: breakdown, reader: loader.reader)
+                records[index] = try evaluation.record(batch: restricted, output: output, classLogits: logits, loss: breakdown, reader: loader.reader, model: model)
             }
             if let distributed {
                 for share in try distributed.allGather(records, what: "validation results") { records.merge(share) { a, _ in a } }

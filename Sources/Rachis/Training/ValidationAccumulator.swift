@@ -3,7 +3,7 @@ import Torch
 /// Collects validation losses and the per-task metrics over whole validation subjects, and reduces them to the
 /// `val.` row of metrics.csv: `val.loss.<task>` (the mean over subjects annotated for the task), `val.loss.total` (their weighted sum), and `val.metric.` localization distance (mm),
 /// identification rate (VerSe rule, 20 mm, vertebrae decoded as at inference), classification balanced accuracy and macro AUC, foreground Dice, and
-/// autoencoder PSNR. Undefined metrics are NaN (no validation vertebra with a class, say).
+/// autoencoder PSNR, and the spinal-region head's accuracy on the labelled vertebrae. Undefined metrics are NaN (no validation vertebra with a class, say).
 struct ValidationAccumulator {
     var losses: [String: (sum: Double, count: Double)] = [:]
     var weights: [LearningTask: (sum: Double, count: Double)] = [:]
@@ -12,6 +12,8 @@ struct ValidationAccumulator {
     var localization = LocalizationMetric()
     var psnr = PSNRMetric()
     let decoder = VertebraDecoder()
+    /// Spinal regions of the labelled vertebrae: right, and all.
+    var regions = (correct: 0, total: 0)
 
     init(classes: Int, structureClasses: Int) {
         classification = ClassificationMetric(classNames: (0..<classes).map { "class \($0)" })
@@ -34,14 +36,19 @@ struct ValidationAccumulator {
         var dice: [[Double]] = []
         var localization: [Vertebrae] = []
         var psnr: [Double] = []
+        /// Vertebrae with a labelled region whose spinal region the region head got right, and all of them.
+        var regionsCorrect = 0
+        var regionsTotal = 0
     }
 
-    mutating func add(batch: Batch, output: ModelOutput, classLogits: Tensor?, loss: LossBreakdown, reader: DatasetReader) throws {
-        try add(record(batch: batch, output: output, classLogits: classLogits, loss: loss, reader: reader))
+    mutating func add(batch: Batch, output: ModelOutput, classLogits: Tensor?, loss: LossBreakdown, reader: DatasetReader,
+                      model: SpineModel? = nil) throws {
+        try add(record(batch: batch, output: output, classLogits: classLogits, loss: loss, reader: reader, model: model))
     }
 
-    /// What one validation batch adds.
-    func record(batch: Batch, output: ModelOutput, classLogits: Tensor?, loss: LossBreakdown, reader: DatasetReader) throws -> SubjectRecord {
+    /// What one validation batch adds. With `model`, levels are decoded with its spinal-region head, as at inference.
+    func record(batch: Batch, output: ModelOutput, classLogits: Tensor?, loss: LossBreakdown, reader: DatasetReader,
+                model: SpineModel? = nil) throws -> SubjectRecord {
         var record = SubjectRecord()
         for (task, term) in loss.tasks where term.count > 0 {
             record.losses[task.rawValue] = .init(value: term.value, weight: term.weight)
@@ -55,6 +62,11 @@ struct ValidationAccumulator {
             let labelled = batch.vertebrae.filter { $0.classIndex != nil }
             record.classProbabilities = (0..<labelled.count).map { Array(flat[($0 * k)..<(($0 + 1) * k)]) }
             record.classLabels = labelled.map { $0.classIndex! }
+        }
+        if let regions = loss.regions, !regions.targets.isEmpty {
+            let predicted = try regions.logits.argmax(dim: 1).to(.int64, device: .cpu).array(Int64.self)
+            record.regionsCorrect = zip(predicted, regions.targets).filter { Int($0) == $1 }.count
+            record.regionsTotal = regions.targets.count
         }
         for sample in 0..<batch.count {
             let tasks = try batch.taskMask.mapValues { try $0.to(device: .cpu).array(Float.self)[sample] }
@@ -72,7 +84,15 @@ struct ValidationAccumulator {
                 geometry.originMM = geometry.worldMM(index: batch.cropOffsets[sample].map(Double.init))
                 let probabilities = try levels[.at(sample)].softmax(dim: 0).to(.float32, device: .cpu).contiguous().array(Float.self)
                 let heatmap = try output.heatmap.map { try $0[.at(sample), .at(0)].to(.float32, device: .cpu).contiguous().array(Float.self) }
-                let predicted = try decoder.decode(heatmap: heatmap, levelProbabilities: probabilities, geometry: geometry).vertebrae
+                let features = try output.features.slice(dim: 0, start: sample, end: sample + 1)
+                let context = try model.map { try $0.context(output).slice(dim: 0, start: sample, end: sample + 1) }
+                let bone = try output.segmentation.map {
+                    Predictor.boneMask(try $0[.at(sample)].argmax(dim: 0).to(.uint8, device: .cpu).contiguous().array(UInt8.self))
+                }
+                let predicted = try decoder.decode(heatmap: heatmap, levelProbabilities: probabilities, geometry: geometry, boneMask: bone) { owner, count in
+                    guard let model, let context else { return nil }
+                    return try model.levelTables(features: features, context: context, owner: owner, count: count)
+                }.vertebrae
                 let truth = try reader.vertebrae(of: id).compactMap { v in v.centroidMM.map { SubjectRecord.Point(levelID: v.level.id, centroidMM: $0) } }
                 record.localization.append(.init(predicted: predicted.map { .init(levelID: $0.levelID, centroidMM: $0.centroidMM) }, truth: truth))
             }
@@ -104,6 +124,8 @@ struct ValidationAccumulator {
                              truth: subject.truth.map { VertebraPoint(levelID: $0.levelID, centroidMM: $0.centroidMM) })
         }
         for value in record.psnr { psnr.add(value: value) }
+        regions.correct += record.regionsCorrect
+        regions.total += record.regionsTotal
     }
 
     func result() -> [String: Double] {
@@ -120,6 +142,7 @@ struct ValidationAccumulator {
         row["val.metric.localizationMM"] = l.meanDistanceMM
         row["val.metric.identificationRate"] = l.identificationRate
         row["val.metric.psnr"] = psnr.aggregate().meanDB
+        row["val.metric.regionAccuracy"] = regions.total > 0 ? Double(regions.correct) / Double(regions.total) : .nan
         return row
     }
 }

@@ -36,6 +36,21 @@ struct IdentificationLossTests {
         let outside = indices(sample: 0, voxel: 1, classes: l, voxels: 4) + Array(l * 4..<2 * l * 4)
         #expect(outside.allSatisfy { g[$0] == 0 })
     }
+
+    @Test func spinalRegionTermIsTheMeanCrossEntropyOfTheVertebrae() throws {
+        // Vertebra 0: logits 0 everywhere, target thoracic: ln 5. Vertebra 1: logit 3 on lumbar, its target: ln(e³ + 4) − 3.
+        let logits = try floats([0, 0, 0, 0, 0, 0, 0, 0, 3, 0], [2, 5]).requiringGrad()
+        let loss = try IdentificationLoss().regions(logits: logits, targets: [1, 3])
+        #expect(loss.count == 2)
+        let expected = (log(5.0) + log(exp(3.0) + 4) - 3) / 2
+        #expect(abs(try loss.value.item() - expected) < 1e-6)
+        // d/dz of the mean: (softmax − onehot) / 2.
+        let g = try gradient(of: loss.value, wrt: logits)
+        #expect(abs(g[1] - (0.2 - 1) / 2) < 1e-6 && abs(g[8] - (exp(3.0) / (exp(3.0) + 4) - 1) / 2) < 1e-6)
+        let none = try IdentificationLoss().regions(logits: Tensor.zeros([0, 5]), targets: [])
+        #expect(none.count == 0 && (try none.value.item()) == 0)
+        #expect(throws: LossError.self) { try IdentificationLoss().regions(logits: Tensor.zeros([2, 3]), targets: [0, 1]) }
+    }
 }
 
 struct AutoencoderLossTests {
