@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import Rachis
+@testable import Rachis
 
 /// Small, fast recipes with fixed seeds.
 private func recipe(seed: UInt64 = 11, modes: [String: Double] = ["full": 1],
@@ -160,6 +160,36 @@ struct PhantomGeneratorTests {
             if let last = levels.last, last.id == 26, !levels.contains(l5) { seen[2] += 1 }
         }
         #expect(seen.allSatisfy { $0 > 0 }, "T13, L6, missing L5 seen: \(seen)")
+    }
+
+    @Test func ribsAreUnlabelledBoneBesideThoracicBodies() throws {
+        let plain = recipe { $0.shape = [16, 56, 40]; $0.spacingMM = [4, 3.5, 3.5]; $0.fovCenterLevels = ["T10", "T12"] }
+        let ribbed = recipe { $0.shape = [16, 56, 40]; $0.spacingMM = [4, 3.5, 3.5]; $0.fovCenterLevels = ["T10", "T12"]; $0.ribs = true }
+        let a = plain.sample(at: 2), b = ribbed.sample(at: 2)
+        // Same anatomy and labels: ribs belong to no vertebra and no structure.
+        #expect(a.truth.levels == b.truth.levels && a.truth.vertebraLabels == b.truth.vertebraLabels)
+        #expect(a.truth.structureLabels == b.truth.structureLabels)
+        let n = a.truth.vertebraLabels.count
+        let changed = (0..<n).filter { a.subject.image[$0] != b.subject.image[$0] }
+        #expect(changed.count > 100)
+        // Bone in the vertebrae's lateral slices (the body is 25-45 mm wide, the grid 64 mm), almost never in a label.
+        let shape = [16, 56, 40]
+        let lateral = changed.filter { i in abs(Double(i / (shape[1] * shape[2])) + 0.5 - 8) * 4 > 10 }
+        #expect(Double(lateral.count) >= 0.95 * Double(changed.count))
+        let labelled = changed.filter { a.truth.vertebraLabels[$0] != 0 }
+        #expect(Double(labelled.count) <= 0.05 * Double(changed.count), "\(labelled.count) of \(changed.count) rib voxels in a vertebra")
+    }
+
+    @Test func thirteenthThoracicRibsAreRudimentary() throws {
+        let body = Superellipsoid(centre: SIMD3(30, 50, 40), angle: 0.2, radii: SIMD3(20, 12, 15), exponent: 4)
+        let t12 = try PhantomAnatomy.ribs(of: body, level: VertebraLevel(name: "T12"), scale: 1)
+        let t13 = try PhantomAnatomy.ribs(of: body, level: VertebraLevel(name: "T13"), scale: 1)
+        #expect(t12.count == 2 && t13.count == 2)
+        #expect(t12.allSatisfy { $0.radii.x == 15 } && t13.allSatisfy { $0.radii.x == 5 })
+        // Either side of the body, starting 1 mm beyond its half-width.
+        #expect(abs(t12[0].centre.x - (30 - 36)) < 1e-9 && abs(t12[1].centre.x - (30 + 36)) < 1e-9)
+        #expect(try PhantomAnatomy.ribs(of: body, level: VertebraLevel(name: "L1"), scale: 1).isEmpty)
+        #expect(try PhantomAnatomy.ribs(of: body, level: VertebraLevel(name: "C7"), scale: 1).isEmpty)
     }
 
     @Test func anatomyIsDefinedInMillimetres() {

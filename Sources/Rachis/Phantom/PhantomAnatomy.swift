@@ -63,6 +63,8 @@ struct PhantomVertebra: Sendable {
     var level: VertebraLevel
     var body: Superellipsoid
     var posterior: [Superellipsoid]
+    /// Rib necks beside a thoracic body (unlabelled bone), empty elsewhere.
+    var ribs: [Superellipsoid] = []
     var classIndex: Int
     var lesions: [Superellipsoid]
     var lesionContrast: Double
@@ -129,6 +131,18 @@ struct PhantomAnatomy: Sendable {
         let spinous = Superellipsoid(centre: base + (length / 2) * SIMD3(0, -sin(tilt), cos(tilt)), angle: tilt,
                                      radii: SIMD3(4, 0.35 * radii.y, length / 2 + 1), exponent: 4)
         return pedicles + [spinous]
+    }
+
+    /// A rib on either side of a thoracic body: from the costovertebral joint at the body's posterolateral corner,
+    /// running laterally (along X) and slightly posteriorly, 30 mm long (cut by the field of view's sides) or, at
+    /// T13, a rudimentary 10 mm stub.
+    static func ribs(of body: Superellipsoid, level: VertebraLevel, scale: Double) -> [Superellipsoid] {
+        guard level.region == .thoracic else { return [] }
+        let length = scale * (level.id == 28 ? 10 : 30), radii = body.radii
+        return [-1.0, 1].map { side in
+            Superellipsoid(centre: body.world(SIMD3(side * (radii.x + 1 + length / 2), 0, 0.55 * radii.z)),
+                           angle: body.angle, radii: SIMD3(length / 2, 3.5 * scale, 4.5 * scale), exponent: 2)
+        }
     }
 
     /// SpA lesions at the body's corners: anterior (more often) or posterior, superior or inferior.
@@ -230,7 +244,8 @@ struct PhantomAnatomy: Sendable {
                 }
             }
             vertebrae.append(PhantomVertebra(
-                level: level, body: body, posterior: posterior, classIndex: classIndex, lesions: lesions,
+                level: level, body: body, posterior: posterior, ribs: recipe.ribs ? ribs(of: body, level: level, scale: scale) : [],
+                classIndex: classIndex, lesions: lesions,
                 lesionContrast: rng.uniform(recipe.lesionContrast), cue: cue, marrowTone: rng.uniform(0.92, 1.08)))
             if i + 1 < levels.count {
                 let (q, discAngle) = place(sDisc[i])

@@ -23,6 +23,10 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
     /// lumbar level, each a third of it.
     public var transitionalRate = 0.1
     public var posteriorElements = true
+    /// Draw a pair of ribs at every thoracic vertebra (unlabelled bone beside the body, cut by the field of view's
+    /// sides): the cue that tells a thoracic vertebra from a lumbar one. T13 carries a rudimentary pair, a stub a
+    /// third as long, so that a 13th thoracic vertebra can be told from T12 without counting from C2.
+    public var ribs = false
     /// Rician noise: standard deviation of each Gaussian component, relative to fat on T1 (about 1).
     public var noiseSigma: [Double] = [0.02, 0.05]
     /// Smooth multiplicative bias field: peak relative deviation.
@@ -56,7 +60,7 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case name, seed, count, shape, spacingMM, supersampling, fovCenterLevels, curvatureScale,
-             transitionalRate, posteriorElements, noiseSigma, biasStrength, intensityScale, classNames,
+             transitionalRate, posteriorElements, ribs, noiseSigma, biasStrength, intensityScale, classNames,
              classPrevalence, lesionsPerVertebra, lesionRadiusMM, lesionContrast, shortcut, shortcutStrength,
              annotationModes, partialFraction, maskMarginVoxels, raterCount, raterClassErrorRate, raterDropout
     }
@@ -96,6 +100,7 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
         try read(.spacingMM, &spacingMM); try read(.supersampling, &supersampling)
         try read(.fovCenterLevels, &fovCenterLevels); try read(.curvatureScale, &curvatureScale)
         try read(.transitionalRate, &transitionalRate); try read(.posteriorElements, &posteriorElements)
+        try read(.ribs, &ribs)
         try read(.noiseSigma, &noiseSigma); try read(.biasStrength, &biasStrength)
         try read(.intensityScale, &intensityScale); try read(.classNames, &classNames)
         try read(.classPrevalence, &classPrevalence); try read(.lesionsPerVertebra, &lesionsPerVertebra)
