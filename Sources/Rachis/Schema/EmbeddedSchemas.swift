@@ -2103,6 +2103,229 @@ extension JSONSchema {
                 }
               },
               "additionalProperties": false
+            },
+            "truth": {
+              "type": "object",
+              "description": "The subject's exact anatomy, written for phantom subjects (rachis dataset synth): the voxel-exact labels and the per-vertebra table, whatever the subject's annotation mode delivered (eroded, dilated, partial, boxes, raters, class only, unlabelled). Only rachis evaluate reads it (it then scores the subject against it and says so); training, the data loader and relabelling never do. Volumes share the grid of image.",
+              "required": [
+                "attributes",
+                "groups"
+              ],
+              "properties": {
+                "attributes": {
+                  "type": "object",
+                  "required": [
+                    "source"
+                  ],
+                  "properties": {
+                    "source": {
+                      "type": "string",
+                      "description": "Where the truth comes from: 'phantom'."
+                    }
+                  },
+                  "additionalProperties": false
+                },
+                "datasets": {
+                  "type": "object",
+                  "maxProperties": 0
+                },
+                "groups": {
+                  "type": "object",
+                  "required": [
+                    "labels",
+                    "vertebrae"
+                  ],
+                  "properties": {
+                    "labels": {
+                      "type": "object",
+                      "description": "Exact voxel labels on every voxel (no annotation mask: all are known).",
+                      "required": [
+                        "datasets"
+                      ],
+                      "properties": {
+                        "attributes": {
+                          "type": "object"
+                        },
+                        "datasets": {
+                          "type": "object",
+                          "required": [
+                            "vertebrae",
+                            "structures"
+                          ],
+                          "properties": {
+                            "vertebrae": {
+                              "type": "object",
+                              "description": "[D, H, W] exact VerSe level id per voxel (body and posterior elements), 0 = no vertebra.",
+                              "required": [
+                                "dtype",
+                                "shape"
+                              ],
+                              "properties": {
+                                "dtype": {
+                                  "const": "uint8"
+                                },
+                                "shape": {
+                                  "type": "array",
+                                  "items": {
+                                    "type": "integer",
+                                    "minimum": 0
+                                  },
+                                  "minItems": 3,
+                                  "maxItems": 3
+                                },
+                                "attributes": {
+                                  "type": "object"
+                                }
+                              },
+                              "additionalProperties": false
+                            },
+                            "structures": {
+                              "type": "object",
+                              "description": "[D, H, W] exact structure label per voxel: the index into the root attribute structure_names.",
+                              "required": [
+                                "dtype",
+                                "shape"
+                              ],
+                              "properties": {
+                                "dtype": {
+                                  "const": "uint8"
+                                },
+                                "shape": {
+                                  "type": "array",
+                                  "items": {
+                                    "type": "integer",
+                                    "minimum": 0
+                                  },
+                                  "minItems": 3,
+                                  "maxItems": 3
+                                },
+                                "attributes": {
+                                  "type": "object"
+                                }
+                              },
+                              "additionalProperties": false
+                            }
+                          },
+                          "additionalProperties": false
+                        },
+                        "groups": {
+                          "type": "object",
+                          "maxProperties": 0
+                        }
+                      },
+                      "additionalProperties": false
+                    },
+                    "vertebrae": {
+                      "type": "object",
+                      "description": "The exact per-vertebra table: one row per vertebra with a voxel in truth/labels/vertebrae, cranial to caudal; columns of equal length V.",
+                      "required": [
+                        "datasets"
+                      ],
+                      "properties": {
+                        "attributes": {
+                          "type": "object"
+                        },
+                        "datasets": {
+                          "type": "object",
+                          "required": [
+                            "level_id",
+                            "centroid_mm",
+                            "class"
+                          ],
+                          "properties": {
+                            "level_id": {
+                              "type": "object",
+                              "description": "[V] VerSe level id.",
+                              "required": [
+                                "dtype",
+                                "shape"
+                              ],
+                              "properties": {
+                                "dtype": {
+                                  "const": "int32"
+                                },
+                                "shape": {
+                                  "type": "array",
+                                  "items": {
+                                    "type": "integer",
+                                    "minimum": 0
+                                  },
+                                  "minItems": 1,
+                                  "maxItems": 1
+                                },
+                                "attributes": {
+                                  "type": "object"
+                                }
+                              },
+                              "additionalProperties": false
+                            },
+                            "centroid_mm": {
+                              "type": "object",
+                              "description": "[V, 3] centroid of the vertebra's voxels in truth/labels/vertebrae (body and posterior elements, VerSe's definition), RAS+ world mm.",
+                              "required": [
+                                "dtype",
+                                "shape"
+                              ],
+                              "properties": {
+                                "dtype": {
+                                  "const": "float64"
+                                },
+                                "shape": {
+                                  "type": "array",
+                                  "items": {
+                                    "type": "integer",
+                                    "minimum": 0
+                                  },
+                                  "minItems": 2,
+                                  "maxItems": 2
+                                },
+                                "attributes": {
+                                  "type": "object"
+                                }
+                              },
+                              "additionalProperties": false
+                            },
+                            "class": {
+                              "type": "object",
+                              "description": "[V] true class index into the root attribute class_names.",
+                              "required": [
+                                "dtype",
+                                "shape"
+                              ],
+                              "properties": {
+                                "dtype": {
+                                  "const": "int32"
+                                },
+                                "shape": {
+                                  "type": "array",
+                                  "items": {
+                                    "type": "integer",
+                                    "minimum": 0
+                                  },
+                                  "minItems": 1,
+                                  "maxItems": 1
+                                },
+                                "attributes": {
+                                  "type": "object"
+                                }
+                              },
+                              "additionalProperties": false
+                            }
+                          },
+                          "additionalProperties": false
+                        },
+                        "groups": {
+                          "type": "object",
+                          "maxProperties": 0
+                        }
+                      },
+                      "additionalProperties": false
+                    }
+                  },
+                  "additionalProperties": false
+                }
+              },
+              "additionalProperties": false
             }
           },
           "additionalProperties": false
