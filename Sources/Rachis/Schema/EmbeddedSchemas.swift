@@ -3077,7 +3077,7 @@ extension JSONSchema {
         "images": { "type": "object", "minProperties": 1, "additionalProperties": { "$ref": "#/$defs/path" }, "description": "Channel name to image file." },
         "vertebrae": { "$ref": "#/$defs/path", "description": "Label volume of vertebra level ids (VerSe, or mapped by labelMapping)." },
         "structures": { "$ref": "#/$defs/path", "description": "Label volume of structure values 0-5." },
-        "centroids": { "$ref": "#/$defs/path", "description": "VerSe centroid JSON." },
+        "centroids": { "$ref": "#/$defs/path", "description": "VerSe centroid JSON: [{\"direction\": [\"P\", \"I\", \"R\"]}, {\"label\": id, \"X\": x, \"Y\": y, \"Z\": z}, ...], voxel coordinates of the image reoriented to the direction's axis codes; an axis opposite to PIR counts as VerSe's reorient_centroids_to flips it (size - v)." },
         "classes": {
           "type": "object",
           "additionalProperties": { "type": ["integer", "string"] },
