@@ -5,12 +5,15 @@ import Testing
 /// `rachis evaluate` end to end: predictions written by hand from the ground truth of a synthesized dataset.
 struct EvaluateCommandTests {
     /// Writes `<id>.json` and the label maps for every subject: the true vertebrae with their classes decided with
-    /// probability 0.9, the true structure labels.
+    /// probability 0.9, the true structure labels (the exact truth of phantom subjects, else their labels).
     static func writePerfectPredictions(dataset: URL, to folder: URL) throws -> [String] {
         let reader = try DatasetReader(url: dataset)
         let predictions = PredictionFolder(folder)
         for id in reader.subjectIDs {
-            let s = try reader.subject(id)
+            var s = try reader.subject(id)
+            if let truth = try reader.truth(of: id) {
+                (s.vertebrae, s.vertebraLabels, s.structureLabels) = (truth.records, truth.vertebraLabels, truth.structureLabels)
+            }
             let k = s.classNames.count
             let vertebrae = s.vertebrae.compactMap { v -> VertebraPrediction? in
                 guard let c = v.centroidMM else { return nil }
@@ -34,7 +37,10 @@ struct EvaluateCommandTests {
 
         let result = try CLI.run(["evaluate", "--predictions", "p", "--data", "d.h5"], in: scratch.url)
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("identification rate      1.000"), "\(result.stdout)")
+        #expect(result.stdout.contains("identification rate      1.000") && result.stdout.contains("VerSe get_hits"), "\(result.stdout)")
+        #expect(result.stdout.contains("strict rule            1.000"), "\(result.stdout)")
+        #expect(result.stdout.contains("reference                exact truth (/subjects/<id>/truth) for 4 subjects, labels for 0"), "\(result.stdout)")
+        #expect(result.stdout.contains("(HD95: monai; both definitions in the JSON)"), "\(result.stdout)")
         #expect(result.stdout.contains("vertebral body") && result.stdout.contains("PSNR                     30.00 dB"), "\(result.stdout)")
         #expect(result.stdout.contains("Evaluation: ") && result.stdout.contains("p/evaluation.json"), "\(result.stdout)")
         let data = try Data(contentsOf: scratch.url.appendingPathComponent("p/evaluation.json"))
@@ -44,9 +50,14 @@ struct EvaluateCommandTests {
         #expect(evaluation.subjects.map(\.subjectID) == ids)
         #expect(evaluation.aggregate.segmentation.perStructure.allSatisfy { $0.meanDice.isNaN || $0.meanDice == 1 })
 
-        // A second run (the evaluation is now in the folder) to another file, then an unknown subject.
-        let again = try CLI.run(["evaluate", "--predictions", "p", "--data", "d.h5", "--out", "e.json"], in: scratch.url)
+        #expect(evaluation.aggregate.references.truth == 4 && evaluation.aggregate.segmentation.hd95Definition == .monai)
+
+        // A second run (the evaluation is now in the folder) to another file with medpy's HD95, then an unknown subject.
+        let again = try CLI.run(["evaluate", "--predictions", "p", "--data", "d.h5", "--out", "e.json", "--hd95", "medpy"], in: scratch.url)
         #expect(again.status == 0 && FileManager.default.fileExists(atPath: scratch.path("e.json")), "\(again.stderr)")
+        #expect(try JSONDecoder().decode(Evaluation.self, from: Data(contentsOf: URL(fileURLWithPath: scratch.path("e.json")))).aggregate.segmentation.hd95Definition == .medpy)
+        let badOption = try CLI.run(["evaluate", "--predictions", "p", "--data", "d.h5", "--hd95", "hd"], in: scratch.url)
+        #expect(badOption.status != 0 && badOption.stderr.contains("--hd95"), "\(badOption.stderr)")
         var text = try String(contentsOfFile: scratch.path("p/\(ids[0]).json"), encoding: .utf8)
         text = text.replacingOccurrences(of: "\"subject\" : \"\(ids[0])\"", with: "\"subject\" : \"ghost\"")
         try Data(text.utf8).write(to: URL(fileURLWithPath: scratch.path("p/\(ids[0]).json")))

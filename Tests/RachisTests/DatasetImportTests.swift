@@ -206,8 +206,9 @@ struct DatasetImportTests {
         }
         // PIR: X→w, Y→h, Z→d: index [3, 2, 1]; world = origin + (3·2, 0, 0) + (0, 0, −2·1) + (0, −1·0.5, 0).
         #expect(try centroids(["P", "I", "R"]) == [16, 19.5, 28])
-        // LAS: X along L (d flipped: 4 − 1 = 3), Y along A (w flipped: 6 − 2 = 4), Z along S (h flipped: 5 − 3 = 2).
-        #expect(try centroids(["L", "A", "S"]) == [16, 18, 28])
+        // LAS, flipped as VerSe's reorient_centroids_to does (size − v): X along L (d = 5 − 1 = 4), Y along A
+        // (w = 7 − 2 = 5), Z along S (h = 6 − 3 = 3); world = origin + (4·2, 0, 0) + (0, 0, −3·1) + (0, −5·0.5, 0).
+        #expect(try centroids(["L", "A", "S"]) == [18, 17.5, 27])
         let bad = try JSONValue.parse(Data("[{\"direction\": [\"P\",\"I\",\"R\"]}, {\"label\": 27, \"X\": 1, \"Y\": 2, \"Z\": 3}]".utf8), source: "c.json")
         #expect(throws: ImportError.unknownLevel(file: "c.json", value: 27)) { try VerSeCentroids.centroids(bad, file: "c.json", geometry: g) }
         let noDirection = try JSONValue.parse(Data("[{\"label\": 20, \"X\": 1, \"Y\": 2, \"Z\": 3}]".utf8), source: "c.json")

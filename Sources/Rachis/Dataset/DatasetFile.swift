@@ -201,8 +201,9 @@ public final class DatasetWriter {
         }
     }
 
-    /// Writes one subject. Its channels and class names must be the dataset's.
-    public func add(_ subject: Subject) throws {
+    /// Writes one subject, and its exact truth under `truth/` when given (`SubjectTruth`). Its channels and class
+    /// names must be the dataset's.
+    public func add(_ subject: Subject, truth: SubjectTruth? = nil) throws {
         guard DatasetFile.isValidSubjectID(subject.id) else { throw DatasetError.invalidSubjectID(subject.id) }
         guard !written.contains(subject.id) else { throw DatasetError.duplicateSubject(subject.id) }
         guard subject.channelNames == header.channelNames else {
@@ -261,7 +262,25 @@ public final class DatasetWriter {
             let classes = rows.flatMap { row in (0..<raterCount).map { Int32(row.raterClasses.indices.contains($0) ? row.raterClasses[$0] : -1) } }
             try table.createDataset("rater_classes", values: classes, shape: [rows.count, raterCount])
         }
+        if let truth { try write(truth, of: subject, into: g, options: options) }
         written.insert(subject.id)
+    }
+
+    private func write(_ truth: SubjectTruth, of subject: Subject, into g: Group, options: DatasetOptions) throws {
+        let n = subject.geometry.voxelCount
+        for (field, count) in [("truth.vertebraLabels", truth.vertebraLabels.count), ("truth.structureLabels", truth.structureLabels.count)] where count != n {
+            throw Subject.Error.sizeMismatch(subject: subject.id, field: field, expected: n, found: count)
+        }
+        for v in truth.vertebrae where !header.classNames.indices.contains(v.classIndex) {
+            throw Subject.Error.classOutOfRange(subject: subject.id, level: v.level.name, classIndex: v.classIndex, classCount: header.classNames.count)
+        }
+        let volume = subject.geometry.shape, rows = truth.vertebrae, base = SubjectTruth.group
+        try g.createDataset(base + "/labels/vertebrae", values: truth.vertebraLabels, shape: volume, options: options)
+        try g.createDataset(base + "/labels/structures", values: truth.structureLabels, shape: volume, options: options)
+        try g.openGroup(base).setAttribute("source", truth.source)
+        try g.createDataset(base + "/vertebrae/level_id", values: rows.map { Int32($0.level.id) }, shape: [rows.count])
+        try g.createDataset(base + "/vertebrae/centroid_mm", values: rows.flatMap(\.centroidMM), shape: [rows.count, 3])
+        try g.createDataset(base + "/vertebrae/class", values: rows.map { Int32($0.classIndex) }, shape: [rows.count])
     }
 
     /// Writes a split; every id must name a subject already written.
@@ -275,5 +294,5 @@ public final class DatasetWriter {
 
 extension Subject {
     /// Whether the subject carries any voxel labels (labels and annotation masks are stored).
-    public var hasVoxelLabels: Bool { ![.classOnly, .unlabelled, .descriptors].contains(annotationMode) }
+    public var hasVoxelLabels: Bool { annotationMode.hasVoxelLabels }
 }

@@ -161,7 +161,49 @@ public final class DatasetReader: @unchecked Sendable {
         }
     }
 
-    /// A whole subject.
+    /// Whether the subject stores its exact truth (`SubjectTruth`, phantom subjects).
+    public func hasTruth(_ id: String) throws -> Bool { try group(id).exists(SubjectTruth.group) }
+
+    /// The subject's exact truth (`/subjects/<id>/truth`), nil when it has none. Only evaluation reads it.
+    public func truth(of id: String) throws -> SubjectTruth? {
+        let g = try group(id)
+        let base = SubjectTruth.group
+        guard g.exists(base) else { return nil }
+        let shape = try geometry(of: id).shape
+        func volume(_ name: String) throws -> [UInt8] {
+            let path = base + "/labels/" + name
+            guard g.exists(path) else { throw invalid(id, path, "is missing; a truth group holds labels/vertebrae and labels/structures") }
+            let data = try g.openDataset(path).read(as: UInt8.self)
+            guard data.shape == shape else { throw invalid(id, path, "shape \(data.shape) differs from the image's \(shape)") }
+            return data.values
+        }
+        func column<T: HDF5Scalar>(_ name: String, _ type: T.Type) throws -> HDF5Array<T> {
+            let path = base + "/vertebrae/" + name
+            guard g.exists(path) else { throw invalid(id, path, "is missing; a truth table holds level_id, centroid_mm and class") }
+            return try g.openDataset(path).read(as: type)
+        }
+        let levels = try column("level_id", Int32.self).values
+        let centroids = try column("centroid_mm", Double.self), classes = try column("class", Int32.self).values
+        guard centroids.shape == [levels.count, 3] else {
+            throw invalid(id, base + "/vertebrae/centroid_mm", "shape \(centroids.shape), expected [\(levels.count), 3] (one row per level_id)")
+        }
+        guard classes.count == levels.count else { throw invalid(id, base + "/vertebrae/class", "has \(classes.count) rows, level_id has \(levels.count)") }
+        let vertebrae = try levels.indices.map { i in
+            let level: VertebraLevel
+            do { level = try VertebraLevel(id: Int(levels[i])) } catch { throw invalid(id, base + "/vertebrae/level_id", "row \(i): \(error)") }
+            let centroid = Array(centroids.values[(3 * i)..<(3 * i + 3)])
+            guard centroid.allSatisfy(\.isFinite) else { throw invalid(id, base + "/vertebrae/centroid_mm", "row \(i) (\(level.name)) is not finite") }
+            guard header.classNames.indices.contains(Int(classes[i])) else {
+                throw invalid(id, base + "/vertebrae/class", "row \(i) (\(level.name)) is \(classes[i]); there are \(header.classNames.count) class names")
+            }
+            return SubjectTruth.Vertebra(level: level, centroidMM: centroid, classIndex: Int(classes[i]))
+        }
+        let group = try g.openGroup(base)
+        return SubjectTruth(vertebraLabels: try volume("vertebrae"), structureLabels: try volume("structures"), vertebrae: vertebrae,
+                            source: group.hasAttribute("source") ? try group.readAttribute("source", as: String.self) : "")
+    }
+
+    /// A whole subject (without its truth group: see `truth(of:)`).
     public func subject(_ id: String) throws -> Subject {
         let g = try group(id)
         let geometry = try geometry(of: id)

@@ -10,6 +10,8 @@ public struct DatasetSummary: Codable, Sendable {
         public var levels: [String]
         /// Vertebrae per class name ("unannotated" for vertebrae without a class).
         public var classCounts: [String: Int]
+        /// Whether the subject stores its exact truth (`/subjects/<id>/truth`, for evaluation only).
+        public var truth: Bool
     }
 
     public struct SplitRow: Codable, Sendable {
@@ -31,6 +33,8 @@ public struct DatasetSummary: Codable, Sendable {
     public var classCounts: [String: Int]
     /// Subjects per annotation mode.
     public var annotationCounts: [String: Int]
+    /// Subjects with an exact truth group.
+    public var truthSubjects: Int
     public var splits: [SplitRow]
 
     public init(_ reader: DatasetReader) throws {
@@ -54,10 +58,11 @@ public struct DatasetSummary: Codable, Sendable {
             }
             return SubjectRow(id: id, shape: geometry.shape, spacingMM: geometry.spacingMM,
                               annotation: try reader.annotationMode(of: id).rawValue, tasks: try reader.tasks(of: id).map(\.rawValue),
-                              levels: vertebrae.map(\.level.name), classCounts: counts)
+                              levels: vertebrae.map(\.level.name), classCounts: counts, truth: try reader.hasTruth(id))
         }
         classCounts = subjects.reduce(into: [:]) { total, row in row.classCounts.forEach { total[$0.key, default: 0] += $0.value } }
         annotationCounts = subjects.reduce(into: [:]) { $0[$1.annotation, default: 0] += 1 }
+        truthSubjects = subjects.filter(\.truth).count
         splits = try reader.splits().map { SplitRow(name: $0.name, method: $0.method, train: $0.train.count, val: $0.val.count, test: $0.test.count) }
     }
 }

@@ -160,7 +160,67 @@ public struct DatasetValidator {
                 problem("vertebrae/centroid_mm", "\(level.name) centroid at voxel \(index) is not inside its vertebra's label")
             }
         }
+        problems += checkTruth(subject: id, in: reader, geometry: geometry)
         return problems
+    }
+
+    /// The exact truth (`/subjects/<id>/truth`), when the subject has one: readable, valid labels, and each table
+    /// centroid inside its vertebra's exact label (vertebrae cut by the field of view excepted).
+    func checkTruth(subject id: String, in reader: DatasetReader, geometry: Geometry) -> [Problem] {
+        let truth: SubjectTruth
+        do {
+            guard let read = try reader.truth(of: id) else { return [] }
+            truth = read
+        } catch {
+            return [Problem(object: "/subjects/\(id)/truth", message: "cannot be read: \(error)")]
+        }
+        var problems: [Problem] = []
+        func problem(_ object: String, _ message: String) { problems.append(Problem(object: "/subjects/\(id)/truth/\(object)", message: message)) }
+        let validLevels = Set(VertebraLevel.anatomicalIDs.map(UInt8.init)).union([0])
+        let unknown = Set(truth.vertebraLabels).subtracting(validLevels)
+        if !unknown.isEmpty { problem("labels/vertebrae", "unknown level ids \(unknown.sorted()) (VerSe ids are 1-26 and 28)") }
+        let structureCount = reader.header.structureNames.count
+        if let maximum = truth.structureLabels.max(), Int(maximum) >= structureCount {
+            problem("labels/structures", "label \(maximum) exceeds the \(structureCount) structure names")
+        }
+        let shape = geometry.shape
+        var seen: Set<Int> = []
+        for v in truth.vertebrae {
+            if !seen.insert(v.level.id).inserted { problem("vertebrae/level_id", "\(v.level.name) appears twice") }
+            let index = geometry.index(worldMM: v.centroidMM).map { Int($0.rounded()) }
+            guard (0..<3).allSatisfy({ index[$0] >= 0 && index[$0] < shape[$0] }) else {
+                problem("vertebrae/centroid_mm", "\(v.level.name) centroid \(v.centroidMM.map { ($0 * 10).rounded() / 10 }) mm lies outside the image")
+                continue
+            }
+            let label = UInt8(v.level.id)
+            var rows = Set<Int>(), present = false
+            for (i, value) in truth.vertebraLabels.enumerated() where value == label {
+                present = true
+                rows.insert((i / shape[2]) % shape[1])
+            }
+            guard present else { problem("vertebrae/level_id", "\(v.level.name) has no voxel in labels/vertebrae"); continue }
+            let cut = rows.contains(0) || rows.contains(shape[1] - 1)
+            if !cut, !near(label, index, in: truth.vertebraLabels, shape: shape) {
+                problem("vertebrae/centroid_mm", "\(v.level.name) centroid at voxel \(index) is not inside its vertebra's label")
+            }
+        }
+        if Set(truth.vertebraLabels).subtracting([0]) != Set(truth.vertebrae.map { UInt8($0.level.id) }) {
+            problem("vertebrae/level_id", "lists \(truth.vertebrae.map(\.level.name)) but labels/vertebrae holds \(Set(truth.vertebraLabels).subtracting([0]).sorted().map { (try? VertebraLevel(id: Int($0)))?.name ?? "\($0)" })")
+        }
+        return problems
+    }
+
+    /// Whether a voxel within the tolerance of `index` carries `label`.
+    private func near(_ label: UInt8, _ index: [Int], in labels: [UInt8], shape: [Int]) -> Bool {
+        let t = centroidToleranceVoxels
+        for d in Swift.max(0, index[0] - t)...Swift.min(shape[0] - 1, index[0] + t) {
+            for h in Swift.max(0, index[1] - t)...Swift.min(shape[1] - 1, index[1] + t) {
+                for w in Swift.max(0, index[2] - t)...Swift.min(shape[2] - 1, index[2] + t) where labels[(d * shape[1] + h) * shape[2] + w] == label {
+                    return true
+                }
+            }
+        }
+        return false
     }
 
     /// Whether a voxel within the tolerance of `index` carries `level`; nil when no annotated voxel is nearby

@@ -3,6 +3,8 @@ import Foundation
 /// A volume of a dataset subject that `rachis dataset export` writes.
 public enum ExportVolume: String, CaseIterable, Sendable {
     case image, vertebrae, structures, annotatedVertebrae = "annotated-vertebrae", annotatedStructures = "annotated-structures"
+    /// The exact truth of a phantom subject (`/subjects/<id>/truth/labels/...`).
+    case truthVertebrae = "truth-vertebrae", truthStructures = "truth-structures"
 
     /// The subject's HDF5 dataset that holds it, relative to its group.
     var datasetPath: String {
@@ -12,6 +14,8 @@ public enum ExportVolume: String, CaseIterable, Sendable {
         case .structures: "labels/structures"
         case .annotatedVertebrae: "annotated/vertebrae"
         case .annotatedStructures: "annotated/structures"
+        case .truthVertebrae: "truth/labels/vertebrae"
+        case .truthStructures: "truth/labels/structures"
         }
     }
 }
@@ -20,6 +24,7 @@ public enum ExportError: LocalizedError, Equatable, CustomStringConvertible {
     case unknownChannel(file: String, subject: String, channel: String, channels: [String])
     case channelNeeded(file: String, channels: [String])
     case noVoxelLabels(file: String, subject: String, annotation: String)
+    case noTruth(file: String, subject: String)
 
     public var errorDescription: String? { description }
 
@@ -31,6 +36,8 @@ public enum ExportError: LocalizedError, Equatable, CustomStringConvertible {
             "\(file): the image has channels \(channels.joined(separator: ", ")); pick one with --channel"
         case let .noVoxelLabels(file, subject, annotation):
             "\(file) subject \(subject) is annotated \(annotation) and has no voxel labels to export"
+        case let .noTruth(file, subject):
+            "\(file) subject \(subject) has no exact truth (/subjects/\(subject)/truth: phantom subjects only)"
         }
     }
 }
@@ -54,6 +61,10 @@ public enum DatasetExporter {
             let voxels = try reader.imageCrop(id, offset: all, size: shape)
             let n = geometry.voxelCount
             return ImageVolume(geometry: geometry, voxels: Array(voxels[(c * n)..<((c + 1) * n)]), voxelType: .float32)
+        case .truthVertebrae, .truthStructures:
+            guard try reader.hasTruth(id) else { throw ExportError.noTruth(file: file, subject: id) }
+            let values = try reader.volumeCrop(id, volume.datasetPath, offset: all, size: shape)
+            return ImageVolume(geometry: geometry, voxels: values.map(Float.init), voxelType: .uint8)
         default:
             let mode = try reader.annotationMode(of: id)
             guard mode != .classOnly, mode != .unlabelled, mode != .descriptors else { throw ExportError.noVoxelLabels(file: file, subject: id, annotation: mode.rawValue) }

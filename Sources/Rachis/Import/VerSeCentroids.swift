@@ -5,7 +5,11 @@ import Foundation
 ///
 /// Rachis's canonical arrays are PIR, `[d, h, w]` with D toward Right, H toward Inferior, W toward Posterior. Each
 /// code picks the array axis of its anatomical axis (R/L → d, I/S → h, P/A → w); a code opposite to ours (L, S, A)
-/// counts from the other end: `index = n − 1 − coordinate`. The index then goes to world mm by `Geometry.worldMM`.
+/// counts from the other end as VerSe's own code does: `index = n − coordinate`, n the image's size along that axis.
+/// VerSe's `reorient_centroids_to` (utils/data_utilities.py, github.com/anjany/verse) flips an axis with
+/// `size − v`, so a file it wrote in ASL, RAS, LPS, ... imports where VerSe's code puts it. That is half a voxel
+/// beyond the mirror image of a voxel centre (`n − 1 − v`): a file from a tool that flips with `n − 1 − v` lands
+/// one voxel off along each flipped axis. Files in PIR (VerSe's own orientation) are read as they are.
 public enum VerSeCentroids {
     /// Our array axis and whether the code runs along it (true) or against it (false), per axis code.
     static let axes: [Character: (axis: Int, along: Bool)] = [
@@ -45,7 +49,7 @@ public enum VerSeCentroids {
             for (k, key) in ["X", "Y", "Z"].enumerated() {
                 guard case let .number(v)? = item[key], v.isFinite else { throw invalid("[\(i)].\(key)", "missing or not a finite number") }
                 let (axis, along) = mapped[k]
-                index[axis] = along ? v : Double(geometry.shape[axis] - 1) - v
+                index[axis] = along ? v : Double(geometry.shape[axis]) - v
             }
             out[level] = geometry.worldMM(index: index)
         }

@@ -4,7 +4,8 @@ import Foundation
 /// `evaluation.json` (`schemas/evaluation.schema.json`). Undefined values are NaN and written as `null`.
 public struct Evaluation: Codable, Equatable, Sendable {
     public static let format = "rachis-evaluation"
-    public static let schemaVersion = 1
+    /// 2: identification rate by VerSe's `get_hits`, the strict rate, both HD95 definitions, the reference used.
+    public static let schemaVersion = 2
 
     public var format = Self.format
     public var schemaVersion = Self.schemaVersion
@@ -16,11 +17,17 @@ public struct Evaluation: Codable, Equatable, Sendable {
     public var predictions: String
     /// The dataset's class names (the order of every confusion matrix).
     public var classNames: [String]
+    /// Each reported figure's definition, by field name (`Evaluation.definitions(hd95:)`).
+    public var definitions: [String: String]
     public var subjects: [SubjectEvaluation]
     public var aggregate: Aggregate
 
     public struct Aggregate: Codable, Equatable, Sendable {
         public var subjects: Int
+        /// Subjects scored against their exact truth and against their labels (`EvaluationReference`).
+        public var references: ReferenceCounts
+        /// Subjects whose structures were predicted but not scored, and why.
+        public var segmentationLeftOut: [LeftOut]
         public var localization: LocalizationResult
         public var classification: ClassificationSummary
         public var segmentation: SegmentationResult
@@ -44,6 +51,31 @@ public struct Evaluation: Codable, Equatable, Sendable {
         public var result: ClassificationResult
     }
 
+    public struct ReferenceCounts: Codable, Equatable, Sendable {
+        public var truth: Int
+        public var labels: Int
+    }
+
+    public struct LeftOut: Codable, Equatable, Sendable {
+        public var subjectID: String
+        public var annotation: String
+        public var reason: String
+    }
+
+    /// The definitions written into every evaluation.json.
+    public static func definitions(hd95: HD95Definition) -> [String: String] {
+        [
+            "reference": "truth: the subject's exact anatomy (/subjects/<id>/truth, written for phantoms) gives the vertebra table (level, centroid, class) and the structure labels, every voxel; labels: the subject's vertebra table and, for annotation modes whose voxel labels are exact (full, partial), its structure labels over the annotated voxels; subjects with loose voxel labels (box, eroded, dilated, raters) and no truth are left out of Dice and HD95",
+            "identificationRate": "VerSe's get_hits (utils/eval_utilities.py, github.com/anjany/verse): with one centroid per level on each side and L the levels in both truth and prediction, the predicted vertebra of level l in L is a hit when the nearest true centroid among the levels in L is that of l (ties to the lower level id) and it is at most 20 mm away; rate = hits / true vertebrae with a centroid, pooled over subjects",
+            "strictIdentificationRate": "as identificationRate, but the nearest true centroid is searched among all true levels, not only those the prediction names",
+            "localization": "for each true vertebra with a predicted vertebra of its level, the Euclidean distance between the centroids in mm (mean and median)",
+            "hd95MM": "HD95 by the definition in segmentation.hd95Definition (\(hd95.rawValue)): \(hd95.text)",
+            "hd95MonaiMM": HD95Definition.monai.text,
+            "hd95MedpyMM": HD95Definition.medpy.text,
+            "dice": "2|P ∩ R| / (|P| + |R|) over the reference's voxels (all voxels with a truth group, the annotated ones otherwise); null when both are empty",
+        ]
+    }
+
     /// Mean of `reconstructionPSNR` over the subjects that have one.
     public struct PSNRSummary: Codable, Equatable, Sendable {
         @NaNAsNull public var meanDB: Double
@@ -65,12 +97,26 @@ public struct SubjectEvaluation: Codable, Equatable, Sendable {
     public var subjectID: String
     /// The subject of the dataset it was compared with.
     public var datasetSubject: String
+    /// What the prediction was scored against.
+    public var reference: EvaluationReference
+    /// The subject's annotation mode.
+    public var annotation: String
     public var localization: LocalizationResult
     /// Nil when the prediction has no class probabilities.
     public var classification: SubjectClassification?
     /// One per foreground structure; nil when the prediction has no structure map or the subject no annotated voxel.
     public var segmentation: [StructureScore]?
+    /// Why a predicted structure map was not scored; nil when it was, or when there was none.
+    public var segmentationLeftOut: String?
     @NaNAsNullOptional public var reconstructionPSNR: Double?
+}
+
+/// What a subject's prediction is scored against.
+public enum EvaluationReference: String, Codable, Sendable {
+    /// The subject's exact anatomy (`SubjectTruth`, `/subjects/<id>/truth`).
+    case truth
+    /// The subject's annotation: its vertebra table and, when exact (`AnnotationMode.hasExactVoxelLabels`), its labels.
+    case labels
 }
 
 public struct SubjectClassification: Codable, Equatable, Sendable {
@@ -111,20 +157,26 @@ public enum EvaluationError: Swift.Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Evaluates every subject of a predictions folder against a dataset:
+/// Evaluates every subject of a predictions folder against a dataset, each against its exact truth
+/// (`SubjectTruth`, phantom subjects) when it has one, else against its annotation (`EvaluationReference`):
 ///
-/// - localization and identification: `LocalizationMetric` (VerSe rule, 20 mm) on the centroids in world mm;
+/// - localization and identification: `LocalizationMetric` (VerSe's `get_hits`, 20 mm, and the strict rule) on the
+///   centroids in world mm;
 /// - classification: each ground-truth vertebra with a class is paired with the nearest predicted vertebra with
 ///   class probabilities within `pairingDistanceMM` (one-to-one, greedy by increasing distance, regardless of level);
 ///   unpaired ones are reported as missed and left out of the metrics (`ClassificationMetric`, overall and per
 ///   ground-truth level);
-/// - structures: `SegmentationMetric` (Dice, HD95) over the annotated voxels of subjects with any;
+/// - structures: `SegmentationMetric` (Dice, HD95 by both definitions) over every voxel against the truth, else over
+///   the annotated voxels of subjects whose labels are exact (`AnnotationMode.hasExactVoxelLabels`); the others are
+///   left out and listed with the reason;
 /// - autoencoder: the mean of the predictions' `reconstructionPSNR`.
 public struct Evaluator {
     public let folder: PredictionFolder
     public let reader: DatasetReader
     public var pairingDistanceMM: Double = 20
     public var identificationDistanceMM: Double = 20
+    /// The HD95 definition of `hd95MM` and its means (both are always reported under their own names).
+    public var hd95: HD95Definition = .monai
 
     public init(folder: PredictionFolder, reader: DatasetReader) { (self.folder, self.reader) = (folder, reader) }
 
@@ -134,8 +186,10 @@ public struct Evaluator {
         var localization = LocalizationMetric(maximumDistanceMM: identificationDistanceMM)
         var classification = ClassificationMetric(classNames: classNames)
         var perLevel: [VertebraLevel: ClassificationMetric] = [:]
-        var segmentation = SegmentationMetric()
+        var segmentation = SegmentationMetric(hd95: hd95)
         var (paired, missed) = (0, 0)
+        var references = Evaluation.ReferenceCounts(truth: 0, labels: 0)
+        var leftOut: [Evaluation.LeftOut] = []
         var subjects: [SubjectEvaluation] = []
         onProgress(0, ids.count)
         for (n, id) in ids.enumerated() {
@@ -150,7 +204,11 @@ public struct Evaluator {
                 throw EvaluationError.shapeMismatch(prediction: file, predicted: prediction.geometry.shape, dataset: reader.url.path,
                                                     subject: subject, expected: geometry.shape)
             }
-            let truth = try reader.vertebrae(of: subject)
+            let exact = try reader.truth(of: subject)
+            let mode = try reader.annotationMode(of: subject)
+            let reference: EvaluationReference = exact == nil ? .labels : .truth
+            if exact == nil { references.labels += 1 } else { references.truth += 1 }
+            let truth = try exact?.records ?? reader.vertebrae(of: subject)
 
             var subjectLocalization = LocalizationMetric(maximumDistanceMM: identificationDistanceMM)
             let truthPoints = truth.compactMap { v in v.centroidMM.map { VertebraPoint(levelID: v.level.id, centroidMM: $0) } }
@@ -179,31 +237,45 @@ public struct Evaluator {
                 subjectClassification = result
             }
 
-            var structures: [StructureScore]?
+            var structures: [StructureScore]?, notScored: String?
             if let predicted = try folder.readVolumes(prediction).structures {
-                let all = (offset: [0, 0, 0], size: geometry.shape)
-                let known = try reader.volumeCrop(subject, "annotated/structures", offset: all.offset, size: all.size).map { $0 != 0 }
-                if known.contains(true) {
-                    let target = try reader.volumeCrop(subject, "labels/structures", offset: all.offset, size: all.size)
-                    segmentation.add(id: id, prediction: predicted, target: target, known: known, shape: geometry.shape, spacingMM: geometry.spacingMM)
+                if let exact {
+                    segmentation.add(id: id, prediction: predicted, target: exact.structureLabels, known: nil, shape: geometry.shape, spacingMM: geometry.spacingMM)
                     structures = segmentation.cases.last?.structures
+                } else if mode.hasExactVoxelLabels {
+                    let all = (offset: [0, 0, 0], size: geometry.shape)
+                    let known = try reader.volumeCrop(subject, "annotated/structures", offset: all.offset, size: all.size).map { $0 != 0 }
+                    if known.contains(true) {
+                        let target = try reader.volumeCrop(subject, "labels/structures", offset: all.offset, size: all.size)
+                        segmentation.add(id: id, prediction: predicted, target: target, known: known, shape: geometry.shape, spacingMM: geometry.spacingMM)
+                        structures = segmentation.cases.last?.structures
+                    } else {
+                        notScored = "no structure voxel is annotated"
+                    }
+                } else if mode.hasVoxelLabels {
+                    notScored = "its \(mode.rawValue) labels are not voxel-exact and it has no truth group"
+                } else {
+                    notScored = "annotation \(mode.rawValue) has no voxel labels and it has no truth group"
                 }
+                if let notScored { leftOut.append(Evaluation.LeftOut(subjectID: id, annotation: mode.rawValue, reason: notScored)) }
             }
-            subjects.append(SubjectEvaluation(subjectID: id, datasetSubject: subject, localization: subjectLocalization.aggregate(),
-                                              classification: subjectClassification, segmentation: structures,
+            subjects.append(SubjectEvaluation(subjectID: id, datasetSubject: subject, reference: reference, annotation: mode.rawValue,
+                                              localization: subjectLocalization.aggregate(),
+                                              classification: subjectClassification, segmentation: structures, segmentationLeftOut: notScored,
                                               reconstructionPSNR: prediction.reconstructionPSNR))
             onProgress(n + 1, ids.count)
         }
         let psnr = nanMean(subjects.compactMap(\.reconstructionPSNR))
         let aggregate = Evaluation.Aggregate(
-            subjects: subjects.count, localization: localization.aggregate(),
+            subjects: subjects.count, references: references, segmentationLeftOut: leftOut, localization: localization.aggregate(),
             classification: Evaluation.ClassificationSummary(
                 paired: paired, missed: missed, overall: classification.aggregate(),
                 perLevel: perLevel.keys.sorted().map { Evaluation.LevelClassification(levelID: $0.id, level: $0.name, result: perLevel[$0]!.aggregate()) }),
             segmentation: segmentation.aggregate(),
             reconstructionPSNR: Evaluation.PSNRSummary(meanDB: psnr.mean, count: psnr.count))
         return Evaluation(created: DatasetFile.timestamp(), rachisVersion: Rachis.version, dataset: reader.url.path,
-                          predictions: folder.url.path, classNames: classNames, subjects: subjects, aggregate: aggregate)
+                          predictions: folder.url.path, classNames: classNames, definitions: Evaluation.definitions(hd95: hd95),
+                          subjects: subjects, aggregate: aggregate)
     }
 
     /// Pairs each ground-truth vertebra that has a class and a centroid with a predicted vertebra that has class

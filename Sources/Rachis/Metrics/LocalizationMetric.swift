@@ -20,13 +20,22 @@ public struct VertebraPoint: Equatable, Sendable {
 ///
 /// - Localization distance: for each ground-truth vertebra with a predicted vertebra of the same level, the
 ///   Euclidean distance between the two centroids in mm.
-/// - Identification rate (VerSe): a predicted vertebra identifies a ground-truth vertebra when the nearest
-///   ground-truth centroid to it has the same level and lies within `maximumDistanceMM` (20 mm). The rate is the
-///   fraction of ground-truth vertebrae identified (each at most once), so missed vertebrae count against it.
+/// - Identification rate, VerSe's rule exactly (`get_hits` in utils/eval_utilities.py of github.com/anjany/verse):
+///   one centroid per level on each side (a level given twice keeps its last centroid, as VerSe's
+///   `prepare_ctd_array` does); let L be the levels present in both the truth and the prediction. The predicted
+///   vertebra of level l ∈ L is a hit when, among the true centroids of the levels in L, the nearest to it is the
+///   one of level l (ties go to the lower level id, numpy's `argmin`) and it lies at most `maximumDistanceMM`
+///   (20 mm) away. Levels only in the truth are misses, levels only in the prediction are ignored. The rate is the
+///   hits over the ground-truth vertebrae, pooled over subjects.
+/// - Strict identification rate (Rachis's earlier rule, kept as a second figure): as above, but the nearest true
+///   centroid is searched among all true levels, not only those the prediction also names; each true vertebra
+///   counts at most once. With one prediction per level and no ties it is never above the VerSe rate: a true
+///   vertebra the prediction skipped can still be the nearest and turn a VerSe hit into a miss.
 public struct LocalizationMetric: Sendable {
     public var maximumDistanceMM: Double
     private(set) var distancesMM: [Double] = []
     private(set) var identified = 0
+    private(set) var identifiedStrict = 0
     private(set) var truthCount = 0
     private(set) var predictedCount = 0
 
@@ -41,23 +50,51 @@ public struct LocalizationMetric: Sendable {
                 distancesMM.append(p.distanceMM(to: t))
             }
         }
+        identified += Self.verseHits(predicted: predicted, truth: truth, maximumDistanceMM: maximumDistanceMM).count
+        identifiedStrict += Self.strictHits(predicted: predicted, truth: truth, maximumDistanceMM: maximumDistanceMM).count
+    }
+
+    /// The level ids VerSe's `get_hits` counts as identified (see the type's doc), ascending.
+    public static func verseHits(predicted: [VertebraPoint], truth: [VertebraPoint], maximumDistanceMM: Double = 20) -> [Int] {
+        // One centroid per level, the last one given, as VerSe's (level id - 1)-indexed arrays hold them.
+        var truthByLevel: [Int: VertebraPoint] = [:], predictedByLevel: [Int: VertebraPoint] = [:]
+        for t in truth { truthByLevel[t.levelID] = t }
+        for p in predicted { predictedByLevel[p.levelID] = p }
+        let shared = truthByLevel.keys.filter { predictedByLevel[$0] != nil }.sorted()
+        return shared.filter { level in
+            let p = predictedByLevel[level]!
+            // numpy's argmin: the first minimum in ascending level id order.
+            var nearest = shared[0], best = p.distanceMM(to: truthByLevel[nearest]!)
+            for other in shared.dropFirst() {
+                let d = p.distanceMM(to: truthByLevel[other]!)
+                if d < best { (nearest, best) = (other, d) }
+            }
+            return nearest == level && best <= maximumDistanceMM
+        }
+    }
+
+    /// The level ids the strict rule counts as identified (see the type's doc), ascending.
+    public static func strictHits(predicted: [VertebraPoint], truth: [VertebraPoint], maximumDistanceMM: Double = 20) -> [Int] {
         var done = Set<Int>()
         for p in predicted {
             guard let nearest = truth.indices.min(by: { truth[$0].distanceMM(to: p) < truth[$1].distanceMM(to: p) }) else { continue }
-            if truth[nearest].levelID == p.levelID, truth[nearest].distanceMM(to: p) <= maximumDistanceMM, done.insert(nearest).inserted {
-                identified += 1
+            if truth[nearest].levelID == p.levelID, truth[nearest].distanceMM(to: p) <= maximumDistanceMM {
+                done.insert(nearest)
             }
         }
+        return done.map { truth[$0].levelID }.sorted()
     }
 
     public func aggregate() -> LocalizationResult {
         let sorted = distancesMM.sorted()
         let median = sorted.isEmpty ? Double.nan
             : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        let rate = { (hits: Int) in truthCount == 0 ? Double.nan : Double(hits) / Double(truthCount) }
         return LocalizationResult(meanDistanceMM: nanMean(distancesMM).mean, medianDistanceMM: median,
                                   distanceCount: distancesMM.count,
-                                  identificationRate: truthCount == 0 ? .nan : Double(identified) / Double(truthCount),
-                                  identifiedCount: identified, truthCount: truthCount, predictedCount: predictedCount)
+                                  identificationRate: rate(identified), identifiedCount: identified,
+                                  strictIdentificationRate: rate(identifiedStrict), strictIdentifiedCount: identifiedStrict,
+                                  truthCount: truthCount, predictedCount: predictedCount)
     }
 
     public mutating func reset() { self = LocalizationMetric(maximumDistanceMM: maximumDistanceMM) }
@@ -68,9 +105,12 @@ public struct LocalizationResult: Codable, Equatable, Sendable {
     @NaNAsNull public var meanDistanceMM: Double
     @NaNAsNull public var medianDistanceMM: Double
     public var distanceCount: Int
-    /// NaN when there was no ground-truth vertebra.
+    /// VerSe's `get_hits` rule (`LocalizationMetric`); NaN when there was no ground-truth vertebra.
     @NaNAsNull public var identificationRate: Double
     public var identifiedCount: Int
+    /// The strict rule (nearest among all true levels); NaN when there was no ground-truth vertebra.
+    @NaNAsNull public var strictIdentificationRate: Double
+    public var strictIdentifiedCount: Int
     public var truthCount: Int
     public var predictedCount: Int
 }

@@ -4,8 +4,11 @@
 ///   outside (scipy's `binary_erosion` with `border_value=0`, as MONAI's `get_mask_edges`).
 /// - Directed distances from A to B: for each surface voxel of A, the Euclidean distance in mm to the nearest surface
 ///   voxel of B, read from an exact Euclidean distance transform of B's surface.
-/// - HD95 (MONAI's `compute_hausdorff_distance(percentile: 95)`): max(P95(A→B), P95(B→A)), P95 the 95th percentile
-///   with linear interpolation between order statistics (numpy's default).
+/// - HD95, two definitions in use (`HD95Definition`), P95 the 95th percentile with linear interpolation between
+///   order statistics (numpy's default):
+///   - MONAI's `compute_hausdorff_distance(percentile: 95)`: max(P95(A→B), P95(B→A));
+///   - medpy's `metric.binary.hd95`: P95 of the pooled distances A→B and B→A.
+///   Both use the same surfaces (medpy's `result ^ binary_erosion(result)` with connectivity 1 is this surface).
 public enum SurfaceDistance {
     /// The surface of `mask` (see the type's doc).
     public static func surface(_ mask: [Bool], shape: [Int]) -> [Bool] {
@@ -110,9 +113,19 @@ public enum SurfaceDistance {
         return sorted[low] + (rank - Double(low)) * (sorted[high] - sorted[low])
     }
 
-    /// HD95 in mm between two masks; NaN when either is empty.
+    /// HD95 in mm between two masks, MONAI's definition; NaN when either is empty.
     public static func hausdorff95MM(prediction: [Bool], reference: [Bool], shape: [Int], spacingMM: [Double]) -> Double {
         hausdorffMM(prediction: prediction, reference: reference, shape: shape, spacingMM: spacingMM, percentile: 95)
+    }
+
+    /// HD95 in mm between two masks by both definitions (`HD95Definition`), from one pair of distance transforms;
+    /// NaN each when either mask is empty.
+    public static func hausdorff95BothMM(prediction: [Bool], reference: [Bool], shape: [Int], spacingMM: [Double]) -> (monai: Double, medpy: Double) {
+        let a = surface(prediction, shape: shape), b = surface(reference, shape: shape)
+        guard a.contains(true), b.contains(true) else { return (.nan, .nan) }
+        let ab = directedDistancesMM(from: a, to: b, shape: shape, spacingMM: spacingMM)
+        let ba = directedDistancesMM(from: b, to: a, shape: shape, spacingMM: spacingMM)
+        return (Swift.max(percentile(ab, 95), percentile(ba, 95)), percentile(ab + ba, 95))
     }
 
     /// max(P(A→B), P(B→A)) of the surface-to-surface distances; `percentile` 100 gives the Hausdorff distance. NaN
@@ -123,5 +136,24 @@ public enum SurfaceDistance {
         let ab = directedDistancesMM(from: a, to: b, shape: shape, spacingMM: spacingMM)
         let ba = directedDistancesMM(from: b, to: a, shape: shape, spacingMM: spacingMM)
         return Swift.max(percentile(ab, p), percentile(ba, p))
+    }
+}
+
+/// Which HD95 a figure is: the two definitions in use differ by up to a few millimetres on the same masks.
+public enum HD95Definition: String, CaseIterable, Codable, Sendable {
+    /// max(P95(A→B), P95(B→A)): MONAI's `compute_hausdorff_distance(percentile=95)`, the definition of Metrics
+    /// Reloaded and of DeepMind's `surface_distance.compute_robust_hausdorff` (BraTS 2023's lesion-wise HD95).
+    case monai
+    /// P95 of the pooled distances A→B and B→A: medpy's `metric.binary.hd95`.
+    case medpy
+
+    /// The definition written out, for evaluation.json and the docs.
+    public var text: String {
+        switch self {
+        case .monai:
+            "MONAI: max(P95(pred→ref), P95(ref→pred)) of the surface-to-surface distances in mm (surface: mask voxels with a 6-neighbour outside the mask or the volume; P95: numpy's linear percentile)"
+        case .medpy:
+            "medpy: P95 of the pooled distances pred→ref and ref→pred, in mm (same surfaces and percentile)"
+        }
     }
 }

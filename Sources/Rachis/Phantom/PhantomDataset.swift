@@ -1,7 +1,8 @@
 import Foundation
 
 /// Writes a phantom dataset file from a recipe: subjects generated in parallel batches, written in order, with a
-/// stratified hold-out split ("holdout": 60 % train, 20 % validation, 20 % test) seeded by the recipe.
+/// stratified hold-out split ("holdout": 60 % train, 20 % validation, 20 % test) seeded by the recipe. Each subject's
+/// exact anatomy goes under `/subjects/<id>/truth` (`SubjectTruth`), for evaluation only.
 public enum PhantomDataset {
     public struct Summary: Sendable {
         public var subjects: Int
@@ -26,8 +27,9 @@ public enum PhantomDataset {
             onProgress(0, recipe.count)
             while next < recipe.count {
                 let range = next..<Swift.min(recipe.count, next + batch)
-                for subject in generator.subjects(range) {
-                    try writer.add(subject)
+                for sample in generator.samples(range) {
+                    let subject = sample.subject
+                    try writer.add(subject, truth: sample.truth.stored)
                     members.append(Splitting.Member(id: subject.id, stratum: Splitting.stratum(of: subject.vertebrae)))
                     vertebrae += subject.vertebrae.count
                 }

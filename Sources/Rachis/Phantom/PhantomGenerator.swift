@@ -11,6 +11,14 @@ public struct PhantomTruth: Equatable, Sendable {
     public var classIndices: [Int]
     /// Whether the shortcut cue was drawn next to each visible vertebra (all false when off).
     public var shortcutCues: [Bool]
+    /// Centroid of each visible vertebra's voxels in `vertebraLabels` (body and posterior elements), RAS+ world mm.
+    public var centroidsMM: [[Double]]
+
+    /// What a dataset stores under `/subjects/<id>/truth`.
+    public var stored: SubjectTruth {
+        SubjectTruth(vertebraLabels: vertebraLabels, structureLabels: structureLabels,
+                     vertebrae: levels.indices.map { SubjectTruth.Vertebra(level: levels[$0], centroidMM: centroidsMM[$0], classIndex: classIndices[$0]) })
+    }
 }
 
 public struct PhantomSample: Equatable, Sendable {
@@ -42,11 +50,14 @@ public struct PhantomGenerator: Sendable {
     public func subject(at index: Int) -> Subject { sample(at: index).subject }
 
     /// Subjects `range` (default: the recipe's count), generated concurrently.
-    public func subjects(_ range: Range<Int>? = nil) -> [Subject] {
+    public func subjects(_ range: Range<Int>? = nil) -> [Subject] { samples(range).map(\.subject) }
+
+    /// Subjects `range` (default: the recipe's count) with their ground truth, generated concurrently.
+    public func samples(_ range: Range<Int>? = nil) -> [PhantomSample] {
         let range = range ?? 0..<recipe.count
-        let results = SubjectSlots(count: range.count)
+        let results = SampleSlots(count: range.count)
         DispatchQueue.concurrentPerform(iterations: range.count) { k in
-            results.set(k, subject(at: range.lowerBound + k))
+            results.set(k, sample(at: range.lowerBound + k))
         }
         return results.values()
     }
@@ -73,13 +84,13 @@ public struct PhantomGenerator: Sendable {
             if h == 0 || h == nh - 1 { cut.insert(v) }
         }
         let visible = anatomy.vertebrae.filter { sums[$0.level.id].w > 0 }
-        let truth = PhantomTruth(
-            vertebraLabels: renderer.vertebra, structureLabels: renderer.structure, levels: visible.map(\.level),
-            classIndices: visible.map(\.classIndex), shortcutCues: visible.map { $0.cue != nil })
         let centroids = visible.map { v -> [Double] in
             let s = sums[v.level.id]
             return geometry.worldMM(index: [s.x / s.w, s.y / s.w, s.z / s.w])
         }
+        let truth = PhantomTruth(
+            vertebraLabels: renderer.vertebra, structureLabels: renderer.structure, levels: visible.map(\.level),
+            classIndices: visible.map(\.classIndex), shortcutCues: visible.map { $0.cue != nil }, centroidsMM: centroids)
 
         let weights = AnnotationMode.allCases.map { recipe.annotationModes[$0.rawValue] ?? 0 }
         let mode = AnnotationMode.allCases[annotationRNG.categorical(weights)]
@@ -110,13 +121,13 @@ public struct PhantomGenerator: Sendable {
 }
 
 /// Result slots written from `concurrentPerform`, each index by exactly one iteration.
-private final class SubjectSlots: @unchecked Sendable {
-    private var slots: [Subject?]
+private final class SampleSlots: @unchecked Sendable {
+    private var slots: [PhantomSample?]
     private let lock = NSLock()
 
     init(count: Int) { slots = Array(repeating: nil, count: count) }
 
-    func set(_ k: Int, _ subject: Subject) { lock.withLock { slots[k] = subject } }
+    func set(_ k: Int, _ sample: PhantomSample) { lock.withLock { slots[k] = sample } }
 
-    func values() -> [Subject] { lock.withLock { slots.map { $0! } } }
+    func values() -> [PhantomSample] { lock.withLock { slots.map { $0! } } }
 }

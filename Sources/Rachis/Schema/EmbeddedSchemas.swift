@@ -2103,6 +2103,229 @@ extension JSONSchema {
                 }
               },
               "additionalProperties": false
+            },
+            "truth": {
+              "type": "object",
+              "description": "The subject's exact anatomy, written for phantom subjects (rachis dataset synth): the voxel-exact labels and the per-vertebra table, whatever the subject's annotation mode delivered (eroded, dilated, partial, boxes, raters, class only, unlabelled). Only rachis evaluate reads it (it then scores the subject against it and says so); training, the data loader and relabelling never do. Volumes share the grid of image.",
+              "required": [
+                "attributes",
+                "groups"
+              ],
+              "properties": {
+                "attributes": {
+                  "type": "object",
+                  "required": [
+                    "source"
+                  ],
+                  "properties": {
+                    "source": {
+                      "type": "string",
+                      "description": "Where the truth comes from: 'phantom'."
+                    }
+                  },
+                  "additionalProperties": false
+                },
+                "datasets": {
+                  "type": "object",
+                  "maxProperties": 0
+                },
+                "groups": {
+                  "type": "object",
+                  "required": [
+                    "labels",
+                    "vertebrae"
+                  ],
+                  "properties": {
+                    "labels": {
+                      "type": "object",
+                      "description": "Exact voxel labels on every voxel (no annotation mask: all are known).",
+                      "required": [
+                        "datasets"
+                      ],
+                      "properties": {
+                        "attributes": {
+                          "type": "object"
+                        },
+                        "datasets": {
+                          "type": "object",
+                          "required": [
+                            "vertebrae",
+                            "structures"
+                          ],
+                          "properties": {
+                            "vertebrae": {
+                              "type": "object",
+                              "description": "[D, H, W] exact VerSe level id per voxel (body and posterior elements), 0 = no vertebra.",
+                              "required": [
+                                "dtype",
+                                "shape"
+                              ],
+                              "properties": {
+                                "dtype": {
+                                  "const": "uint8"
+                                },
+                                "shape": {
+                                  "type": "array",
+                                  "items": {
+                                    "type": "integer",
+                                    "minimum": 0
+                                  },
+                                  "minItems": 3,
+                                  "maxItems": 3
+                                },
+                                "attributes": {
+                                  "type": "object"
+                                }
+                              },
+                              "additionalProperties": false
+                            },
+                            "structures": {
+                              "type": "object",
+                              "description": "[D, H, W] exact structure label per voxel: the index into the root attribute structure_names.",
+                              "required": [
+                                "dtype",
+                                "shape"
+                              ],
+                              "properties": {
+                                "dtype": {
+                                  "const": "uint8"
+                                },
+                                "shape": {
+                                  "type": "array",
+                                  "items": {
+                                    "type": "integer",
+                                    "minimum": 0
+                                  },
+                                  "minItems": 3,
+                                  "maxItems": 3
+                                },
+                                "attributes": {
+                                  "type": "object"
+                                }
+                              },
+                              "additionalProperties": false
+                            }
+                          },
+                          "additionalProperties": false
+                        },
+                        "groups": {
+                          "type": "object",
+                          "maxProperties": 0
+                        }
+                      },
+                      "additionalProperties": false
+                    },
+                    "vertebrae": {
+                      "type": "object",
+                      "description": "The exact per-vertebra table: one row per vertebra with a voxel in truth/labels/vertebrae, cranial to caudal; columns of equal length V.",
+                      "required": [
+                        "datasets"
+                      ],
+                      "properties": {
+                        "attributes": {
+                          "type": "object"
+                        },
+                        "datasets": {
+                          "type": "object",
+                          "required": [
+                            "level_id",
+                            "centroid_mm",
+                            "class"
+                          ],
+                          "properties": {
+                            "level_id": {
+                              "type": "object",
+                              "description": "[V] VerSe level id.",
+                              "required": [
+                                "dtype",
+                                "shape"
+                              ],
+                              "properties": {
+                                "dtype": {
+                                  "const": "int32"
+                                },
+                                "shape": {
+                                  "type": "array",
+                                  "items": {
+                                    "type": "integer",
+                                    "minimum": 0
+                                  },
+                                  "minItems": 1,
+                                  "maxItems": 1
+                                },
+                                "attributes": {
+                                  "type": "object"
+                                }
+                              },
+                              "additionalProperties": false
+                            },
+                            "centroid_mm": {
+                              "type": "object",
+                              "description": "[V, 3] centroid of the vertebra's voxels in truth/labels/vertebrae (body and posterior elements, VerSe's definition), RAS+ world mm.",
+                              "required": [
+                                "dtype",
+                                "shape"
+                              ],
+                              "properties": {
+                                "dtype": {
+                                  "const": "float64"
+                                },
+                                "shape": {
+                                  "type": "array",
+                                  "items": {
+                                    "type": "integer",
+                                    "minimum": 0
+                                  },
+                                  "minItems": 2,
+                                  "maxItems": 2
+                                },
+                                "attributes": {
+                                  "type": "object"
+                                }
+                              },
+                              "additionalProperties": false
+                            },
+                            "class": {
+                              "type": "object",
+                              "description": "[V] true class index into the root attribute class_names.",
+                              "required": [
+                                "dtype",
+                                "shape"
+                              ],
+                              "properties": {
+                                "dtype": {
+                                  "const": "int32"
+                                },
+                                "shape": {
+                                  "type": "array",
+                                  "items": {
+                                    "type": "integer",
+                                    "minimum": 0
+                                  },
+                                  "minItems": 1,
+                                  "maxItems": 1
+                                },
+                                "attributes": {
+                                  "type": "object"
+                                }
+                              },
+                              "additionalProperties": false
+                            }
+                          },
+                          "additionalProperties": false
+                        },
+                        "groups": {
+                          "type": "object",
+                          "maxProperties": 0
+                        }
+                      },
+                      "additionalProperties": false
+                    }
+                  },
+                  "additionalProperties": false
+                }
+              },
+              "additionalProperties": false
             }
           },
           "additionalProperties": false
@@ -2221,7 +2444,7 @@ extension JSONSchema {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://rachis.dev/schemas/evaluation.schema.json",
   "title": "Rachis evaluation",
-  "description": "evaluation.json from rachis evaluate: a predictions folder (rachis predict) compared with the ground truth of a dataset, per subject and aggregated. Undefined values (no positives, both masks empty, ...) are null.",
+  "description": "evaluation.json from rachis evaluate: a predictions folder (rachis predict) compared with a dataset, per subject and aggregated; each subject against its exact truth (/subjects/<id>/truth, phantoms) when it has one, else against its annotation. definitions writes out every figure's rule. Undefined values (no positives, both masks empty, ...) are null.",
   "type": "object",
   "required": [
     "format",
@@ -2231,6 +2454,7 @@ extension JSONSchema {
     "dataset",
     "predictions",
     "classNames",
+    "definitions",
     "subjects",
     "aggregate"
   ],
@@ -2240,7 +2464,7 @@ extension JSONSchema {
       "const": "rachis-evaluation"
     },
     "schemaVersion": {
-      "const": 1
+      "const": 2
     },
     "created": {
       "type": "string"
@@ -2260,6 +2484,23 @@ extension JSONSchema {
         "type": "string"
       }
     },
+    "definitions": {
+      "type": "object",
+      "description": "Each figure's definition in words, by field name.",
+      "required": [
+        "reference",
+        "identificationRate",
+        "strictIdentificationRate",
+        "localization",
+        "hd95MM",
+        "hd95MonaiMM",
+        "hd95MedpyMM",
+        "dice"
+      ],
+      "additionalProperties": {
+        "type": "string"
+      }
+    },
     "subjects": {
       "type": "array",
       "items": {
@@ -2267,6 +2508,8 @@ extension JSONSchema {
         "required": [
           "subjectID",
           "datasetSubject",
+          "reference",
+          "annotation",
           "localization",
           "reconstructionPSNR"
         ],
@@ -2277,6 +2520,27 @@ extension JSONSchema {
           },
           "datasetSubject": {
             "type": "string"
+          },
+          "reference": {
+            "enum": [
+              "truth",
+              "labels"
+            ],
+            "description": "truth: scored against the subject's exact anatomy (/subjects/<id>/truth); labels: against its annotation (definitions.reference)."
+          },
+          "annotation": {
+            "enum": [
+              "full",
+              "partial",
+              "box",
+              "eroded",
+              "dilated",
+              "raters",
+              "classOnly",
+              "unlabelled",
+              "descriptors"
+            ],
+            "description": "The subject's annotation mode."
           },
           "localization": {
             "$ref": "#/$defs/localization"
@@ -2360,6 +2624,13 @@ extension JSONSchema {
               "$ref": "#/$defs/structureScore"
             }
           },
+          "segmentationLeftOut": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "Why the predicted structure map was not scored (labels not voxel-exact and no truth, no voxel labels, ...); absent when it was scored or there was none."
+          },
           "reconstructionPSNR": {
             "type": [
               "number",
@@ -2374,6 +2645,8 @@ extension JSONSchema {
       "type": "object",
       "required": [
         "subjects",
+        "references",
+        "segmentationLeftOut",
         "localization",
         "classification",
         "segmentation",
@@ -2384,6 +2657,59 @@ extension JSONSchema {
         "subjects": {
           "type": "integer",
           "minimum": 1
+        },
+        "references": {
+          "type": "object",
+          "description": "How many subjects were scored against their exact truth and against their labels.",
+          "required": [
+            "truth",
+            "labels"
+          ],
+          "additionalProperties": false,
+          "properties": {
+            "truth": {
+              "type": "integer",
+              "minimum": 0
+            },
+            "labels": {
+              "type": "integer",
+              "minimum": 0
+            }
+          }
+        },
+        "segmentationLeftOut": {
+          "type": "array",
+          "description": "Subjects whose predicted structures were not scored, and why.",
+          "items": {
+            "type": "object",
+            "required": [
+              "subjectID",
+              "annotation",
+              "reason"
+            ],
+            "additionalProperties": false,
+            "properties": {
+              "subjectID": {
+                "type": "string"
+              },
+              "annotation": {
+                "enum": [
+                  "full",
+                  "partial",
+                  "box",
+                  "eroded",
+                  "dilated",
+                  "raters",
+                  "classOnly",
+                  "unlabelled",
+                  "descriptors"
+                ]
+              },
+              "reason": {
+                "type": "string"
+              }
+            }
+          }
         },
         "localization": {
           "$ref": "#/$defs/localization"
@@ -2462,7 +2788,7 @@ extension JSONSchema {
   },
   "$defs": {
     "localization": {
-      "description": "Localization (distance between same-level centroids) and identification rate (VerSe rule, 20 mm).",
+      "description": "Localization (distance between same-level centroids), identification rate by VerSe's get_hits (20 mm) and the strict rule (definitions.identificationRate, definitions.strictIdentificationRate).",
       "type": "object",
       "required": [
         "meanDistanceMM",
@@ -2470,6 +2796,8 @@ extension JSONSchema {
         "distanceCount",
         "identificationRate",
         "identifiedCount",
+        "strictIdentificationRate",
+        "strictIdentifiedCount",
         "truthCount",
         "predictedCount"
       ],
@@ -2500,6 +2828,18 @@ extension JSONSchema {
           "maximum": 1
         },
         "identifiedCount": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "strictIdentificationRate": {
+          "type": [
+            "number",
+            "null"
+          ],
+          "minimum": 0,
+          "maximum": 1
+        },
+        "strictIdentifiedCount": {
           "type": "integer",
           "minimum": 0
         },
@@ -2703,6 +3043,8 @@ extension JSONSchema {
         "name",
         "dice",
         "hd95MM",
+        "hd95MonaiMM",
+        "hd95MedpyMM",
         "referenceVoxels",
         "predictedVoxels"
       ],
@@ -2724,7 +3066,24 @@ extension JSONSchema {
             "number",
             "null"
           ],
-          "minimum": 0
+          "minimum": 0,
+          "description": "HD95 by the definition in aggregate.segmentation.hd95Definition."
+        },
+        "hd95MonaiMM": {
+          "type": [
+            "number",
+            "null"
+          ],
+          "minimum": 0,
+          "description": "max of the two directed 95th percentiles (MONAI)."
+        },
+        "hd95MedpyMM": {
+          "type": [
+            "number",
+            "null"
+          ],
+          "minimum": 0,
+          "description": "95th percentile of the pooled distances (medpy)."
         },
         "referenceVoxels": {
           "type": "integer",
@@ -2740,6 +3099,7 @@ extension JSONSchema {
       "type": "object",
       "required": [
         "cases",
+        "hd95Definition",
         "perStructure",
         "foregroundMeanDice",
         "foregroundMeanHD95MM"
@@ -2749,6 +3109,13 @@ extension JSONSchema {
         "cases": {
           "type": "integer",
           "minimum": 0
+        },
+        "hd95Definition": {
+          "enum": [
+            "monai",
+            "medpy"
+          ],
+          "description": "The definition of hd95MM, meanHD95MM and foregroundMeanHD95MM (rachis evaluate --hd95; default monai)."
         },
         "perStructure": {
           "type": "array",
@@ -2760,6 +3127,8 @@ extension JSONSchema {
               "diceCount",
               "meanHD95MM",
               "hd95Count",
+              "meanHD95MonaiMM",
+              "meanHD95MedpyMM",
               "bothEmpty",
               "oneEmpty"
             ],
@@ -2789,6 +3158,20 @@ extension JSONSchema {
               },
               "hd95Count": {
                 "type": "integer",
+                "minimum": 0
+              },
+              "meanHD95MonaiMM": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "minimum": 0
+              },
+              "meanHD95MedpyMM": {
+                "type": [
+                  "number",
+                  "null"
+                ],
                 "minimum": 0
               },
               "bothEmpty": {
@@ -2854,7 +3237,7 @@ extension JSONSchema {
         "images": { "type": "object", "minProperties": 1, "additionalProperties": { "$ref": "#/$defs/path" }, "description": "Channel name to image file." },
         "vertebrae": { "$ref": "#/$defs/path", "description": "Label volume of vertebra level ids (VerSe, or mapped by labelMapping)." },
         "structures": { "$ref": "#/$defs/path", "description": "Label volume of structure values 0-5." },
-        "centroids": { "$ref": "#/$defs/path", "description": "VerSe centroid JSON." },
+        "centroids": { "$ref": "#/$defs/path", "description": "VerSe centroid JSON: [{\"direction\": [\"P\", \"I\", \"R\"]}, {\"label\": id, \"X\": x, \"Y\": y, \"Z\": z}, ...], voxel coordinates of the image reoriented to the direction's axis codes; an axis opposite to PIR counts as VerSe's reorient_centroids_to flips it (size - v)." },
         "classes": {
           "type": "object",
           "additionalProperties": { "type": ["integer", "string"] },

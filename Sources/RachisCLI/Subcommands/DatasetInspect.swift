@@ -52,6 +52,9 @@ extension RachisCommand.Dataset {
             print("  vertebrae per class: " + (summary.classNames + ["unannotated"]).compactMap { name in
                 summary.classCounts[name].map { "\(name) \($0)" } }.joined(separator: ", "))
             print("  subjects per annotation: " + summary.annotationCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            if summary.truthSubjects > 0 {
+                print("  exact truth (/subjects/<id>/truth, read by rachis evaluate only): \(summary.truthSubjects) of \(summary.subjects.count) subjects")
+            }
             for split in summary.splits {
                 print("  split \(split.name): train \(split.train), val \(split.val), test \(split.test) (\(split.method))")
             }

@@ -8,11 +8,13 @@ extension RachisCommand {
             abstract: "Evaluate a predictions folder against the ground truth of a dataset.",
             discussion: """
                 Compares every <id>.json (and its label maps) in --predictions, from rachis predict, with its subject \
-                in --data: identification rate and localization distance (VerSe rule, 20 mm), per-vertebra \
-                classification (AUC, balanced accuracy, sensitivity, specificity, F1, confusion matrix, calibration; \
-                overall and per level), Dice and HD95 per structure over the annotated voxels, and the autoencoder's \
-                PSNR. Writes the per-subject and aggregated values to --out (schemas/evaluation.schema.json; \
-                undefined values are null) and prints a summary.
+                in --data: identification rate (VerSe's get_hits, 20 mm; and a strict rule) and localization \
+                distance, per-vertebra classification (AUC, balanced accuracy, sensitivity, specificity, F1, confusion \
+                matrix, calibration; overall and per level), Dice and HD95 per structure (MONAI's and medpy's HD95), \
+                and the autoencoder's PSNR. A subject with an exact truth group (phantoms: /subjects/<id>/truth) is \
+                scored against it; the others against their annotation, with Dice and HD95 only for voxel-exact \
+                annotations (full, partial). Writes the per-subject and aggregated values and each figure's \
+                definition to --out (schemas/evaluation.schema.json; undefined values are null) and prints a summary.
                 """)
 
         @Option(help: "Predictions folder from rachis predict.")
@@ -24,11 +26,16 @@ extension RachisCommand {
         @Option(help: "Output JSON file (default: <predictions>/evaluation.json).")
         var out: String?
 
+        @Option(help: "HD95 definition of hd95MM and the table: monai (max of the two directed 95th percentiles) or medpy (95th percentile of the pooled distances). Both are always in the JSON.")
+        var hd95: HD95Definition = .monai
+
         func run() throws {
             let folder = PredictionFolder(URL(fileURLWithPath: predictions))
             let reader = try DatasetReader(url: URL(fileURLWithPath: data))
             let progress = ProgressBar("evaluate", unit: "subjects")
-            let evaluation = try Evaluator(folder: folder, reader: reader).evaluate { progress.update($0, of: $1) }
+            var evaluator = Evaluator(folder: folder, reader: reader)
+            evaluator.hd95 = hd95
+            let evaluation = try evaluator.evaluate { progress.update($0, of: $1) }
             let url = out.map { URL(fileURLWithPath: $0) } ?? folder.url.appendingPathComponent("evaluation.json")
             try evaluation.write(to: url)
             print(Self.summary(evaluation))
@@ -43,20 +50,27 @@ extension RachisCommand {
         static func summary(_ e: Evaluation) -> String {
             let a = e.aggregate
             let c = a.classification.overall
+            let r = a.references
             var lines = [
                 "\(a.subjects) subject\(a.subjects == 1 ? "" : "s")",
-                "identification rate      \(value(a.localization.identificationRate))  (\(a.localization.identifiedCount)/\(a.localization.truthCount) vertebrae)",
+                "reference                exact truth (/subjects/<id>/truth) for \(r.truth) subject\(r.truth == 1 ? "" : "s"), labels for \(r.labels)",
+                "identification rate      \(value(a.localization.identificationRate))  (\(a.localization.identifiedCount)/\(a.localization.truthCount) vertebrae, VerSe get_hits)",
+                "  strict rule            \(value(a.localization.strictIdentificationRate))  (\(a.localization.strictIdentifiedCount)/\(a.localization.truthCount), nearest among all true levels)",
                 "localization mean        \(value(a.localization.meanDistanceMM, 2)) mm  (\(a.localization.distanceCount) vertebrae)",
                 "balanced accuracy        \(value(c.balancedAccuracy))  (\(a.classification.paired) paired, \(a.classification.missed) missed)",
                 "macro AUC                \(value(c.macroAUC))",
                 "ECE                      \(value(c.expectedCalibrationError))",
             ]
             let s = a.segmentation
+            if !a.segmentationLeftOut.isEmpty {
+                lines.append("segmentation left out   \(a.segmentationLeftOut.count) subject\(a.segmentationLeftOut.count == 1 ? "" : "s"): "
+                             + a.segmentationLeftOut.map { "\($0.subjectID) (\($0.reason))" }.joined(separator: "; "))
+            }
             if s.cases > 0 {
                 let width = max(9, s.perStructure.map(\.name.count).max() ?? 0)
                 func pad(_ text: String, _ n: Int) -> String { text + String(repeating: " ", count: max(0, n - text.count)) }
                 lines.append("")
-                lines.append(pad("structure", width) + "  Dice    HD95 mm  cases")
+                lines.append(pad("structure", width) + "  Dice    HD95 mm  cases   (HD95: \(s.hd95Definition.rawValue); both definitions in the JSON)")
                 for p in s.perStructure {
                     lines.append(pad(p.name, width) + "  " + pad(value(p.meanDice), 6) + "  " + pad(value(p.meanHD95MM, 2), 7)
                                  + "  \(p.diceCount) (\(p.bothEmpty) both empty, \(p.oneEmpty) one empty)")
@@ -68,3 +82,5 @@ extension RachisCommand {
         }
     }
 }
+
+extension HD95Definition: ExpressibleByArgument {}

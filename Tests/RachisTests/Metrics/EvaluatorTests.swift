@@ -59,11 +59,14 @@ enum HandPredictions {
         #expect(same(a.classification.overall.expectedCalibrationError, 0.1))
         #expect(a.classification.perLevel.map(\.levelID) == Set(classed.filter { $0.centroidMM != nil }.map(\.level)).sorted().map(\.id))
         #expect(a.classification.perLevel.allSatisfy { $0.result.balancedAccuracy == 1 })
-        // Structures: Dice 1 and HD95 0 wherever defined, over the subjects with annotated voxels.
-        let annotated = Self.subjects.filter { $0.structureAnnotated.contains(1) }
+        // Structures: Dice 1 and HD95 0 wherever defined, over the subjects whose voxel labels are exact (no truth
+        // group here); the loose ones are left out, each with its reason.
+        let annotated = Self.subjects.filter { $0.structureAnnotated.contains(1) && $0.annotationMode.hasExactVoxelLabels }
+        #expect(a.segmentationLeftOut.map(\.subjectID) == Self.subjects.filter { !$0.annotationMode.hasExactVoxelLabels }.map(\.id).sorted())
+        #expect(a.references == Evaluation.ReferenceCounts(truth: 0, labels: Self.subjects.count) && e.subjects.allSatisfy { $0.reference == .labels })
         #expect(a.segmentation.cases == annotated.count)
         for s in a.segmentation.perStructure {
-            #expect((s.meanDice == 1 && s.meanHD95MM == 0) || (s.diceCount == 0 && s.meanDice.isNaN), "\(s)")
+            #expect((s.meanDice == 1 && s.meanHD95MM == 0 && s.meanHD95MedpyMM == 0) || (s.diceCount == 0 && s.meanDice.isNaN), "\(s)")
             #expect(s.oneEmpty == 0 && s.bothEmpty + s.diceCount == annotated.count && s.hd95Count == s.diceCount)
         }
         #expect(a.segmentation.perStructure.map(\.name) == StructureLabel.allCases.dropFirst().map(\.name))
@@ -89,7 +92,8 @@ enum HandPredictions {
         let reader = try dataset(folder)
         let s = try #require(Self.subjects.first { s in
             let located = s.vertebrae.filter { $0.centroidMM != nil }
-            return s.structureAnnotated.allSatisfy { $0 == 1 } && located.count >= 3 && located.allSatisfy { $0.classIndex != nil }
+            return s.annotationMode.hasExactVoxelLabels && s.structureAnnotated.allSatisfy { $0 == 1 } && located.count >= 3
+                && located.allSatisfy { $0.classIndex != nil }
         })
         var (prediction, volumes) = HandPredictions.copy(of: s, confidence: 0.8)
         let n = prediction.vertebrae.count

@@ -17,11 +17,16 @@ struct LocalizationMetricTests {
 
     @Test func nearestTruthOfAnotherLevelIsNotIdentified() {
         var metric = LocalizationMetric()
-        // The L1 prediction lies 5 mm from L2 and 15 mm from L1: its nearest truth is L2.
-        metric.add(predicted: [VertebraPoint(levelID: 20, centroidMM: [0, 15, 0])],
-                   truth: [VertebraPoint(levelID: 20, centroidMM: [0, 0, 0]), VertebraPoint(levelID: 21, centroidMM: [0, 20, 0])])
-        #expect(metric.aggregate().identifiedCount == 0)
-        #expect(metric.aggregate().meanDistanceMM == 15)
+        // The L1 prediction lies 5 mm from L2 and 15 mm from L1: its nearest truth is L2. With L2 predicted too
+        // (where it is), L2 is a candidate for VerSe as well: L1 is missed by both rules.
+        let truth = [VertebraPoint(levelID: 20, centroidMM: [0, 0, 0]), VertebraPoint(levelID: 21, centroidMM: [0, 20, 0])]
+        metric.add(predicted: [VertebraPoint(levelID: 20, centroidMM: [0, 15, 0]), truth[1]], truth: truth)
+        #expect(metric.aggregate().identifiedCount == 1 && metric.aggregate().strictIdentifiedCount == 1)
+        #expect(metric.aggregate().meanDistanceMM == 7.5)
+        // Without L2 predicted, VerSe compares L1 with the shared levels only (L1): a hit; the strict rule still misses.
+        var alone = LocalizationMetric()
+        alone.add(predicted: [VertebraPoint(levelID: 20, centroidMM: [0, 15, 0])], truth: truth)
+        #expect(alone.aggregate().identifiedCount == 1 && alone.aggregate().strictIdentifiedCount == 0)
     }
 
     @Test func spacingAwareCentroidsAndEmptyTruth() {
