@@ -118,6 +118,14 @@ extension RachisCommand.Attribution {
             validator.passThreshold = passMass
 
             let outURL = URL(fileURLWithPath: out ?? URL(fileURLWithPath: predictions!).appendingPathComponent("attribution").path)
+            // The predictions folder (whose JSON files get the results) and --out are written: both are locked.
+            var locks: [OutputLock] = []
+            defer { for lock in locks { lock.release() } }
+            if let predictions {
+                try PredictionFolder(URL(fileURLWithPath: predictions)).requireCompleteOrWarn()
+                locks.append(try OutputLock.folder(URL(fileURLWithPath: predictions)))
+            }
+            locks.append(try OutputGuard.folder(outURL.path))
             var rows: [AttributionRow] = []
             var maps: [(name: String, geometry: Geometry, values: [Float])] = []
             var updated: [(SubjectPrediction, [Float]?)] = []

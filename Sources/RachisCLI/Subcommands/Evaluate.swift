@@ -26,7 +26,9 @@ extension RachisCommand {
 
         func run() throws {
             let folder = PredictionFolder(URL(fileURLWithPath: predictions))
+            try folder.requireCompleteOrWarn()
             let reader = try DatasetReader(url: URL(fileURLWithPath: data))
+            try reader.requireValid(subjects: try folder.subjectIDs().filter(reader.subjectIDs.contains))
             let progress = ProgressBar("evaluate", unit: "subjects")
             let evaluation = try Evaluator(folder: folder, reader: reader).evaluate { progress.update($0, of: $1) }
             let url = out.map { URL(fileURLWithPath: $0) } ?? folder.url.appendingPathComponent("evaluation.json")

@@ -36,6 +36,9 @@ extension RachisCommand {
             let builder = ReportBuilder(pixelsPerMM: pixelsPerMm)
             let bar = ProgressBar("report", unit: "subjects")
             let out = URL(fileURLWithPath: self.out)
+            try PredictionFolder(URL(fileURLWithPath: predictions)).requireCompleteOrWarn()
+            let lock = try OutputGuard.folder(self.out)
+            defer { lock.release() }
             let result = try builder.build(predictions: URL(fileURLWithPath: predictions), out: out,
                                            evaluation: evaluation.map { URL(fileURLWithPath: $0) }) { bar.update($0, of: $1) }
             for s in result.subjects {
