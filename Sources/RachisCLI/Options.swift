@@ -104,6 +104,21 @@ enum OutputGuard {
         for leftover in TemporaryFiles.removeLeftovers(in: url) { printError("removed \(leftover.path), left by an interrupted run") }
         return lock
     }
+
+    /// Runs `body` holding the folder's lock; a folder this created is removed again when `body` fails before writing
+    /// anything into it.
+    static func withFolder<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        let fresh = !FileManager.default.fileExists(atPath: path)
+        let lock = try folder(path)
+        defer { lock.release() }
+        do {
+            return try body()
+        } catch {
+            lock.release()
+            if fresh, (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty == true { try? FileManager.default.removeItem(atPath: path) }
+            throw error
+        }
+    }
 }
 
 extension PredictionFolder {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Rachis
 
 @main
@@ -14,4 +15,32 @@ struct RachisCommand: ParsableCommand {
         version: Rachis.version,
         subcommands: [Info.self, Dataset.self, Model.self, Train.self, Predict.self, Relabel.self, Evaluate.self, Report.self, Attribution.self, Bench.self, SelfTest.self]
     )
+
+    /// As ArgumentParser's, with Foundation's file errors (`NSCocoaErrorDomain Code=513 ...`) said in one line
+    /// naming the file.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: fileErrorMessage(error).map { OneLineError(description: $0) } ?? error)
+        }
+    }
+}
+
+struct OneLineError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// A Foundation file error as one line naming the file ("cannot write /x/e.json: permission denied"), with a
+/// temporary file of an atomic write named as the file it was to become; nil for other errors.
+func fileErrorMessage(_ error: Swift.Error) -> String? {
+    let ns = error as NSError
+    guard ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain,
+          let path = ns.userInfo[NSFilePathErrorKey] as? String ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path else { return nil }
+    let url = URL(fileURLWithPath: path)
+    let named = TemporaryFiles.target(of: url.lastPathComponent).map { url.deletingLastPathComponent().appendingPathComponent($0).path } ?? path
+    // Foundation's read errors are codes 256-511, its write errors 512 and up.
+    let verb = ns.domain != NSCocoaErrorDomain ? "use" : ns.code >= 512 ? "write" : ns.code >= 256 ? "read" : "use"
+    return "cannot \(verb) \(named): \(FileErrors.reason(error))"
 }

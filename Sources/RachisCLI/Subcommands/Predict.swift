@@ -79,44 +79,51 @@ extension RachisCommand {
             let checkpointURL = URL(fileURLWithPath: checkpoint)
             let predictor = try Predictor(checkpoint: checkpointURL, options: options, logger: logger)
             let folder = PredictionFolder(URL(fileURLWithPath: out))
+            let fresh = !FileManager.default.fileExists(atPath: out)
             let lock = try OutputGuard.folder(out)
             defer { lock.release() }
             try folder.prepare(force: force)
-            var manifest = PredictionFolder.Manifest(checkpoint: checkpoint, checkpointSHA256: try SHA256.hex(contentsOf: checkpointURL), subjects: [])
             var written: [SubjectPrediction] = []
-            if let data = dataset.data {
-                let reader = try DatasetReader(url: URL(fileURLWithPath: data))
-                let ids = try dataset.ids(reader, defaultSplit: predictor.config.loader.split)
-                (manifest.dataset, manifest.subjects) = (data, ids)
-                if dataset.subject.isEmpty {
-                    (manifest.split, manifest.part) = (dataset.part == .all ? nil : dataset.split ?? predictor.config.loader.split, dataset.part.rawValue)
+            do {
+                var manifest = PredictionFolder.Manifest(checkpoint: checkpoint, checkpointSHA256: try SHA256.hex(contentsOf: checkpointURL), subjects: [])
+                if let data = dataset.data {
+                    let reader = try DatasetReader(url: URL(fileURLWithPath: data))
+                    let ids = try dataset.ids(reader, defaultSplit: predictor.config.loader.split)
+                    (manifest.dataset, manifest.subjects) = (data, ids)
+                    if dataset.subject.isEmpty {
+                        (manifest.split, manifest.part) = (dataset.part == .all ? nil : dataset.split ?? predictor.config.loader.split, dataset.part.rawValue)
+                    } else {
+                        manifest.part = "subjects"
+                    }
+                    try folder.writeManifest(manifest)
+                    let progress = ProgressBar("predict", unit: "subjects")
+                    for (i, id) in ids.enumerated() {
+                        let input = try predictor.input(dataset: reader, subject: id)
+                        let (prediction, volumes) = try predictor.predict(id: id, image: input.image, geometry: input.geometry, source: input.source)
+                        try folder.write(prediction, volumes: volumes)
+                        written.append(prediction)
+                        progress.update(i + 1, of: ids.count)
+                    }
                 } else {
-                    manifest.part = "subjects"
-                }
-                try folder.writeManifest(manifest)
-                let progress = ProgressBar("predict", unit: "subjects")
-                for (i, id) in ids.enumerated() {
-                    let input = try predictor.input(dataset: reader, subject: id)
-                    let (prediction, volumes) = try predictor.predict(id: id, image: input.image, geometry: input.geometry, source: input.source)
+                    let urls = image.map { URL(fileURLWithPath: $0) }
+                    let name = id ?? Self.stem(urls[0])
+                    guard name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }), !name.isEmpty else {
+                        throw ValidationError("subject id \"\(name)\" may only use letters, digits, '.', '_' and '-': pass --id.")
+                    }
+                    (manifest.images, manifest.subjects) = (image, [name])
+                    try folder.writeManifest(manifest)
+                    let input = try predictor.input(files: urls)
+                    let (prediction, volumes) = try predictor.predict(id: name, image: input.image, geometry: input.geometry, source: input.source)
                     try folder.write(prediction, volumes: volumes)
                     written.append(prediction)
-                    progress.update(i + 1, of: ids.count)
                 }
-            } else {
-                let urls = image.map { URL(fileURLWithPath: $0) }
-                let name = id ?? Self.stem(urls[0])
-                guard name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }), !name.isEmpty else {
-                    throw ValidationError("subject id \"\(name)\" may only use letters, digits, '.', '_' and '-': pass --id.")
-                }
-                (manifest.images, manifest.subjects) = (image, [name])
+                manifest.completed = true
                 try folder.writeManifest(manifest)
-                let input = try predictor.input(files: urls)
-                let (prediction, volumes) = try predictor.predict(id: name, image: input.image, geometry: input.geometry, source: input.source)
-                try folder.write(prediction, volumes: volumes)
-                written.append(prediction)
+            } catch {
+                // A folder this run created and wrote nothing into goes again; otherwise its manifest says it is incomplete.
+                if fresh, written.isEmpty { lock.release(); try? FileManager.default.removeItem(atPath: out) }
+                throw error
             }
-            manifest.completed = true
-            try folder.writeManifest(manifest)
             for p in written {
                 let levels = p.vertebrae.map { v in
                     v.decision.map { "\(v.level):\(p.classNames[$0])" } ?? v.level

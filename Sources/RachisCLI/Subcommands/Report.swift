@@ -37,10 +37,10 @@ extension RachisCommand {
             let bar = ProgressBar("report", unit: "subjects")
             let out = URL(fileURLWithPath: self.out)
             try PredictionFolder(URL(fileURLWithPath: predictions)).requireCompleteOrWarn()
-            let lock = try OutputGuard.folder(self.out)
-            defer { lock.release() }
-            let result = try builder.build(predictions: URL(fileURLWithPath: predictions), out: out,
-                                           evaluation: evaluation.map { URL(fileURLWithPath: $0) }) { bar.update($0, of: $1) }
+            let result = try OutputGuard.withFolder(self.out) {
+                try builder.build(predictions: URL(fileURLWithPath: predictions), out: out,
+                                  evaluation: evaluation.map { URL(fileURLWithPath: $0) }) { bar.update($0, of: $1) }
+            }
             for s in result.subjects {
                 let flags = s.prediction.flags.isEmpty ? "" : "  [" + s.prediction.flags.map(\.rawValue).joined(separator: ", ") + "]"
                 print("\(s.id): \(s.prediction.vertebrae.count) vertebrae\(flags)")
