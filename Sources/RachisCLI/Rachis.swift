@@ -20,10 +20,26 @@ struct RachisCommand: ParsableCommand {
     /// naming the file.
     static func main() {
         do {
+            try checkHelpTopic(Array(CommandLine.arguments.dropFirst()))
             var command = try parseAsRoot()
             try command.run()
         } catch {
             exit(withError: fileErrorMessage(error).map { OneLineError(description: $0) } ?? error)
+        }
+    }
+}
+
+extension RachisCommand {
+    /// `rachis help trian` printed the root help and exited 0: an unknown command after `help` is an error.
+    static func checkHelpTopic(_ arguments: [String]) throws {
+        guard arguments.first == "help" else { return }
+        var command: ParsableCommand.Type = RachisCommand.self
+        for name in arguments.dropFirst() where !name.hasPrefix("-") {
+            let known = command.configuration.subcommands
+            guard let next = known.first(where: { $0._commandName == name }) else {
+                throw ValidationError("unknown command \"\(name)\"; commands: \(known.map { $0._commandName }.joined(separator: ", "))")
+            }
+            command = next
         }
     }
 }

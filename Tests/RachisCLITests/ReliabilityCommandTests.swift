@@ -196,4 +196,13 @@ struct ReliabilityCommandTests {
         #expect(synth.stderr.contains("removed \(scratch.path(leftover)), left by an interrupted run"), "\(synth.stderr)")
         #expect(scratch.entries == [".notes.tmp", "d.h5"], "\(scratch.entries)")
     }
+
+    /// `rachis help trian` printed the root help and exited 0.
+    @Test func helpForAnUnknownCommandFails() throws {
+        let scratch = try Scratch()
+        let typo = try CLI.run(["help", "trian"], in: scratch.url)
+        #expect(typo.status != 0 && typo.stderr.contains("unknown command \"trian\"; commands: info, dataset"), "\(typo.stderr)")
+        let nested = try CLI.run(["help", "dataset", "synth"], in: scratch.url)
+        #expect(nested.status == 0 && nested.stdout.contains("synthetic spine MRI dataset"), "\(nested.stdout)")
+    }
 }

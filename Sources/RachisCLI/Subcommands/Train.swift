@@ -110,14 +110,14 @@ extension RachisCommand {
             let seconds = Date().timeIntervalSince(started)
             if let distributed, !main {
                 switch outcome {
-                case let .finished(epochs): print("Rank \(distributed.rank) of \(distributed.worldSize): trained \(epochs) epochs; rank 0 wrote \(run).")
+                case let .finished(epochs): print("Rank \(distributed.rank) of \(distributed.worldSize): trained \(epochs) epoch\(epochs == 1 ? "" : "s"); rank 0 wrote \(run).")
                 case let .stopped(signal, epoch, batch): print("Rank \(distributed.rank) of \(distributed.worldSize): stopped by \(signal) at epoch \(epoch + 1), batch \(batch).")
                 }
                 return
             }
             switch outcome {
             case let .finished(epochs):
-                print(String(format: "Trained %d epochs in %.0f s. Run folder: %@", epochs, seconds, run))
+                print(String(format: "Trained %d epoch%@ in %.0f s. Run folder: %@", epochs, epochs == 1 ? "" : "s", seconds, run))
                 if let best = trainer.state.bestValue, let epoch = trainer.state.bestEpoch {
                     print(String(format: "Best %@ = %.4f at epoch %d (checkpoint_best.h5)", trainer.state.bestMetric, best, epoch))
                 }
