@@ -9,14 +9,16 @@ extension Device: ExpressibleByArgument {
 
 /// Threads, device and seed: shared by every command that computes.
 struct EngineOptions: ParsableArguments {
-    @Option(help: "libtorch intra-op threads (default: all cores).")
+    @Option(help: "libtorch intra-op threads, at most the machine's cores (default: all cores).")
     var threads: Int?
 
     @Option(help: "Device: cpu, cuda or cuda:N.")
     var device: Device = .cpu
 
-    @Option(help: "Seed for every random choice.")
-    var seed: UInt64 = 0
+    @Option(name: .customLong("seed"), help: "Seed for every random choice (default: 0; train --resume: the run's).")
+    var givenSeed: UInt64?
+
+    var seed: UInt64 { givenSeed ?? 0 }
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads).") }
@@ -27,10 +29,21 @@ struct EngineOptions: ParsableArguments {
         }
     }
 
-    /// Applies the thread count to libtorch.
-    func apply() throws {
+    /// The thread count libtorch gets: `--threads`, capped at the machine's cores (more only oversubscribes them:
+    /// a run with --threads 100000 made no progress at all).
+    var threadCount: Int {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        guard let threads else { return cores }
+        if threads > cores { printError("warning: --threads \(threads) is more than the \(cores) cores of this machine; using \(cores).") }
+        return Swift.min(threads, cores)
+    }
+
+    /// Applies the thread count to libtorch: `--threads`, else `fallback` (a resumed run's), else all cores.
+    func apply(fallback: Int? = nil) throws {
         Torch.tuneAllocator()
-        try Torch.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        var options = self
+        if threads == nil, let fallback { options.threads = fallback }
+        try Torch.setThreads(options.threadCount)
     }
 }
 
@@ -74,3 +87,45 @@ struct DatasetSubjects: ParsableArguments {
 }
 
 extension SubjectSelection.Part: ExpressibleByArgument {}
+
+/// Locks an output for the life of the command (a second command writing it is refused with this one's pid) and
+/// removes the temporary files an interrupted run left in it. Hold the result until the output is written.
+enum OutputGuard {
+    static func file(_ path: String) throws -> OutputLock {
+        let url = URL(fileURLWithPath: path)
+        let lock = try OutputLock.file(url)
+        for leftover in TemporaryFiles.removeLeftovers(of: url) { printError("removed \(leftover.path), left by an interrupted run") }
+        return lock
+    }
+
+    static func folder(_ path: String) throws -> OutputLock {
+        let url = URL(fileURLWithPath: path)
+        let lock = try OutputLock.folder(url)
+        for leftover in TemporaryFiles.removeLeftovers(in: url) { printError("removed \(leftover.path), left by an interrupted run") }
+        return lock
+    }
+
+    /// Runs `body` holding the folder's lock; a folder this created is removed again when `body` fails before writing
+    /// anything into it.
+    static func withFolder<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        let fresh = !FileManager.default.fileExists(atPath: path)
+        let lock = try folder(path)
+        defer { lock.release() }
+        do {
+            return try body()
+        } catch {
+            lock.release()
+            if fresh, (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty == true { try? FileManager.default.removeItem(atPath: path) }
+            throw error
+        }
+    }
+}
+
+extension PredictionFolder {
+    /// `requireComplete()`, with a warning when the folder has no manifest to check against.
+    func requireCompleteOrWarn() throws {
+        if try requireComplete() == nil {
+            printError("warning: \(url.path) has no manifest.json (not written by this rachis predict): whether it is complete cannot be checked")
+        }
+    }
+}

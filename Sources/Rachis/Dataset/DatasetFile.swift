@@ -64,6 +64,8 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     case duplicateSubject(String)
     case invalidSubjectID(String)
     case cropOutOfBounds(file: String, subject: String, offset: [Int], size: [Int], shape: [Int])
+    /// What `rachis dataset validate` lists, for a command that refuses to read such a file.
+    case failsValidation(file: String, problems: [String])
 
     public var description: String {
         switch self {
@@ -80,6 +82,10 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
         case let .invalidSubjectID(id): "subject id \"\(id)\" may only use letters, digits, '.', '_' and '-'"
         case let .cropOutOfBounds(file, subject, offset, size, shape):
             "\(file) subject \(subject): crop at \(offset) of size \(size) does not fit the volume \(shape)"
+        case let .failsValidation(file, problems):
+            "\(file) fails validation (\(problems.count) problem\(problems.count == 1 ? "" : "s"); rachis dataset validate \(file) lists them all):\n"
+                + problems.prefix(5).map { "  \(file) \($0)" }.joined(separator: "\n")
+                + (problems.count > 5 ? "\n  ... and \(problems.count - 5) more" : "")
         }
     }
 }

@@ -9,6 +9,8 @@ public final class DatasetReader: @unchecked Sendable {
     /// Subject ids in file order (sorted by name).
     public let subjectIDs: [String]
     let file: File
+    /// What `requireValid` has checked.
+    let validation = ValidationMemo()
     /// Whole decoded volumes for the crop reads, when `cacheVolumes(upToBytes:)` turned it on.
     private var cache: VolumeCache? {
         cacheLock.lock()

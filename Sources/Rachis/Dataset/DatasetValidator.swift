@@ -19,17 +19,28 @@ public struct DatasetValidator {
 
     public func validate(_ url: URL) throws -> [Problem] {
         let reader = try DatasetReader(url: url)
+        return try validateFile(reader) + validate(subjects: reader.subjectIDs, in: reader)
+    }
+
+    /// The content checks of the given subjects.
+    public func validate(subjects: [String], in reader: DatasetReader) throws -> [Problem] {
         var problems: [Problem] = []
-        let schema = try JSONSchema.shipped("dataset.schema.json")
-        for violation in schema.validate(try reader.describe()) {
-            problems.append(Problem(object: "layout " + Self.objectPath(violation.path), message: violation.message))
-        }
-        for id in reader.subjectIDs {
+        for id in subjects {
             do {
                 problems += try check(subject: id, in: reader)
             } catch {
                 problems.append(Problem(object: "/subjects/\(id)", message: "cannot be read: \(error)"))
             }
+        }
+        return problems
+    }
+
+    /// The checks of the file as a whole: the HDF5 layout against the schema, and the splits.
+    public func validateFile(_ reader: DatasetReader) throws -> [Problem] {
+        var problems: [Problem] = []
+        let schema = try JSONSchema.shipped("dataset.schema.json")
+        for violation in schema.validate(try reader.describe()) {
+            problems.append(Problem(object: "layout " + Self.objectPath(violation.path), message: violation.message))
         }
         let known = Set(reader.subjectIDs)
         for split in try reader.splits() {
@@ -239,5 +250,46 @@ public struct DatasetValidator {
             }
         }
         return annotatedNearby ? false : nil
+    }
+}
+
+extension DatasetReader {
+    /// Refuses what `rachis dataset validate` refuses, in the file as a whole (layout, splits) and in the subjects
+    /// given: the one check every command that reads a dataset runs on what it reads, before it uses it. Each
+    /// subject is checked once per reader, so a command may call this per subject as it reads them.
+    public func requireValid(subjects: [String]) throws {
+        let (checkFile, unchecked) = validation.pending(subjects)
+        let validator = DatasetValidator()
+        var problems = checkFile ? try validator.validateFile(self) : []
+        problems += try validator.validate(subjects: unchecked, in: self)
+        guard problems.isEmpty else {
+            throw DatasetError.failsValidation(file: url.path, problems: problems.map(\.description))
+        }
+        validation.passed(file: checkFile, subjects: unchecked)
+    }
+
+    /// `requireValid(subjects:)` for every subject of the file.
+    public func requireValid() throws { try requireValid(subjects: subjectIDs) }
+}
+
+/// What a `DatasetReader` has validated already.
+final class ValidationMemo: @unchecked Sendable {
+    private let lock = NSLock()
+    private var file = false
+    private var subjects: Set<String> = []
+
+    /// Whether the file checks are still to run, and the subjects not yet checked (once each).
+    func pending(_ ids: [String]) -> (file: Bool, subjects: [String]) {
+        lock.lock()
+        defer { lock.unlock() }
+        var seen: Set<String> = []
+        return (!file, ids.filter { !subjects.contains($0) && seen.insert($0).inserted })
+    }
+
+    func passed(file checked: Bool, subjects ids: [String]) {
+        lock.lock()
+        defer { lock.unlock() }
+        if checked { file = true }
+        subjects.formUnion(ids)
     }
 }

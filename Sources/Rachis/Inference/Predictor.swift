@@ -99,6 +99,7 @@ public final class Predictor {
 
     /// One subject's image from a dataset file.
     public func input(dataset reader: DatasetReader, subject id: String) throws -> (image: [Float], geometry: Geometry, source: SubjectPrediction.Source) {
+        if reader.subjectIDs.contains(id) { try reader.requireValid(subjects: [id]) }
         let geometry = try reader.geometry(of: id)
         let source = SubjectPrediction.Source(kind: "dataset", paths: [reader.url.path], subject: id)
         let names = reader.header.channelNames

@@ -85,6 +85,7 @@ public struct Relabeler {
         let inputPath = input.standardizedFileURL.resolvingSymlinksInPath().path
         guard inputPath != output.standardizedFileURL.resolvingSymlinksInPath().path else { throw Error.sameFile(input.path) }
         let reader = try DatasetReader(url: input)
+        try reader.requireValid()
         let checkpoint = predictor.checkpointURL.path
         guard reader.header.channelNames.count == predictor.config.model.inChannels else {
             throw Error.mismatch(checkpoint: checkpoint, dataset: input.path, reason: "the dataset has \(reader.header.channelNames.count) channels (\(reader.header.channelNames.joined(separator: ", "))), the model \(predictor.config.model.inChannels) (\(predictor.channelNames.joined(separator: ", ")))")

@@ -946,6 +946,10 @@ extension JSONSchema {
         "dataset": {
           "type": "string",
           "description": "JSON text: {name, channelNames, classNames, structureNames, spacingMM}: what the model was trained on (spacingMM the median training voxel spacing [D, H, W]); inference checks its input against it."
+        },
+        "run": {
+          "type": "string",
+          "description": "JSON text: {seed, threads}: the seed and libtorch thread count the run was started with; train --resume takes them (and refuses a different --seed)."
         }
       },
       "additionalProperties": false
@@ -3920,6 +3924,32 @@ extension JSONSchema {
     }
   }
 }
+"""#,
+        "predictions-manifest.schema.json": #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://rachis.dev/schemas/predictions-manifest.schema.json",
+  "title": "Rachis predictions folder manifest",
+  "description": "manifest.json of a predictions folder (rachis predict): written before the first subject with completed false and rewritten with completed true after the last. evaluate, report and attribution validate refuse a folder whose manifest is not completed, whose listed subjects are missing, or that holds subjects it does not list.",
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["format", "formatVersion", "created", "rachisVersion", "checkpoint", "checkpointSHA256", "subjects", "completed"],
+  "properties": {
+    "format": { "const": "rachis-predictions" },
+    "formatVersion": { "const": 1 },
+    "created": { "type": "string" },
+    "rachisVersion": { "type": "string" },
+    "checkpoint": { "type": "string", "description": "The checkpoint path as given to predict." },
+    "checkpointSHA256": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
+    "dataset": { "type": "string", "description": "The dataset file (--data); absent for --image." },
+    "split": { "type": "string" },
+    "part": { "type": "string", "enum": ["train", "val", "test", "all", "subjects"] },
+    "images": { "type": "array", "items": { "type": "string" }, "description": "The image files (--image)." },
+    "subjects": { "type": "array", "items": { "type": "string" } },
+    "completed": { "type": "boolean" }
+  }
+}
+
 """#,
         "train-config.schema.json": #"""
 {

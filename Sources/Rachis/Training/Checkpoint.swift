@@ -38,8 +38,17 @@ public struct Checkpoint {
         }
     }
 
+    /// The seed and libtorch thread count a run was started with: `--resume` takes them, since the same seed and
+    /// threads give the same result. Stored as the JSON attribute `run` (absent in checkpoints written before it).
+    public struct RunSettings: Codable, Equatable, Sendable {
+        public var seed: UInt64
+        public var threads: Int
+        public init(seed: UInt64, threads: Int) { (self.seed, self.threads) = (seed, threads) }
+    }
+
     public var state: State
     public var dataset: TrainingData?
+    public var run: RunSettings?
     /// The training config as JSON text.
     public var config: String
     /// The metrics history as JSON text (one object per logged row).
@@ -59,6 +68,7 @@ public struct Checkpoint {
         case notACheckpoint(file: String, reason: String)
         case unsupportedVersion(file: String, found: Int, supported: Int)
         case unsupportedTensor(file: String, name: String, dtype: String)
+        case nonFinite(file: String, name: String, count: Int, total: Int)
 
         public var description: String {
             switch self {
@@ -66,6 +76,8 @@ public struct Checkpoint {
             case let .unsupportedVersion(file, found, supported):
                 "\(file): checkpoint schema version \(found) is not supported (this Rachis reads version \(supported)); retrain or use the Rachis version that wrote it"
             case let .unsupportedTensor(file, name, dtype): "\(file) \(name): tensors of type \(dtype) cannot be stored"
+            case let .nonFinite(file, name, count, total):
+                "\(file) \(name): \(count) of \(total) values are NaN or infinite; the checkpoint cannot be used (resume from or predict with an earlier one)"
             }
         }
     }
@@ -83,6 +95,7 @@ public struct Checkpoint {
             encoder.outputFormatting = [.sortedKeys]
             try file.setAttribute("state", String(decoding: try encoder.encode(state), as: UTF8.self))
             if let dataset { try file.setAttribute("dataset", String(decoding: try encoder.encode(dataset), as: UTF8.self)) }
+            if let run { try file.setAttribute("run", String(decoding: try encoder.encode(run), as: UTF8.self)) }
             for (group, tensors) in [("model", model), ("optimizer", optimizer), ("loss_weighting", lossWeighting)] {
                 let g = try file.createGroup(group)
                 for name in tensors.keys.sorted() { try Self.write(tensors[name]!, named: name, into: g, file: url.path) }
@@ -119,13 +132,33 @@ public struct Checkpoint {
                 throw Error.notACheckpoint(file: url.path, reason: "the attribute dataset is not valid: \(error)")
             }
         }
+        let run = try runSettings(file, path: url.path)
         var checkpoint = Checkpoint(
             state: state, config: try file.readAttribute("config", as: String.self),
             history: try file.readAttribute("history", as: String.self),
             model: try tensors("model"), optimizer: try tensors("optimizer"), lossWeighting: try tensors("loss_weighting"),
             rngState: file.exists("rng_state") ? try readTensor(try file.openDataset("rng_state"), file: url.path) : nil)
         checkpoint.dataset = dataset
+        checkpoint.run = run
         return checkpoint
+    }
+
+    /// Only the stored seed and thread count (nil when the checkpoint predates them), without reading the tensors.
+    public static func runSettings(at url: URL) throws -> RunSettings? {
+        let file: File
+        do { file = try File.open(url, mode: .readOnly) } catch let error as HDF5Error {
+            throw Error.notACheckpoint(file: url.path, reason: error.kind == .fileNotFound ? "the file does not exist" : "HDF5 cannot open it")
+        }
+        return try runSettings(file, path: url.path)
+    }
+
+    static func runSettings(_ file: File, path: String) throws -> RunSettings? {
+        guard file.hasAttribute("run") else { return nil }
+        do {
+            return try JSONDecoder().decode(RunSettings.self, from: Data(try file.readAttribute("run", as: String.self).utf8))
+        } catch {
+            throw Error.notACheckpoint(file: path, reason: "the attribute run is not valid: \(error)")
+        }
     }
 
     static func write(_ tensor: Tensor, named name: String, into group: Container, file: String) throws {
@@ -144,12 +177,19 @@ public struct Checkpoint {
         try dataset.setAttribute("dtype", "\(t.dtype)")
     }
 
+    /// Refuses NaN or infinite values: a model with them predicts nothing (or garbage) without failing.
+    static func finite<T: BinaryFloatingPoint>(_ values: [T], _ dataset: HDF5.Dataset, file: String) throws -> [T] {
+        let bad = values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+        guard bad == 0 else { throw Error.nonFinite(file: file, name: dataset.path, count: bad, total: values.count) }
+        return values
+    }
+
     static func readTensor(_ dataset: HDF5.Dataset, file: String) throws -> Tensor {
         let shape = try dataset.shape
         let dtype = dataset.hasAttribute("dtype") ? try dataset.readAttribute("dtype", as: String.self) : "\(try dataset.elementType)"
         switch dtype {
-        case "float32": return try Tensor(try dataset.read(as: Float.self).values, shape: shape)
-        case "float64": return try Tensor(try dataset.read(as: Double.self).values, shape: shape)
+        case "float32": return try Tensor(try finite(try dataset.read(as: Float.self).values, dataset, file: file), shape: shape)
+        case "float64": return try Tensor(try finite(try dataset.read(as: Double.self).values, dataset, file: file), shape: shape)
         case "int64": return try Tensor(try dataset.read(as: Int64.self).values, shape: shape)
         case "int32": return try Tensor(try dataset.read(as: Int32.self).values, shape: shape)
         case "uint8": return try Tensor(try dataset.read(as: UInt8.self).values, shape: shape)

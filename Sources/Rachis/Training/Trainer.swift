@@ -14,7 +14,10 @@ public final class Trainer {
     public struct Options: Sendable {
         public var dataset: URL
         public var run: URL
-        public var seed: UInt64 = 0
+        /// nil: 0 for a new run, the stored seed on resume (a different one is refused).
+        public var seed: UInt64? = nil
+        /// The libtorch thread count the caller set (recorded in checkpoints; nil: libtorch's current count).
+        public var threads: Int? = nil
         public var device: Device = .cpu
         public var resume = false
         public init(dataset: URL, run: URL) { (self.dataset, self.run) = (dataset, run) }
@@ -44,6 +47,7 @@ public final class Trainer {
         case runExists(String)
         case nothingToResume(String)
         case configMismatch(run: String, keys: [String])
+        case seedMismatch(run: String, stored: UInt64, given: UInt64)
         case channelMismatch(dataset: String, channels: Int, model: Int)
         case classMismatch(dataset: String, classes: Int, model: Int)
         case nonFiniteLoss(epoch: Int, batch: Int, subjects: [String])
@@ -54,6 +58,8 @@ public final class Trainer {
             case let .nothingToResume(path): "\(path) has no checkpoint_last.h5 to resume from"
             case let .configMismatch(run, keys):
                 "the config differs from the one \(run) was started with (\(keys.joined(separator: ", "))); resume without --config, or start a new run"
+            case let .seedMismatch(run, stored, given):
+                "\(run) was started with --seed \(stored); resuming it with --seed \(given) would not continue the same run: drop --seed (or pass --seed \(stored))"
             case let .channelMismatch(dataset, channels, model):
                 "\(dataset) has \(channels) image channels, the model config expects \(model) (model.inChannels)"
             case let .classMismatch(dataset, classes, model):
@@ -85,6 +91,8 @@ public final class Trainer {
     public var isMain: Bool { distributed?.isMain ?? true }
     /// Stored in every checkpoint for inference's input checks.
     let trainingData: Checkpoint.TrainingData
+    /// The seed and threads the run was started with, stored in every checkpoint for `--resume`.
+    public let runSettings: Checkpoint.RunSettings
 
     /// - Parameter distributed: the process group of a data-parallel run, joined before: every rank constructs its
     ///   trainer with the same config, dataset and seed.
@@ -96,6 +104,8 @@ public final class Trainer {
         self.distributed = distributed
         folder = RunFolder(options.run)
         let reader = try DatasetReader(url: options.dataset)
+        // What validate refuses is refused here too, in the subjects training reads (an unknown split is the loader's error).
+        try reader.requireValid(subjects: try reader.splits().first { $0.name == config.loader.split }.map { $0.train + $0.val } ?? [])
         guard reader.header.channelNames.count == config.model.inChannels else {
             throw Error.channelMismatch(dataset: options.dataset.path, channels: reader.header.channelNames.count, model: config.model.inChannels)
         }
@@ -110,19 +120,28 @@ public final class Trainer {
             // Only the number of epochs may change on resume (to train longer or stop earlier).
             let differing = Self.differences(stored, try config.json()).filter { $0 != "train.epochs" }
             guard differing.isEmpty else { throw Error.configMismatch(run: options.run.path, keys: differing) }
+            if let stored = checkpoint!.run, let given = options.seed, given != stored.seed {
+                throw Error.seedMismatch(run: options.run.path, stored: stored.seed, given: given)
+            }
         } else {
             // Only rank 0 owns the run folder (other ranks may see it on a shared file system).
             if distributed?.isMain ?? true, FileManager.default.fileExists(atPath: folder.lastCheckpoint.path) { throw Error.runExists(options.run.path) }
             checkpoint = nil
         }
 
-        Torch.manualSeed(options.seed)
+        let seed = options.seed ?? checkpoint?.run?.seed ?? 0
+        runSettings = Checkpoint.RunSettings(seed: seed, threads: options.threads ?? Torch.threads)
+        if let stored = checkpoint?.run, stored.threads != runSettings.threads {
+            logger.warning("resuming with a different thread count: results may differ slightly from an uninterrupted run",
+                           metadata: ["threads": "\(runSettings.threads)", "started with": "\(stored.threads)"])
+        }
+        Torch.manualSeed(seed)
         model = try SpineModel(config.model)
         // Crops must be divisible by what the model's downsampling needs.
         var loaderConfig = config.loader
         let divisor = SpineModel.requiredDivisor(config.model)
         loaderConfig.cropDivisor = zip(loaderConfig.cropDivisor, divisor).map { a, b in a * b / Self.gcd(a, b) }
-        loader = try DataLoader(reader: reader, config: loaderConfig, seed: options.seed,
+        loader = try DataLoader(reader: reader, config: loaderConfig, seed: seed,
                                 shard: distributed.map { DataLoader.Shard(rank: $0.rank, count: $0.worldSize) } ?? .whole,
                                 targets: LooseTargets(loss: config.loss))
         var classCounts = [Int](repeating: 0, count: config.model.classes)
@@ -484,6 +503,7 @@ public final class Trainer {
             lossWeighting: Dictionary(uniqueKeysWithValues: loss.state().map { ($0.name, $0.tensor) }),
             rngState: try Torch.rngState())
         checkpoint.dataset = trainingData
+        checkpoint.run = runSettings
         try checkpoint.write(to: folder.lastCheckpoint)
     }
 }

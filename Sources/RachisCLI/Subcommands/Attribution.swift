@@ -118,6 +118,14 @@ extension RachisCommand.Attribution {
             validator.passThreshold = passMass
 
             let outURL = URL(fileURLWithPath: out ?? URL(fileURLWithPath: predictions!).appendingPathComponent("attribution").path)
+            // The predictions folder (whose JSON files get the results) and --out are written: both are locked, the
+            // predictions folder from the start, --out (created only when the results are in) before it is written.
+            var locks: [OutputLock] = []
+            defer { for lock in locks { lock.release() } }
+            if let predictions {
+                try PredictionFolder(URL(fileURLWithPath: predictions)).requireCompleteOrWarn()
+                locks.append(try OutputLock.folder(URL(fileURLWithPath: predictions)))
+            }
             var rows: [AttributionRow] = []
             var maps: [(name: String, geometry: Geometry, values: [Float])] = []
             var updated: [(SubjectPrediction, [Float]?)] = []
@@ -161,6 +169,7 @@ extension RachisCommand.Attribution {
             let summary = validator.summary(rows: rows, source: predictions ?? dataset.data!, regions: predictions != nil ? "predicted" : "reference",
                                             maxFailingFraction: maxFailing, seconds: seconds)
             // Everything is computed; now write.
+            locks.append(try OutputGuard.folder(outURL.path))
             try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
             try AttributionOutput.write(summary, to: outURL)
             if !noMaps {

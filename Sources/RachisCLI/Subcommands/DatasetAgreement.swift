@@ -46,6 +46,7 @@ extension RachisCommand.Dataset {
 
         func run() throws {
             let reader = try DatasetReader(url: URL(fileURLWithPath: data))
+            try reader.requireValid()
             let prior: STAPLE.Prior = staplePrior == "mean" ? .raterMean : .global(Double(staplePrior)!)
             let staple = STAPLE(prior: prior, tolerance: stapleTolerance, maxIterations: stapleIterations)
             let progress = ProgressBar("agreement", unit: "subjects")

@@ -35,6 +35,7 @@ extension RachisCommand.Dataset {
         func run() throws {
             do {
                 let reader = try DatasetReader(url: URL(fileURLWithPath: dataset))
+                try reader.requireValid(subjects: reader.subjectIDs.contains(subject) ? [subject] : [])
                 try DatasetExporter.export(reader, subject: subject, volume, channel: channel,
                                            to: URL(fileURLWithPath: out), overwrite: force)
                 print("wrote \(out): subject \(subject), \(volume.rawValue)\(channel.map { " (\($0))" } ?? "")")

@@ -45,6 +45,8 @@ extension RachisCommand.Dataset {
             if let spacing { recipe.spacingMM = spacing }
             try recipe.validate()
             let url = URL(fileURLWithPath: out)
+            let lock = try OutputGuard.file(out)
+            defer { lock.release() }
             let progress = ProgressBar("synth", unit: "subjects")
             let summary = try PhantomDataset.write(recipe: recipe, to: url, overwrite: force,
                                                    command: CommandLine.arguments.joined(separator: " ")) { done, total in

@@ -31,7 +31,9 @@ extension RachisCommand {
 
         func run() throws {
             let folder = PredictionFolder(URL(fileURLWithPath: predictions))
+            try folder.requireCompleteOrWarn()
             let reader = try DatasetReader(url: URL(fileURLWithPath: data))
+            try reader.requireValid(subjects: try folder.subjectIDs().filter(reader.subjectIDs.contains))
             let progress = ProgressBar("evaluate", unit: "subjects")
             var evaluator = Evaluator(folder: folder, reader: reader)
             evaluator.hd95 = hd95

@@ -11,7 +11,9 @@ extension RachisCommand {
                 Reads subjects of a dataset (--data, with --split/--part or --subject) or image files (--image, one \
                 per channel in the model's channel order; NIfTI or MetaImage). Writes into --out, per subject: \
                 <id>.json (vertebrae, levels, classes, flags; schemas/prediction.schema.json), <id>_vertebrae.nii.gz \
-                (regions by VerSe level id) and <id>_structures.nii.gz. Volumes larger than the training crop are \
+                (regions by VerSe level id) and <id>_structures.nii.gz, and manifest.json (the checkpoint and its \
+                sha256, the dataset, split and subjects; completed: true once every subject is written). An existing \
+                predictions folder is replaced only with --force. Volumes larger than the training crop are \
                 predicted with an overlapping sliding window.
                 """)
 
@@ -28,6 +30,9 @@ extension RachisCommand {
 
         @Option(help: "Output folder.")
         var out: String
+
+        @Flag(help: "Replace the predictions in an existing --out folder (its contents are removed first).")
+        var force = false
 
         @Option(help: "Sliding-window overlap, a fraction of the window.")
         var overlap: Double = 0.5
@@ -71,30 +76,53 @@ extension RachisCommand {
             options.keepMaps = saveMaps
             guard ["peaks", "bodies"].contains(candidates) else { throw ValidationError("--candidates is peaks or bodies, got \"\(candidates)\".") }
             options.bodyCandidates = candidates == "bodies"
-            let predictor = try Predictor(checkpoint: URL(fileURLWithPath: checkpoint), options: options, logger: logger)
+            let checkpointURL = URL(fileURLWithPath: checkpoint)
+            let predictor = try Predictor(checkpoint: checkpointURL, options: options, logger: logger)
             let folder = PredictionFolder(URL(fileURLWithPath: out))
+            let fresh = !FileManager.default.fileExists(atPath: out)
+            let lock = try OutputGuard.folder(out)
+            defer { lock.release() }
+            try folder.prepare(force: force)
             var written: [SubjectPrediction] = []
-            if let data = dataset.data {
-                let reader = try DatasetReader(url: URL(fileURLWithPath: data))
-                let ids = try dataset.ids(reader, defaultSplit: predictor.config.loader.split)
-                let progress = ProgressBar("predict", unit: "subjects")
-                for (i, id) in ids.enumerated() {
-                    let input = try predictor.input(dataset: reader, subject: id)
-                    let (prediction, volumes) = try predictor.predict(id: id, image: input.image, geometry: input.geometry, source: input.source)
+            do {
+                var manifest = PredictionFolder.Manifest(checkpoint: checkpoint, checkpointSHA256: try SHA256.hex(contentsOf: checkpointURL), subjects: [])
+                if let data = dataset.data {
+                    let reader = try DatasetReader(url: URL(fileURLWithPath: data))
+                    let ids = try dataset.ids(reader, defaultSplit: predictor.config.loader.split)
+                    (manifest.dataset, manifest.subjects) = (data, ids)
+                    if dataset.subject.isEmpty {
+                        (manifest.split, manifest.part) = (dataset.part == .all ? nil : dataset.split ?? predictor.config.loader.split, dataset.part.rawValue)
+                    } else {
+                        manifest.part = "subjects"
+                    }
+                    try folder.writeManifest(manifest)
+                    let progress = ProgressBar("predict", unit: "subjects")
+                    for (i, id) in ids.enumerated() {
+                        let input = try predictor.input(dataset: reader, subject: id)
+                        let (prediction, volumes) = try predictor.predict(id: id, image: input.image, geometry: input.geometry, source: input.source)
+                        try folder.write(prediction, volumes: volumes)
+                        written.append(prediction)
+                        progress.update(i + 1, of: ids.count)
+                    }
+                } else {
+                    let urls = image.map { URL(fileURLWithPath: $0) }
+                    let name = id ?? Self.stem(urls[0])
+                    guard name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }), !name.isEmpty else {
+                        throw ValidationError("subject id \"\(name)\" may only use letters, digits, '.', '_' and '-': pass --id.")
+                    }
+                    (manifest.images, manifest.subjects) = (image, [name])
+                    try folder.writeManifest(manifest)
+                    let input = try predictor.input(files: urls)
+                    let (prediction, volumes) = try predictor.predict(id: name, image: input.image, geometry: input.geometry, source: input.source)
                     try folder.write(prediction, volumes: volumes)
                     written.append(prediction)
-                    progress.update(i + 1, of: ids.count)
                 }
-            } else {
-                let urls = image.map { URL(fileURLWithPath: $0) }
-                let name = id ?? Self.stem(urls[0])
-                guard name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }), !name.isEmpty else {
-                    throw ValidationError("subject id \"\(name)\" may only use letters, digits, '.', '_' and '-': pass --id.")
-                }
-                let input = try predictor.input(files: urls)
-                let (prediction, volumes) = try predictor.predict(id: name, image: input.image, geometry: input.geometry, source: input.source)
-                try folder.write(prediction, volumes: volumes)
-                written.append(prediction)
+                manifest.completed = true
+                try folder.writeManifest(manifest)
+            } catch {
+                // A folder this run created and wrote nothing into goes again; otherwise its manifest says it is incomplete.
+                if fresh, written.isEmpty { lock.release(); try? FileManager.default.removeItem(atPath: out) }
+                throw error
             }
             for p in written {
                 let levels = p.vertebrae.map { v in

@@ -53,6 +53,8 @@ extension RachisCommand {
             (options.threshold, options.samples, options.seed, options.device, options.overwrite) = (threshold, samples, engine.seed, engine.device, force)
             let relabeler = try Relabeler(checkpoint: URL(fileURLWithPath: checkpoint), options: options, logger: logger)
             let command = (["rachis"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+            let lock = try OutputGuard.file(out)
+            defer { lock.release() }
             let summaries = try relabeler.relabel(input: URL(fileURLWithPath: data), output: URL(fileURLWithPath: out), command: command)
             var unlabelled = 0, pseudo = 0
             for s in summaries {

@@ -36,8 +36,11 @@ extension RachisCommand {
             let builder = ReportBuilder(pixelsPerMM: pixelsPerMm)
             let bar = ProgressBar("report", unit: "subjects")
             let out = URL(fileURLWithPath: self.out)
-            let result = try builder.build(predictions: URL(fileURLWithPath: predictions), out: out,
-                                           evaluation: evaluation.map { URL(fileURLWithPath: $0) }) { bar.update($0, of: $1) }
+            try PredictionFolder(URL(fileURLWithPath: predictions)).requireCompleteOrWarn()
+            let result = try OutputGuard.withFolder(self.out) {
+                try builder.build(predictions: URL(fileURLWithPath: predictions), out: out,
+                                  evaluation: evaluation.map { URL(fileURLWithPath: $0) }) { bar.update($0, of: $1) }
+            }
             for s in result.subjects {
                 let flags = s.prediction.flags.isEmpty ? "" : "  [" + s.prediction.flags.map(\.rawValue).joined(separator: ", ") + "]"
                 print("\(s.id): \(s.prediction.vertebrae.count) vertebrae\(flags)")

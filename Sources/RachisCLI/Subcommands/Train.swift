@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Rachis
+import Torch
 
 extension RachisCommand {
     struct Train: ParsableCommand {
@@ -63,12 +64,15 @@ extension RachisCommand {
             if processGroup != nil, engine.device != .cpu {
                 throw ValidationError("--device \(engine.device): training across processes runs on CPU tensors (Gloo); NCCL for CUDA is not implemented. Use --device cpu.")
             }
-            try engine.apply()
+            // A resumed run keeps the seed and threads it was started with (stored in its checkpoints).
+            let stored = resume ? try? Checkpoint.runSettings(at: RunFolder(URL(fileURLWithPath: run)).lastCheckpoint) : nil
+            try engine.apply(fallback: stored?.threads)
             // Ranks other than 0 only report problems.
             let level = processGroup.map { $0.rank == 0 ? logLevel : Swift.max(logLevel, .warning) } ?? logLevel
             let logger = LogSetup.makeLogger(label: "rachis.train", level: level)
             var options = Trainer.Options(dataset: URL(fileURLWithPath: data), run: URL(fileURLWithPath: run))
-            options.seed = engine.seed
+            options.seed = engine.givenSeed
+            options.threads = Torch.threads
             options.device = engine.device
             options.resume = resume
             let stop = StopRequest()
@@ -78,7 +82,18 @@ extension RachisCommand {
                                                                    "master": "\(settings.host):\(settings.port)"])
                 return try DistributedContext(settings)
             }
-            let trainer = try Trainer(config: config, options: options, logger: logger, distributed: distributed)
+            // Only rank 0 writes the run folder; it holds it from before the checks of what is there.
+            let fresh = !FileManager.default.fileExists(atPath: run)
+            let lock = (processGroup?.rank ?? 0) == 0 ? try OutputGuard.folder(run) : nil
+            defer { lock?.release() }
+            let trainer: Trainer
+            do {
+                trainer = try Trainer(config: config, options: options, logger: logger, distributed: distributed)
+            } catch {
+                lock?.release()
+                if fresh { try? FileManager.default.removeItem(atPath: run) }
+                throw error
+            }
             let main = trainer.isMain
             let progress = ProgressBar("train", unit: "steps")
             let started = Date()
@@ -95,14 +110,14 @@ extension RachisCommand {
             let seconds = Date().timeIntervalSince(started)
             if let distributed, !main {
                 switch outcome {
-                case let .finished(epochs): print("Rank \(distributed.rank) of \(distributed.worldSize): trained \(epochs) epochs; rank 0 wrote \(run).")
+                case let .finished(epochs): print("Rank \(distributed.rank) of \(distributed.worldSize): trained \(epochs) epoch\(epochs == 1 ? "" : "s"); rank 0 wrote \(run).")
                 case let .stopped(signal, epoch, batch): print("Rank \(distributed.rank) of \(distributed.worldSize): stopped by \(signal) at epoch \(epoch + 1), batch \(batch).")
                 }
                 return
             }
             switch outcome {
             case let .finished(epochs):
-                print(String(format: "Trained %d epochs in %.0f s. Run folder: %@", epochs, seconds, run))
+                print(String(format: "Trained %d epoch%@ in %.0f s. Run folder: %@", epochs, epochs == 1 ? "" : "s", seconds, run))
                 if let best = trainer.state.bestValue, let epoch = trainer.state.bestEpoch {
                     print(String(format: "Best %@ = %.4f at epoch %d (checkpoint_best.h5)", trainer.state.bestMetric, best, epoch))
                 }
