@@ -49,21 +49,43 @@ struct ReportCommandTests {
         let synth = try CLI.run(["dataset", "synth", "--recipe", DatasetCommandTests.tinyRecipe, "--out", "d.h5", "--force"] + shape, in: folder)
         try #require(synth.status == 0, "\(synth.stderr)")
         let predictions = try Self.groundTruthPredictions(dataset: folder.appendingPathComponent("d.h5"), out: folder.appendingPathComponent("pred"))
-        try Data(#"{"format": "rachis-evaluation", "aggregate": {"localization": {"meanDistanceMM": 2.5}}}"#.utf8)
-            .write(to: folder.appendingPathComponent("eval.json"))
+        let evaluate = try CLI.run(["evaluate", "--predictions", "pred", "--data", "d.h5", "--out", "eval.json"], in: folder)
+        try #require(evaluate.status == 0, "\(evaluate.stderr)")
+        let evaluation = try JSONDecoder().decode(Evaluation.self, from: Data(contentsOf: folder.appendingPathComponent("eval.json")))
 
         let result = try CLI.run(["report", "--predictions", "pred", "--out", "report", "--evaluation", "eval.json"], in: folder)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("Report: ") && result.stdout.contains("(\(predictions.count) subjects"), "\(result.stdout)")
         let files = Set(try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("report").path))
-        #expect(files.isSuperset(of: ["index.html", "vertebrae.csv", "images", "subjects"] + predictions.map { "\($0.subjectID).html" }))
+        #expect(files.isSuperset(of: ["index.html", "vertebrae.csv", "images", "subjects", "evaluation.html", "evaluation.json"]
+                                     + predictions.map { "\($0.subjectID).html" }))
         let csv = try String(contentsOf: folder.appendingPathComponent("report/vertebrae.csv"), encoding: .utf8)
         #expect(csv.split(separator: "\n").count == 1 + predictions.reduce(0) { $0 + $1.vertebrae.count })
         let index = try String(contentsOf: folder.appendingPathComponent("report/index.html"), encoding: .utf8)
-        #expect(index.contains("localization.meanDistanceMM") && index.contains("ground-truth &lt;hand-made&gt;"))
+        #expect(index.contains("ground-truth &lt;hand-made&gt;"))
+        // Predictions made from the ground truth: every vertebra identified, every paired class right, on the summary
+        // (with its count) and per subject.
+        let l = evaluation.aggregate.localization
+        #expect(l.identificationRate == 1 && l.truthCount > 0)
+        #expect(index.contains("<td>Identification rate</td><td class=\"num value\">1</td><td class=\"wrap\">\(l.truthCount) of \(l.truthCount) ground-truth vertebrae identified"), "\(index)")
+        #expect(index.contains("<td>Balanced accuracy</td><td class=\"num value\">1</td>") && index.contains("images/reliability.png"))
+        #expect(index.contains("<td>Reconstruction PSNR</td><td class=\"num value\">31.5 dB</td>"))
+        // Every local link of every page names a file of the report.
+        let report = folder.appendingPathComponent("report")
+        let pages = try FileManager.default.contentsOfDirectory(atPath: report.path).filter { $0.hasSuffix(".html") }
+        #expect(pages.count == predictions.count + 2)
+        for page in pages {
+            let html = try String(contentsOf: report.appendingPathComponent(page), encoding: .utf8)
+            let targets = html.matches(of: /(?:href|src)="([^"#:]+)(?:#[^"]*)?"/).map { String($0.1).removingPercentEncoding ?? String($0.1) }
+            #expect(!targets.isEmpty)
+            for target in targets { #expect(FileManager.default.fileExists(atPath: report.appendingPathComponent(target).path), "\(page): \(target)") }
+        }
+        let images = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("report/images").path)
         for p in predictions {
-            let images = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("report/images").path)
             #expect(images.filter { $0.hasPrefix("\(p.subjectID)_") }.count == 2, "\(images)")
+            let page = try String(contentsOf: report.appendingPathComponent("\(p.subjectID).html"), encoding: .utf8)
+            // Vertebrae with a true class are paired with themselves: their true level stands beside the predicted one.
+            #expect(p.vertebrae.allSatisfy { $0.classProbabilities == nil } || page.contains("<th>True level</th>"), "\(p.subjectID)")
         }
     }
 

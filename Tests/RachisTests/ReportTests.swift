@@ -153,22 +153,193 @@ struct ReportTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: out.path).allSatisfy { !$0.hasSuffix(".tmp") })
     }
 
-    @Test func evaluationAggregateIsShownWhateverItHolds() throws {
+    /// An evaluation of the subject of `folder(in:)` ("s1": L1, L2, L3 predicted), built with the metrics: L1 paired
+    /// with the true L1 (class right), the predicted L3 paired with the true L4 (class right), L5 missed; one case of
+    /// structures; a PSNR.
+    static func evaluation(predictions: String = "pred") throws -> Evaluation {
+        var localization = LocalizationMetric()
+        let predicted = [VertebraPoint(levelID: 20, centroidMM: [0, 0, 0]), VertebraPoint(levelID: 21, centroidMM: [0, 30, 0]),
+                         VertebraPoint(levelID: 22, centroidMM: [0, 60, 0])]
+        let truth = [VertebraPoint(levelID: 20, centroidMM: [0, 2, 0]), VertebraPoint(levelID: 21, centroidMM: [0, 33, 0]),
+                     VertebraPoint(levelID: 23, centroidMM: [0, 62, 0]), VertebraPoint(levelID: 24, centroidMM: [0, 95, 0])]
+        localization.add(predicted: predicted, truth: truth)
+        var classification = ClassificationMetric(classNames: classes)
+        try classification.add(probabilities: [[0.8, 0.2], [0.45, 0.55]], labels: [0, 1])
+        var segmentation = SegmentationMetric()
+        let structures = StructureLabel.allCases.count
+        segmentation.add(id: "s1", prediction: (0..<8).map { UInt8($0 % structures) }, target: (0..<8).map { UInt8(($0 + $0 / 4) % structures) },
+                         known: nil, shape: [2, 2, 2], spacingMM: [1, 1, 1])
+        let pairs = [
+            ClassificationPair(levelID: 20, level: "L1", trueClass: 0, predictedLevel: "L1", decision: 0, classProbabilities: [0.8, 0.2], distanceMM: 2),
+            ClassificationPair(levelID: 23, level: "L4", trueClass: 1, predictedLevel: "L3", decision: 1, classProbabilities: [0.45, 0.55], distanceMM: 2),
+        ]
+        let subject = SubjectEvaluation(subjectID: "s1", datasetSubject: "s1", localization: localization.aggregate(),
+                                        classification: SubjectClassification(pairs: pairs, missed: ["L5"]),
+                                        segmentation: segmentation.cases[0].structures, reconstructionPSNR: 21.5)
+        let aggregate = Evaluation.Aggregate(
+            subjects: 1, localization: localization.aggregate(),
+            classification: Evaluation.ClassificationSummary(
+                paired: 2, missed: 1, overall: classification.aggregate(),
+                perLevel: [Evaluation.LevelClassification(levelID: 20, level: "L1", result: classification.aggregate())]),
+            segmentation: segmentation.aggregate(), reconstructionPSNR: Evaluation.PSNRSummary(meanDB: 21.5, count: 1))
+        return Evaluation(created: "2026-12-02T00:00:00Z", rachisVersion: "test", dataset: "d<1>.h5", predictions: predictions,
+                          classNames: classes, subjects: [subject], aggregate: aggregate)
+    }
+
+    /// Every scalar under `value` as (dotted name, value), as the report's full table names them.
+    static func leaves(_ value: JSONValue, _ name: String = "") -> [(String, JSONValue)] {
+        switch value {
+        case let .object(m): m.keys.sorted().flatMap { leaves(m[$0]!, name.isEmpty ? $0 : "\(name).\($0)") }
+        case let .array(items): items.enumerated().flatMap { leaves($1, "\(name)[\($0)]") }
+        default: [(name, value)]
+        }
+    }
+
+    @Test func evaluationPartsAreReadWithTheMetricTypesAndAMissingPartIsLeftOut() throws {
+        let evaluation = try Self.evaluation()
+        let full = try EvaluationSummary(JSONValue.parse(evaluation.encoded(), source: "e.json"), path: "e.json")
+        #expect(full.localization == evaluation.aggregate.localization && full.classification == evaluation.aggregate.classification)
+        #expect(full.segmentation == evaluation.aggregate.segmentation && full.reconstructionPSNR == evaluation.aggregate.reconstructionPSNR)
+        #expect(full.subjects == evaluation.subjects && full.unreadable.isEmpty && full.classNames == Self.classes && full.subjectCount == 1)
+
+        // Segmentation absent, localization from another version, a rule named: the rest is still read.
+        guard case var .object(root) = try JSONValue.parse(evaluation.encoded(), source: "e.json"), case var .object(aggregate) = root["aggregate"],
+              case var .object(localization) = aggregate["localization"] else { Issue.record("not an object"); return }
+        aggregate["segmentation"] = nil
+        localization["identifiedCount"] = nil
+        localization["rule"] = .string("verse-get-hits")
+        aggregate["localization"] = .object(localization)
+        root["aggregate"] = .object(aggregate)
+        let partial = try EvaluationSummary(.object(root), path: "e.json")
+        #expect(partial.segmentation == nil && partial.localization == nil && partial.classification != nil && partial.reconstructionPSNR != nil)
+        #expect(partial.unreadable.map(\.name) == ["aggregate.localization"] && partial.unreadable[0].value.contains("identifiedCount"))
+        #expect(partial.rules["localization"] == [EvaluationSummary.Row(name: "rule", value: "verse-get-hits")])
+        let metrics = EvaluationSection.summary(partial).map(\.metric)
+        #expect(!metrics.contains("Identification rate") && metrics.contains("Balanced accuracy") && metrics.contains("Reconstruction PSNR"))
+
+        // Nothing but the format is fine; another format is not.
+        let empty = try EvaluationSummary(JSONValue.parse(Data(#"{"format": "rachis-evaluation"}"#.utf8), source: "e"), path: "e")
+        #expect(empty.aggregate.isEmpty && empty.subjects.isEmpty && EvaluationSection.summary(empty).isEmpty)
+        #expect(throws: ReportError.self) { try EvaluationSummary(JSONValue.parse(Data(#"{"format": "rachis-prediction"}"#.utf8), source: "e"), path: "e") }
+    }
+
+    @Test func levelAgreementSaysWhichLevelsAreConfusedWithWhich() throws {
+        func pair(_ level: String, _ predicted: String, right: Bool = true) throws -> ClassificationPair {
+            ClassificationPair(levelID: try VertebraLevel(name: level).id, level: level, trueClass: 0, predictedLevel: predicted,
+                               decision: right ? 0 : 1, classProbabilities: [0.6, 0.4], distanceMM: 3)
+        }
+        let localization = LocalizationMetric().aggregate()
+        let subjects = [
+            SubjectEvaluation(subjectID: "a", datasetSubject: "a", localization: localization, classification: SubjectClassification(
+                pairs: [try pair("L2", "L1"), try pair("T12", "T12", right: false), try pair("L1", "L2")], missed: ["L3"])),
+            SubjectEvaluation(subjectID: "b", datasetSubject: "b", localization: localization, classification: SubjectClassification(
+                pairs: [try pair("L2", "L2"), try pair("L1", "T12")], missed: ["L2"])),
+            SubjectEvaluation(subjectID: "c", datasetSubject: "c", localization: localization, classification: nil),
+        ]
+        let levels = LevelAgreement(subjects: subjects).levels
+        #expect(levels.map(\.level) == ["T12", "L1", "L2", "L3"])
+        let l2 = levels[2]
+        #expect((l2.truth, l2.sameLevel, l2.missed, l2.paired, l2.classCorrect) == (3, 1, 1, 2, 2))
+        #expect(l2.confusedWith.map(\.level) == ["L1"] && l2.confusedWith.map(\.count) == [1])
+        #expect(levels[1].confusedWith.map(\.level) == ["T12", "L2"])
+        #expect((levels[0].sameLevel, levels[0].classCorrect) == (1, 0))
+        #expect((levels[3].truth, levels[3].missed, levels[3].levelID) == (1, 1, 22))
+    }
+
+    @Test func evaluatedReportLinksOnlyExistingFilesAndShowsEveryAggregateMetric() throws {
         let temp = try TemporaryFolder()
         let (folder, _, _) = try Self.folder(in: temp)
-        let evaluation = temp.file("eval.json")
-        try Data(#"{"format": "rachis-evaluation", "checkpoint": "c<1>.h5", "aggregate": {"dice": {"mean": 0.8123456, "n": 3}, "accuracy": 0.5, "perClass": [0.1, null]}, "subjects": []}"#.utf8).write(to: evaluation)
+        let evaluation = try Self.evaluation()
+        let file = temp.file("eval.json")
+        try evaluation.write(to: file)
         let out = temp.file("report")
-        _ = try ReportBuilder(pixelsPerMM: 2).build(predictions: folder.url, out: out, evaluation: evaluation)
-        let index = try String(contentsOf: out.appendingPathComponent("index.html"), encoding: .utf8)
-        for text in ["dice.mean</td><td class=\"num\">0.8123", "dice.n</td><td class=\"num\">3", "accuracy", "[0.1, –]", "c&lt;1&gt;.h5"] {
-            #expect(index.contains(text), "\(text)")
+        let result = try ReportBuilder(pixelsPerMM: 2).build(predictions: folder.url, out: out, evaluation: file)
+        #expect(Set(result.files).isSuperset(of: ["evaluation.json", "evaluation.html", "images/reliability.png", "index.html", "s1.html"]))
+        #expect(try Data(contentsOf: out.appendingPathComponent("evaluation.json")) == Data(contentsOf: file))
+
+        // Every page parses, and every file it links to exists.
+        for page in ["index.html", "s1.html", "evaluation.html"] {
+            #expect(try HTMLDocument.missingLinks(page: page, in: out).isEmpty, "\(page)")
         }
-        // Missing keys are fine; another format is not.
-        try Data(#"{"format": "rachis-evaluation"}"#.utf8).write(to: evaluation)
-        #expect(try EvaluationSummary.read(evaluation).aggregate.isEmpty)
-        try Data(#"{"format": "rachis-prediction"}"#.utf8).write(to: evaluation)
-        #expect(throws: ReportError.self) { try EvaluationSummary.read(evaluation) }
+        let index = try HTMLDocument(String(contentsOf: out.appendingPathComponent("index.html"), encoding: .utf8))
+        #expect(index.localFiles.contains("images/reliability.png") && index.localFiles.contains("evaluation.html"))
+
+        // The summary: each headline figure with its value.
+        let a = evaluation.aggregate
+        let structures = a.segmentation.perStructure
+        var headline = [("Identification rate", a.localization.identificationRate, ""), ("Localization error, mean", a.localization.meanDistanceMM, " mm"),
+                        ("Localization error, median", a.localization.medianDistanceMM, " mm"),
+                        ("Balanced accuracy", a.classification.overall.balancedAccuracy, ""), ("Macro AUC", a.classification.overall.macroAUC, ""),
+                        ("ECE", a.classification.overall.expectedCalibrationError, ""), ("Reconstruction PSNR", a.reconstructionPSNR.meanDB, " dB")]
+        headline += structures.flatMap { [("Dice, \($0.name)", $0.meanDice, ""), ("HD95, \($0.name)", $0.meanHD95MM, " mm")] }
+        for (metric, value, unit) in headline {
+            let shown = "\(metric) \(HTML.metric(value))\(value.isFinite ? unit : "")"
+            #expect(index.text.contains(shown), "\(shown)")
+        }
+        #expect(a.localization.identifiedCount == 2 && index.text.contains("2 of 4 ground-truth vertebrae identified (3 predicted)"))
+        // The confusion matrix, per level (the true L4 given L3), and the subject's own identification rate.
+        #expect(index.tags.contains("table") && index.text.contains("true ↓ / decided →"))
+        #expect(index.text.contains("L4 1 0 0 L3 ×1 0 1 1 –") && index.text.contains("L5 1 0 – 1 0 – –"), "\(index.text)")
+        #expect(index.text.contains("\(HTML.number(a.localization.identificationRate)) (\(a.localization.identifiedCount)/4)"))
+
+        // Every aggregate value of the file is on evaluation.html, by its dotted name.
+        let full = try HTMLDocument(String(contentsOf: out.appendingPathComponent("evaluation.html"), encoding: .utf8))
+        guard case let .object(root) = try JSONValue.parse(Data(contentsOf: file), source: "eval.json"), let aggregate = root["aggregate"] else {
+            Issue.record("no aggregate"); return
+        }
+        let leaves = Self.leaves(aggregate)
+        #expect(leaves.count > 50)
+        for (name, value) in leaves {
+            // Short arrays of scalars are shown inline: their items are checked through the array.
+            let inline = name.range(of: #"\[\d+\]$"#, options: .regularExpression).map { String(name[..<$0.lowerBound]) }
+            if let inline, full.text.contains(inline + " [") {
+                #expect(full.text.contains(inline + " [") && full.text.contains(EvaluationSummary.text(value)), "\(name)")
+            } else {
+                #expect(full.text.contains("\(name) \(EvaluationSummary.text(value))"), "\(name)")
+            }
+        }
+
+        // The subject page: predicted and true level side by side, the evidence-free figure captions, its own metrics.
+        let page = try HTMLDocument(String(contentsOf: out.appendingPathComponent("s1.html"), encoding: .utf8))
+        #expect(page.text.contains("Level True level Distance mm True class"))
+        #expect(page.text.contains("L1 L1 2.0 normal") && page.text.contains("L3 L4 2.0 active, \"inflamed\"") && page.text.contains("L2 none paired"))
+        #expect(page.text.contains("not paired (no predicted vertebra within 20 mm): L5"))
+    }
+
+    @Test func aLongSubjectTableSaysHowManyRowsAreLeftOutAndWhere() throws {
+        let temp = try TemporaryFolder()
+        let (_, prediction, _) = try Self.folder(in: temp)
+        var second = prediction
+        second.subjectID = "s2"
+        let reports = [SubjectReport(prediction: prediction, figures: []), SubjectReport(prediction: second, figures: [])]
+        let shortened = try HTMLDocument(IndexPage.html(reports, evaluation: nil, predictionsFolder: "p", maximumSubjectRows: 1))
+        #expect(shortened.text.contains("Showing 1 of 2 subjects; 1 left out here. All of them:") && shortened.localFiles.contains("vertebrae.csv"))
+        #expect(shortened.links.contains("s1.html") && !shortened.links.contains("s2.html"))
+        let whole = try HTMLDocument(IndexPage.html(reports, evaluation: nil, predictionsFolder: "p"))
+        #expect(!whole.text.contains("left out") && whole.links.contains("s2.html"))
+    }
+
+    @Test func reliabilityDiagramDrawsABarPerNonEmptyBin() {
+        var bins = ClassificationMetric.calibrationBins(probabilities: [[0.95, 0.05], [0.92, 0.08], [0.55, 0.45]], labels: [0, 0, 1])
+        #expect(bins.map(\.count) == [0, 0, 0, 0, 0, 1, 0, 0, 0, 2])
+        bins[5].accuracy = 0
+        let diagram = ReliabilityDiagram(bins: bins, title: "test")
+        let image = diagram.render()
+        #expect(image.width == diagram.width && image.height == diagram.height)
+        // The last bin's bar (accuracy 1) reaches the top of the plot; the empty bins have none.
+        let top = 36, bottom = diagram.height - 62, left = 56, right = diagram.width - 16
+        let x9 = left + Int(0.95 * Double(right - left)), x2 = left + Int(0.25 * Double(right - left))
+        #expect(image[x9, top + 4] == ReliabilityDiagram.barColour && image[x9, bottom - 4] == ReliabilityDiagram.barColour)
+        #expect(image[x2, bottom - 4] != ReliabilityDiagram.barColour)
+    }
+
+    @Test func lesionChannelsGetTheLightFill() {
+        for (channel, name, light) in [(0, "T1", false), (1, "STIR", true), (0, "stir", true), (0, "T2 fs", true), (2, "other", true)] {
+            #expect(SagittalView.showsLesions(channel: channel, name: name) == light, "\(channel) \(name)")
+        }
+        let view = SagittalView()
+        #expect(view.lighter.fillAlpha == view.lightFillAlpha && view.lightFillAlpha < view.fillAlpha)
+        #expect(view.lighter.blend(grey: 200, (255, 0, 0)).1 > view.blend(grey: 200, (255, 0, 0)).1)
     }
 
     @Test func badInputsNameTheFileAndLeaveTheOutputAlone() throws {

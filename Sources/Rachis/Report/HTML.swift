@@ -1,7 +1,8 @@
 import Foundation
 
 /// Small helpers for the report's static HTML pages: escaping, number formatting, and the page frame with its style
-/// sheet (no JavaScript, no external resources).
+/// sheet and, for pages with sortable tables, a few lines of inline JavaScript (no external resources: the pages
+/// open from file://).
 enum HTML {
     /// Escapes text for HTML element content and quoted attribute values.
     static func escape(_ text: String) -> String {
@@ -40,8 +41,27 @@ enum HTML {
         "<span class=\"swatch\" style=\"background:rgb(\(colour.0),\(colour.1),\(colour.2))\"></span>"
     }
 
-    /// A whole page.
-    static func page(title: String, body: String) -> String {
+    /// A metric value as the evaluation pages write it: 4 significant digits (integers plainly), "–" when undefined.
+    static func metric(_ value: Double?) -> String {
+        guard let value, value.isFinite else { return "–" }
+        return EvaluationSummary.text(.number(value))
+    }
+
+    /// A `<td>` for a number, right-aligned, sorting by the value itself (undefined values sort last).
+    static func numberCell(_ value: Double?, _ text: String? = nil, digits: Int = 2) -> String {
+        let shown = text ?? number(value, digits: digits)
+        guard let value, value.isFinite else { return "<td class=\"num muted\" data-sort=\"\">\(escape(shown))</td>" }
+        return "<td class=\"num\" data-sort=\"\(value)\">\(escape(shown))</td>"
+    }
+
+    /// The notice under a table that shows `shown` of `total` rows: how many were left out and where they all are.
+    static func omitted(shown: Int, total: Int, unit: String, fullData: String) -> String {
+        guard total > shown else { return "" }
+        return "<p class=\"omitted\">Showing \(shown) of \(total) \(unit); \(total - shown) left out here. All of them: \(fullData).</p>\n"
+    }
+
+    /// A whole page; `sortable` adds the script that sorts every `table.sortable` by a click on a column head.
+    static func page(title: String, body: String, sortable: Bool = false) -> String {
         """
         <!DOCTYPE html>
         <html lang="en">
@@ -55,12 +75,42 @@ enum HTML {
         </style>
         </head>
         <body>
-        \(body)
+        \(body)\(sortable ? "<script>\n\(sortScript)\n</script>\n" : "")
         </body>
         </html>
 
         """
     }
+
+    /// Sorts a `table.sortable`'s body rows by the clicked column: by each cell's `data-sort` when it has one, else its
+    /// text; numbers before text, empty values last; a second click reverses.
+    static let sortScript = """
+        document.querySelectorAll("table.sortable").forEach(function (table) {
+          var heads = table.querySelectorAll("thead th");
+          heads.forEach(function (th, column) {
+            th.title = "Sort by this column";
+            th.addEventListener("click", function () {
+              var ascending = th.getAttribute("aria-sort") !== "ascending";
+              heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+              th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+              function key(row) {
+                var cell = row.cells[column];
+                var v = cell ? (cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent.trim()) : "";
+                if (v === "" || v === "\\u2013") return [2, ""];
+                return isFinite(v) ? [0, parseFloat(v)] : [1, v.toLowerCase()];
+              }
+              var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+              rows.sort(function (a, b) {
+                var x = key(a), y = key(b);
+                if (x[0] !== y[0]) return x[0] - y[0];
+                if (x[0] === 2) return 0;
+                return (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0) * (ascending ? 1 : -1);
+              });
+              rows.forEach(function (r) { body.appendChild(r); });
+            });
+          });
+        });
+        """
 
     static let style = """
         body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 24px 32px; color: #1e1e1e; background: #fff; }
@@ -88,5 +138,20 @@ enum HTML {
         ul.warnings li { color: #8a4b00; }
         img.thumb { border: 1px solid #999; background: #000; display: block; }
         code { font-size: 0.92em; }
+        h3 { font-size: 1.05em; margin: 1.2em 0 0.4em; }
+        table.sortable thead th { cursor: pointer; user-select: none; }
+        table.sortable thead th::after { content: " \\2195"; color: #aaa; font-weight: normal; }
+        table.sortable thead th[aria-sort=ascending]::after { content: " \\25B2"; color: #333; }
+        table.sortable thead th[aria-sort=descending]::after { content: " \\25BC"; color: #333; }
+        table.summary td.rule { white-space: normal; max-width: 46em; color: #444; font-size: 0.95em; }
+        table.summary td.value { font-weight: 600; }
+        table.confusion td { text-align: center; min-width: 5em; }
+        table.confusion th.corner { font-weight: normal; color: #555; font-size: 0.9em; }
+        td.bad { background: #f8d0cc; }
+        td.good { background: #d8efd4; }
+        p.omitted { background: #eef3fb; border-left: 4px solid #1f5fa8; padding: 4px 10px; }
+        .notice { background: #fff3cd; border-left: 4px solid #e0b84c; padding: 4px 10px; }
+        .scale { display: flex; align-items: center; gap: 8px; font-size: 0.88em; color: #444; margin-top: 6px; }
+        .scale .bar { display: inline-block; width: 220px; height: 14px; border: 1px solid #555; }
         """
 }

@@ -67,7 +67,7 @@ public struct LinePlot: Sendable {
         for k in 0...4 {
             let yv = y0 + (y1 - y0) * Double(k) / 4
             let y = bottom - (bottom - top) * k / 4
-            line(left, y, right, y, grey, 1, &image)
+            image.line(left, y, right, y, grey, thickness: 1)
             let label = Self.tickText(panel.logY ? pow(10, yv) : yv)
             BitmapFont.draw(label, x: left - 6 - BitmapFont.measure(label), y: y - 3, color: black, into: &image)
             let xv = x0 + (x1 - x0) * Double(k) / 4
@@ -75,31 +75,41 @@ public struct LinePlot: Sendable {
             let xl = Self.tickText(xv)
             BitmapFont.draw(xl, x: x - BitmapFont.measure(xl) / 2, y: bottom + 6, color: black, into: &image)
         }
-        line(left, top, left, bottom, black, 1, &image)
-        line(left, bottom, right, bottom, black, 1, &image)
+        image.line(left, top, left, bottom, black, thickness: 1)
+        image.line(left, bottom, right, bottom, black, thickness: 1)
         for (i, series) in panel.series.enumerated() {
             let color = Self.palette[i % Self.palette.count]
             let valid = series.points.filter { $0.y.isFinite && (!panel.logY || $0.y > 0) }
-            for (a, b) in zip(valid, valid.dropFirst()) { line(px(a.x), py(a.y), px(b.x), py(b.y), color, 2, &image) }
-            if valid.count == 1 { line(px(valid[0].x) - 2, py(valid[0].y), px(valid[0].x) + 2, py(valid[0].y), color, 3, &image) }
+            for (a, b) in zip(valid, valid.dropFirst()) { image.line(px(a.x), py(a.y), px(b.x), py(b.y), color, thickness: 2) }
+            if valid.count == 1 { image.line(px(valid[0].x) - 2, py(valid[0].y), px(valid[0].x) + 2, py(valid[0].y), color, thickness: 3) }
             let ly = top + 6 + 12 * i
-            line(right - 150, ly + 3, right - 134, ly + 3, color, 3, &image)
+            image.line(right - 150, ly + 3, right - 134, ly + 3, color, thickness: 3)
             BitmapFont.draw(series.name, x: right - 128, y: ly, color: black, into: &image)
         }
     }
 
-    /// Bresenham line with a square pen of `thickness` pixels.
-    func line(_ xa: Int, _ ya: Int, _ xb: Int, _ yb: Int, _ color: (UInt8, UInt8, UInt8), _ thickness: Int, _ image: inout RGBImage) {
+}
+
+extension RGBImage {
+    /// Bresenham line with a square pen of `thickness` pixels (pixels outside the image are skipped).
+    mutating func line(_ xa: Int, _ ya: Int, _ xb: Int, _ yb: Int, _ color: (UInt8, UInt8, UInt8), thickness: Int = 1) {
         var (x, y) = (xa, ya)
         let dx = Swift.abs(xb - xa), dy = -Swift.abs(yb - ya)
         let sx = xa < xb ? 1 : -1, sy = ya < yb ? 1 : -1
         var error = dx + dy
         while true {
-            for oy in 0..<thickness { for ox in 0..<thickness { image[x + ox - thickness / 2, y + oy - thickness / 2] = color } }
+            for oy in 0..<thickness { for ox in 0..<thickness { self[x + ox - thickness / 2, y + oy - thickness / 2] = color } }
             if x == xb && y == yb { break }
             let e2 = 2 * error
             if e2 >= dy { error += dy; x += sx }
             if e2 <= dx { error += dx; y += sy }
+        }
+    }
+
+    /// Fills the rectangle [x0, x1) × [y0, y1), clipped to the image.
+    mutating func fill(x0: Int, y0: Int, x1: Int, y1: Int, _ color: (UInt8, UInt8, UInt8)) {
+        for y in Swift.max(0, y0)..<Swift.max(Swift.max(0, y0), Swift.min(height, y1)) {
+            for x in Swift.max(0, x0)..<Swift.max(Swift.max(0, x0), Swift.min(width, x1)) { self[x, y] = color }
         }
     }
 }

@@ -2,11 +2,15 @@ import Foundation
 
 /// Builds a report folder from a predictions folder (`rachis report`):
 ///
-///     index.html              one row per subject, and the evaluation's aggregate metrics when given
-///     <subject>.html          sagittal figures, the vertebra table, flags, warnings, source
+///     index.html              the evaluation's summary when given, then one row per subject
+///     <subject>.html          sagittal figures, the vertebra table (with the true levels when evaluated), flags,
+///                             warnings, source
 ///     images/<subject>_<c>_<channel>.png
 ///     subjects/<subject>.json the prediction, re-validated against schemas/prediction.schema.json
 ///     vertebrae.csv           one row per vertebra across subjects
+///     evaluation.json         with --evaluation: a copy of the file
+///     evaluation.html         with --evaluation: every aggregate value
+///     images/reliability.png  with --evaluation that has a classification: the reliability diagram
 ///
 /// Every input is read and every file rendered in memory before the first write, so a bad input leaves the output
 /// folder as it was; each file is then written atomically.
@@ -39,13 +43,20 @@ public struct ReportBuilder: Sendable {
             return prediction
         }
         let summary = try evaluation.map { try EvaluationSummary.read($0) }
+        let evaluationData = try evaluation.map { url in
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                throw ReportError.evaluation(path: url.path, reason: "the file does not exist or cannot be read")
+            }
+            return data
+        }
 
         var files: [(String, Data)] = [], pages: [(String, Data)] = [], reports: [SubjectReport] = []
         for (i, prediction) in predictionList.enumerated() {
             let volumes = try folder.readVolumes(prediction)
             let image = try SubjectImage.read(prediction, predictionFile: folder.json(prediction.subjectID))
-            let (report, rendered) = try render(prediction, vertebraLabels: volumes.vertebrae, image: image,
+            var (report, rendered) = try render(prediction, vertebraLabels: volumes.vertebrae, image: image,
                                                 predictionFile: folder.json(prediction.subjectID), heat: volumes.attribution)
+            report.evaluation = summary?.subject(prediction.subjectID)
             files += rendered
             pages.append((report.pageFile, Data(SubjectPage.html(report).utf8)))
             reports.append(report)
@@ -53,7 +64,19 @@ public struct ReportBuilder: Sendable {
         }
         files += pages
         files.append(("vertebrae.csv", Data(VertebraCSV.text(predictionList).utf8)))
-        files.append(("index.html", Data(IndexPage.html(reports, evaluation: summary, predictionsFolder: predictions.path).utf8)))
+        var reliability: SubjectReport.Figure?
+        if let summary, let evaluationData {
+            files.append((EvaluationSection.copyFile, evaluationData))
+            files.append((EvaluationSection.pageFile, Data(EvaluationPage.html(summary).utf8)))
+            if let c = summary.classification, c.overall.count > 0 {
+                let png = ReliabilityDiagram(bins: c.overall.calibrationBins, title: "RELIABILITY (\(c.overall.count) VERTEBRAE)").render()
+                files.append((EvaluationSection.reliabilityFile, try png.pngData()))
+                reliability = SubjectReport.Figure(channelName: "reliability", file: EvaluationSection.reliabilityFile, width: png.width,
+                                                   height: png.height, slice: 0, depth: 0, window: (0, 1))
+            }
+        }
+        files.append(("index.html", Data(IndexPage.html(reports, evaluation: summary, predictionsFolder: predictions.path,
+                                                        reliability: reliability).utf8)))
 
         for sub in ["images", "subjects"] {
             try FileManager.default.createDirectory(at: out.appendingPathComponent(sub), withIntermediateDirectories: true)
@@ -83,6 +106,7 @@ public struct ReportBuilder: Sendable {
             let name = prediction.channelNames.indices.contains(c) ? prediction.channelNames[c] : "channel \(c)"
             let channel = image.channel(c)
             let window = SagittalView.window(channel)
+            let view = SagittalView.showsLesions(channel: c, name: name) ? self.view.lighter : self.view
             let png = view.render(channel: channel, labels: vertebraLabels, shape: shape, spacingMM: prediction.geometry.spacingMM,
                                   slice: slice, window: window, colours: colours, markers: markers)
             let safe = String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") ? $0 : "_" })

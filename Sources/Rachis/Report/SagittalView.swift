@@ -18,12 +18,30 @@ public struct SagittalView: Sendable {
     public var pixelsPerMM: Double
     /// Opacity of the region fill over the greyscale image.
     public var fillAlpha: Double = 0.4
+    /// Opacity of the fill on channels where the signal inside the vertebra is the point (`showsLesions`).
+    public var lightFillAlpha: Double = 0.12
     /// Outline thickness in output pixels.
     public var outlineWidth = 2
     /// The font scale of marker labels.
     public var labelScale = 2
 
     public init(pixelsPerMM: Double = 3) { self.pixelsPerMM = pixelsPerMM }
+
+    /// The same view with the light fill: the outlines in the class colour keep the decision readable, and the grey
+    /// level inside the vertebra (a lesion's bright signal) stays visible.
+    public var lighter: SagittalView {
+        var view = self
+        view.fillAlpha = lightFillAlpha
+        return view
+    }
+
+    /// Whether channel `index` named `name` is drawn with the light fill: every channel after the first (the first is
+    /// the anatomical one, T1 in the phantoms), and any whose name says it is fluid-sensitive (STIR, TIRM, T2), where
+    /// bone-marrow oedema, the lesion signal, is bright.
+    public static func showsLesions(channel index: Int, name: String) -> Bool {
+        let upper = name.uppercased()
+        return index > 0 || ["STIR", "TIRM", "T2"].contains { upper.contains($0) }
+    }
 
     /// The D index of the mid-sagittal slice: the one through the median of the centroids' `d`, or the volume's
     /// centre when there are none.

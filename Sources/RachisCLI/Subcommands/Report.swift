@@ -8,12 +8,15 @@ extension RachisCommand {
             abstract: "Write an HTML report of a predictions folder: figures, vertebra tables, a CSV.",
             discussion: """
                 Reads the predictions of rachis predict (--predictions) and the images they were made from, and \
-                writes into --out: index.html (one row per subject; the aggregate metrics of --evaluation when \
-                given), <id>.html per subject (the mid-sagittal slice of each channel with the vertebra regions \
-                coloured by their class decision and the centroids labelled, the table of vertebrae, flags and \
-                warnings), images/*.png, subjects/<id>.json (the prediction, schema-checked) and vertebrae.csv (one \
-                row per vertebra). The pages need no server and no JavaScript. Every input is checked before the \
-                first file is written.
+                writes into --out: index.html (with --evaluation, a summary of its metrics with their counts and \
+                rules, the confusion matrix, a reliability diagram and per-level agreement; then one row per subject, \
+                with its own identification rate when evaluated), <id>.html per subject (the mid-sagittal slice of \
+                each channel with the vertebra regions coloured by their class decision and the centroids labelled, \
+                the table of vertebrae beside their true levels when evaluated, flags and warnings), images/*.png, \
+                subjects/<id>.json (the prediction, schema-checked), vertebrae.csv (one row per vertebra) and, with \
+                --evaluation, evaluation.json (a copy) and evaluation.html (every aggregate value). The pages need \
+                no server and open from file://; tables sort by a click on a column head (inline JavaScript). Every \
+                input is checked before the first file is written.
                 """)
 
         @Option(help: "Predictions folder from rachis predict.")
@@ -22,7 +25,7 @@ extension RachisCommand {
         @Option(help: "Report folder (created; existing report files are replaced).")
         var out: String
 
-        @Option(help: "Evaluation JSON (format rachis-evaluation) whose aggregate metrics to show on the index page.")
+        @Option(help: "Evaluation JSON from rachis evaluate (format rachis-evaluation) to summarise on the index page.")
         var evaluation: String?
 
         @Option(help: "Figure scale in pixels per millimetre.")
