@@ -12,8 +12,10 @@ struct ReportCommandTests {
         var written: [SubjectPrediction] = []
         for id in reader.subjectIDs {
             let geometry = try reader.geometry(of: id)
-            let records = try reader.vertebrae(of: id).filter { $0.centroidMM != nil }
-            let labels = try reader.volumeCrop(id, "labels/vertebrae", offset: [0, 0, 0], size: geometry.shape)
+            // The exact truth where the subject has one (what evaluate scores against), else the labels.
+            let truth = try reader.truth(of: id)
+            let records = try (truth?.records ?? reader.vertebrae(of: id)).filter { $0.centroidMM != nil }
+            let labels = try truth?.vertebraLabels ?? reader.volumeCrop(id, "labels/vertebrae", offset: [0, 0, 0], size: geometry.shape)
             let voxelML = geometry.spacingMM.reduce(1, *) / 1000
             let classes = reader.header.classNames
             let vertebrae = records.enumerated().map { i, r in

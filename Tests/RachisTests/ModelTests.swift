@@ -115,10 +115,11 @@ struct SpineModelTests {
         c.heads = .init()
         let model = try SeededTorch.run(3) { try SpineModel(c) }
         // Hand count for inChannels 2, width 4, 2 stages of 1 block, F = 4, hidden 5, factor [2, 2, 2]:
-        // encoder 224 + 880 + 264 + 3488, decoder 36 + 1344, heads 30 + 5 + 5·L, classifier 25 + 18, autoencoder 36 + 880 + 10.
-        #expect(model.parameterCount == 7240 + 5 * LevelIndex.count)
+        // encoder 224 + 880 + 264 + 3488, decoder 36 + 1344, heads 30 + 5 + 5·L, classifier 45 + 18 (mean and max: 2F
+        // inputs), spinal regions 85 + 30 (2F + 8 bottleneck channels in, 5 regions out), autoencoder 36 + 880 + 10.
+        #expect(model.parameterCount == 7375 + 5 * LevelIndex.count)
         c.blocksPerStage = [0, 1]
-        #expect(try SeededTorch.run(3) { try SpineModel(c) }.parameterCount == 7240 - 880 + 5 * LevelIndex.count)
+        #expect(try SeededTorch.run(3) { try SpineModel(c) }.parameterCount == 7375 - 880 + 5 * LevelIndex.count)
         let names = model.namedParameters().map(\.name)
         for name in ["encoder.stem.conv.weight", "encoder.stages.0.blocks.0.conv1.weight", "encoder.stages.1.down.weight",
                      "decoder.stages.0.up.conv.weight", "decoder.stages.0.block.projection.weight", "segmentation.weight",
@@ -288,7 +289,8 @@ struct ModelSummaryTests {
         #expect(stem.type == "Conv3d" && stem.outputShape == [2, 4, 8, 16, 16])
         #expect(stem.flops == 2 * (2 * 4 * 8 * 16 * 16) * (2 * 27))
         let hidden = try #require(summary.layers.first { $0.name == "classifier.hidden" })
-        #expect(hidden.flops == 2 * 2 * 4 * 5 && hidden.parameters == 4 * 5 + 5)
+        // Mean and max pooling: 2F = 8 inputs.
+        #expect(hidden.flops == 2 * 2 * 8 * 5 && hidden.parameters == 8 * 5 + 5)
         let up = try #require(summary.layers.first { $0.name == "decoder.stages.0.up.conv" })
         #expect(up.flops == 2 * (2 * 4 * 4 * 8 * 8) * 8 && up.outputShape == [2, 4, 4, 8, 8])
         let interpolation = try #require(summary.layers.first { $0.name == "decoder.stages.0.up" })

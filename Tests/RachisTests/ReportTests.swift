@@ -173,17 +173,17 @@ struct ReportTests {
             ClassificationPair(levelID: 20, level: "L1", trueClass: 0, predictedLevel: "L1", decision: 0, classProbabilities: [0.8, 0.2], distanceMM: 2),
             ClassificationPair(levelID: 23, level: "L4", trueClass: 1, predictedLevel: "L3", decision: 1, classProbabilities: [0.45, 0.55], distanceMM: 2),
         ]
-        let subject = SubjectEvaluation(subjectID: "s1", datasetSubject: "s1", localization: localization.aggregate(),
+        let subject = SubjectEvaluation(subjectID: "s1", datasetSubject: "s1", reference: .truth, annotation: "full", localization: localization.aggregate(),
                                         classification: SubjectClassification(pairs: pairs, missed: ["L5"]),
                                         segmentation: segmentation.cases[0].structures, reconstructionPSNR: 21.5)
         let aggregate = Evaluation.Aggregate(
-            subjects: 1, localization: localization.aggregate(),
+            subjects: 1, references: Evaluation.ReferenceCounts(truth: 1, labels: 0), segmentationLeftOut: [], localization: localization.aggregate(),
             classification: Evaluation.ClassificationSummary(
                 paired: 2, missed: 1, overall: classification.aggregate(),
                 perLevel: [Evaluation.LevelClassification(levelID: 20, level: "L1", result: classification.aggregate())]),
             segmentation: segmentation.aggregate(), reconstructionPSNR: Evaluation.PSNRSummary(meanDB: 21.5, count: 1))
         return Evaluation(created: "2026-12-02T00:00:00Z", rachisVersion: "test", dataset: "d<1>.h5", predictions: predictions,
-                          classNames: classes, subjects: [subject], aggregate: aggregate)
+                          classNames: classes, definitions: Evaluation.definitions(hd95: .monai), subjects: [subject], aggregate: aggregate)
     }
 
     /// Every scalar under `value` as (dotted name, value), as the report's full table names them.
@@ -198,9 +198,27 @@ struct ReportTests {
     @Test func evaluationPartsAreReadWithTheMetricTypesAndAMissingPartIsLeftOut() throws {
         let evaluation = try Self.evaluation()
         let full = try EvaluationSummary(JSONValue.parse(evaluation.encoded(), source: "e.json"), path: "e.json")
-        #expect(full.localization == evaluation.aggregate.localization && full.classification == evaluation.aggregate.classification)
-        #expect(full.segmentation == evaluation.aggregate.segmentation && full.reconstructionPSNR == evaluation.aggregate.reconstructionPSNR)
-        #expect(full.subjects == evaluation.subjects && full.unreadable.isEmpty && full.classNames == Self.classes && full.subjectCount == 1)
+        // Compared as JSON, numbers to 1e-12 relative (the report's JSON reader and Foundation's may differ in the
+        // last bit), undefined values (NaN, which no NaN equals) as null.
+        func json<T: Encodable>(_ value: T?) throws -> Any {
+            try JSONSerialization.jsonObject(with: JSONEncoder().encode(value), options: [.fragmentsAllowed])
+        }
+        func close(_ a: Any, _ b: Any) -> Bool {
+            switch (a, b) {
+            case let (x as [String: Any], y as [String: Any]): return x.keys.sorted() == y.keys.sorted() && x.keys.allSatisfy { close(x[$0]!, y[$0]!) }
+            case let (x as [Any], y as [Any]): return x.count == y.count && zip(x, y).allSatisfy { close($0, $1) }
+            case let (x as NSNumber, y as NSNumber): return abs(x.doubleValue - y.doubleValue) <= 1e-12 * max(1, abs(x.doubleValue))
+            case let (x as String, y as String): return x == y
+            case (is NSNull, is NSNull): return true
+            default: return false
+            }
+        }
+        #expect(close(try json(full.localization), try json(evaluation.aggregate.localization)))
+        #expect(close(try json(full.classification), try json(evaluation.aggregate.classification)))
+        #expect(close(try json(full.segmentation), try json(evaluation.aggregate.segmentation)))
+        #expect(close(try json(full.reconstructionPSNR), try json(evaluation.aggregate.reconstructionPSNR)))
+        #expect(close(try json(full.subjects), try json(evaluation.subjects)))
+        #expect(full.unreadable.isEmpty && full.classNames == Self.classes && full.subjectCount == 1)
 
         // Segmentation absent, localization from another version, a rule named: the rest is still read.
         guard case var .object(root) = try JSONValue.parse(evaluation.encoded(), source: "e.json"), case var .object(aggregate) = root["aggregate"],
@@ -230,11 +248,11 @@ struct ReportTests {
         }
         let localization = LocalizationMetric().aggregate()
         let subjects = [
-            SubjectEvaluation(subjectID: "a", datasetSubject: "a", localization: localization, classification: SubjectClassification(
+            SubjectEvaluation(subjectID: "a", datasetSubject: "a", reference: .labels, annotation: "full", localization: localization, classification: SubjectClassification(
                 pairs: [try pair("L2", "L1"), try pair("T12", "T12", right: false), try pair("L1", "L2")], missed: ["L3"])),
-            SubjectEvaluation(subjectID: "b", datasetSubject: "b", localization: localization, classification: SubjectClassification(
+            SubjectEvaluation(subjectID: "b", datasetSubject: "b", reference: .labels, annotation: "full", localization: localization, classification: SubjectClassification(
                 pairs: [try pair("L2", "L2"), try pair("L1", "T12")], missed: ["L2"])),
-            SubjectEvaluation(subjectID: "c", datasetSubject: "c", localization: localization, classification: nil),
+            SubjectEvaluation(subjectID: "c", datasetSubject: "c", reference: .labels, annotation: "full", localization: localization, classification: nil),
         ]
         let levels = LevelAgreement(subjects: subjects).levels
         #expect(levels.map(\.level) == ["T12", "L1", "L2", "L3"])
