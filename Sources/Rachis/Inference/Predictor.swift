@@ -292,13 +292,18 @@ public final class Predictor {
 
     /// Voxels labelled vertebral body or lesion (lesions lie in bodies).
     static func bodyMask(_ structures: [UInt8]) -> [Bool] {
-        structures.map { $0 == StructureLabel.vertebralBody.rawValue || $0 == StructureLabel.lesion.rawValue }
+        mask(structures, of: [.vertebralBody, .lesion])
     }
 
     /// Voxels labelled vertebral bone: body, lesion or posterior elements (what a labelled vertebra region holds).
     static func boneMask(_ structures: [UInt8]) -> [Bool] {
-        let bone: Set<UInt8> = [StructureLabel.vertebralBody.rawValue, StructureLabel.lesion.rawValue, StructureLabel.posteriorElements.rawValue]
-        return structures.map { bone.contains($0) }
+        mask(structures, of: [.vertebralBody, .lesion, .posteriorElements])
+    }
+
+    /// Voxels labelled with one of `labels`.
+    static func mask(_ structures: [UInt8], of labels: Set<StructureLabel>) -> [Bool] {
+        let values = Set(labels.map(\.rawValue))
+        return structures.map { values.contains($0) }
     }
 
     /// `[N, C, D, H, W]` padded with zeros at the end of each spatial axis from `shape` to `padded`.

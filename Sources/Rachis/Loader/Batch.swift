@@ -84,3 +84,10 @@ public struct Batch: @unchecked Sendable {
         self.vertebrae = vertebrae
     }
 }
+
+extension Batch {
+    /// `[D, H, W]` float 0/1: the voxels of `vertebra`'s sample labelled with its level (its region as annotated).
+    func labelledRegion(of vertebra: VertebraTarget) throws -> Tensor {
+        try levels[.at(vertebra.sample)].eq(Double(LevelIndex.index(ofLevelID: vertebra.levelID))).to(.float32)
+    }
+}

@@ -135,7 +135,7 @@ struct PhantomAnatomy: Sendable {
 
     /// A rib on either side of a thoracic body: from the costovertebral joint at the body's posterolateral corner,
     /// running laterally (along X) and slightly posteriorly, 30 mm long (cut by the field of view's sides) or, at
-    /// T13, a rudimentary 10 mm stub.
+    /// T13, a rudimentary pair 10 mm long.
     static func ribs(of body: Superellipsoid, level: VertebraLevel, scale: Double) -> [Superellipsoid] {
         guard level.region == .thoracic else { return [] }
         let length = scale * (level.id == 28 ? 10 : 30), radii = body.radii

@@ -24,8 +24,8 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
     public var transitionalRate = 0.1
     public var posteriorElements = true
     /// Draw a pair of ribs at every thoracic vertebra (unlabelled bone beside the body, cut by the field of view's
-    /// sides): the cue that tells a thoracic vertebra from a lumbar one. T13 carries a rudimentary pair, a stub a
-    /// third as long, so that a 13th thoracic vertebra can be told from T12 without counting from C2.
+    /// sides): the cue that tells a thoracic vertebra from a lumbar one. T13 carries a rudimentary pair, a third as
+    /// long, so that a 13th thoracic vertebra can be told from T12 without counting from C2.
     public var ribs = false
     /// Rician noise: standard deviation of each Gaussian component, relative to fat on T1 (about 1).
     public var noiseSigma: [Double] = [0.02, 0.05]

@@ -3371,7 +3371,7 @@ extension JSONSchema {
     "ribs": {
       "type": "boolean",
       "default": false,
-      "description": "Draw a pair of ribs (unlabelled bone) at every thoracic vertebra; T13's are rudimentary stubs, so a 13th thoracic vertebra is told from T12 by its ribs."
+      "description": "Draw a pair of ribs (unlabelled bone) at every thoracic vertebra; T13's are rudimentary (10 mm instead of 30 mm), so a 13th thoracic vertebra is told from T12 by its ribs."
     },
     "noiseSigma": {
       "type": "array",

@@ -320,7 +320,7 @@ public final class Trainer {
             let index = LevelIndex.index(ofLevelID: vertebra.levelID)
             let mask: Tensor
             if vertebra.hasRegion {
-                mask = try batch.levels[.at(vertebra.sample)].eq(Double(index)).to(.float32)
+                mask = try batch.labelledRegion(of: vertebra)
             } else if let probabilities {
                 mask = try probabilities[.at(vertebra.sample), .at(index)]
             } else {
@@ -341,8 +341,7 @@ public final class Trainer {
         var targets: [Int] = []
         for vertebra in batch.vertebrae where vertebra.hasRegion {
             guard let target = SpinalRegion.index(ofLevelID: vertebra.levelID) else { continue }
-            let mask = try batch.levels[.at(vertebra.sample)].eq(Double(LevelIndex.index(ofLevelID: vertebra.levelID))).to(.float32)
-            regions.append((vertebra.sample, mask))
+            regions.append((vertebra.sample, try batch.labelledRegion(of: vertebra)))
             targets.append(target)
         }
         guard !regions.isEmpty else { return nil }
@@ -396,7 +395,7 @@ public final class Trainer {
             for k in 0..<Swift.min(constraint.vertebraePerSample, rows.count) {
                 let row = rows[(state.step * constraint.vertebraePerSample + k) % rows.count]
                 let v = batch.vertebrae[row]
-                var mask = try batch.levels[.at(sample)].eq(Double(LevelIndex.index(ofLevelID: v.levelID))).to(.float32)
+                var mask = try batch.labelledRegion(of: v)
                 if radius.contains(where: { $0 > 0 }) {
                     // Grown by a box of ±marginMM.
                     mask = try mask.unsqueeze(dim: 0).unsqueeze(dim: 0)

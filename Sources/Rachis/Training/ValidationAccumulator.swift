@@ -68,6 +68,8 @@ struct ValidationAccumulator {
             record.regionsCorrect = zip(predicted, regions.targets).filter { Int($0) == $1 }.count
             record.regionsTotal = regions.targets.count
         }
+        // The region head's context, computed once for the batch.
+        let context = try model.map { try $0.context(output) }
         for sample in 0..<batch.count {
             let tasks = try batch.taskMask.mapValues { try $0.to(device: .cpu).array(Float.self)[sample] }
             if let segmentation = output.segmentation, (tasks[.segmentation] ?? 0) > 0 {
@@ -85,13 +87,13 @@ struct ValidationAccumulator {
                 let probabilities = try levels[.at(sample)].softmax(dim: 0).to(.float32, device: .cpu).contiguous().array(Float.self)
                 let heatmap = try output.heatmap.map { try $0[.at(sample), .at(0)].to(.float32, device: .cpu).contiguous().array(Float.self) }
                 let features = try output.features.slice(dim: 0, start: sample, end: sample + 1)
-                let context = try model.map { try $0.context(output).slice(dim: 0, start: sample, end: sample + 1) }
+                let sampleContext = try context?.slice(dim: 0, start: sample, end: sample + 1)
                 let bone = try output.segmentation.map {
                     Predictor.boneMask(try $0[.at(sample)].argmax(dim: 0).to(.uint8, device: .cpu).contiguous().array(UInt8.self))
                 }
                 let predicted = try decoder.decode(heatmap: heatmap, levelProbabilities: probabilities, geometry: geometry, boneMask: bone) { owner, count in
-                    guard let model, let context else { return nil }
-                    return try model.levelTables(features: features, context: context, owner: owner, count: count)
+                    guard let model, let sampleContext else { return nil }
+                    return try model.levelTables(features: features, context: sampleContext, owner: owner, count: count)
                 }.vertebrae
                 let truth = try reader.vertebrae(of: id).compactMap { v in v.centroidMM.map { SubjectRecord.Point(levelID: v.level.id, centroidMM: $0) } }
                 record.localization.append(.init(predicted: predicted.map { .init(levelID: $0.levelID, centroidMM: $0.centroidMM) }, truth: truth))
