@@ -248,11 +248,11 @@ struct ClassificationHeadTests {
         model.eval()
         let (features, image) = try SeededTorch.run(13) { (try Tensor.randn([1, 4, 4, 8, 8]), try Tensor.randn([1, 2, 4, 8, 8])) }
         let output = try model(image)
-        let context = try model.context(output)
+        let context = try model.fullResolutionContext(output)
         // The bottleneck (16 channels at 1/4) brought to the features' grid.
         #expect(context.shape == [1, 16, 4, 8, 8] && model.config.regionFeatures == 2 * 4 + 16)
         var weights = [Float](repeating: 0, count: 4 * 8 * 8)
-        for i in [9, 10, 73, 200] { weights[i] = 1 }
+        for i in [9, 10, 37, 6] { weights[i] = 1 }
         let mask = try Tensor(weights, shape: [4, 8, 8])
         let logits = try model.classifyRegions(features: features, context: context, regions: [(0, mask)])
         #expect(logits.shape == [1, SpinalRegion.count])
@@ -264,6 +264,19 @@ struct ClassificationHeadTests {
         let outside = try mask.eq(0).to(.float32) * Tensor.randn([1, 16, 4, 8, 8])
         #expect(try maxDifference(logits, model.classifyRegions(features: features, context: context + outside, regions: [(0, mask)])) < 1e-5)
         #expect(try model.classifyRegions(features: features, context: context, regions: []).shape == [0, SpinalRegion.count])
+        // The bottleneck itself (training's context) gives the same logits: each mask is averaged over the cells.
+        let coarse = try model.context(output)
+        #expect(coarse.shape == [1, 16, 1, 2, 2])
+        #expect(try maxDifference(logits, model.classifyRegions(features: features, context: coarse, regions: [(0, mask)])) < 1e-5)
+        // Independently: cells are 4×4×4 voxels; voxels 9 and 10 (d 0, h 1, w 1-2) lie in cell 0, 6 (h 0, w 6) in
+        // cell 1 (h 0, w 1), 37 (h 4, w 5) in cell 3 (h 1, w 1).
+        let cells = try coarse[.at(0)].reshape([16, 4])
+        let byHand = try ((cells.select(dim: 1, index: 0) * 2 + cells.select(dim: 1, index: 1) + cells.select(dim: 1, index: 3)) / 4).unsqueeze(dim: 0)
+        #expect(try maxDifference(byHand, meanContext) < 1e-5)
+        // A mask whose size the context's grid does not divide is refused.
+        #expect(throws: ModelError.self) {
+            try model.classifyRegions(features: features, context: Tensor.cat([coarse, coarse, coarse], dim: 2), regions: [(0, mask)])
+        }
     }
 
     @Test func predictedRegionsAreSoftmaxOfWinningLevels() throws {

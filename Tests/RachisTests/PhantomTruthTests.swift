@@ -57,6 +57,24 @@ import Testing
         #expect(try DatasetValidator().validate(plain).isEmpty)
     }
 
+    /// What `loss.structureWeights: balanced` counts: the annotated structure voxels of the subjects whose mode
+    /// carries structure labels, counted here from the subjects as generated.
+    @Test func annotatedStructureCountsCountTheLabelledVoxelsOfSegmentationModes() throws {
+        let folder = try TemporaryFolder()
+        let (url, samples) = try Self.synthesize(folder)
+        let reader = try DatasetReader(url: url)
+        for sample in samples {
+            let subject = sample.subject
+            var expected = [Int](repeating: 0, count: 6)
+            if LearningTask.supported(by: subject.annotationMode).contains(.segmentation) {
+                for (label, known) in zip(subject.structureLabels, subject.structureAnnotated) where known != 0 { expected[Int(label)] += 1 }
+            }
+            #expect(try reader.annotatedStructureCounts(of: subject.id, classes: 6) == expected, "\(subject.id) \(subject.annotationMode)")
+            if subject.annotationMode == .box || subject.annotationMode == .unlabelled { #expect(expected.allSatisfy { $0 == 0 }) }
+            if subject.annotationMode == .full { #expect(expected.reduce(0, +) == subject.geometry.voxelCount && expected[4] + expected[5] > 0) }
+        }
+    }
+
     /// VerSe's definition: the centroid of the whole vertebra mask (body and posterior elements). The body-only
     /// centroid sits anterior of it: the posterior elements pull the whole-vertebra centroid back.
     @Test func truthCentroidsAreWholeVertebraCentroidsPosteriorOfTheBody() throws {

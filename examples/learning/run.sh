@@ -4,7 +4,8 @@
 # appends one row per run to $OUT/results.tsv.
 #   NAME=meanmax SEED=1 EPOCHS=30 examples/learning/run.sh --set model.pooling=meanMax
 #   PART=test ...   scores the test split instead (only for the final, chosen design)
-# Needs a release build (CONFIG=release scripts/setup.sh).
+# Needs a release build (CONFIG=release scripts/setup.sh); RACHIS=path runs another binary (e.g. a copy, so that a rebuild
+# does not change a running experiment).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${OUT:-out/learning}"
@@ -14,7 +15,7 @@ epochs="${EPOCHS:-30}"
 threads="${THREADS:-2}"
 part="${PART:-val}"
 config="${CONFIG_FILE:-examples/configs/base.yaml}"
-rachis() { .build/release/rachis "$@"; }
+rachis() { "${RACHIS:-.build/release/rachis}" "$@"; }
 mkdir -p "$out"
 data="$out/phantoms.h5"
 [ -f "$data" ] || rachis dataset synth --recipe "${RECIPE:-datasets/default.yaml}" --out "$data"

@@ -105,6 +105,18 @@ public final class DatasetReader: @unchecked Sendable {
         }
     }
 
+    /// Voxels of each structure class (`0..<classes`) among the subject's annotated structure voxels
+    /// (`annotated/structures` non-zero); all zeros when its annotation mode carries no structure labels.
+    public func annotatedStructureCounts(of id: String, classes: Int) throws -> [Int] {
+        var counts = [Int](repeating: 0, count: classes)
+        guard LearningTask.supported(by: try annotationMode(of: id)).contains(.segmentation) else { return counts }
+        let shape = try geometry(of: id).shape
+        let known = try volumeCrop(id, "annotated/structures", offset: [0, 0, 0], size: shape)
+        let labels = try volumeCrop(id, "labels/structures", offset: [0, 0, 0], size: shape)
+        for (label, annotated) in zip(labels, known) where annotated != 0 && Int(label) < classes { counts[Int(label)] += 1 }
+        return counts
+    }
+
     /// The per-vertebra table, cranial to caudal.
     public func vertebrae(of id: String) throws -> [VertebraRecord] {
         let table = try group(id).openGroup("vertebrae")

@@ -214,7 +214,7 @@ public final class Predictor {
                 var parts: [Tensor] = [output.features]
                 layout = [("features", output.features.shape[1])]
                 if config.model.heads.identification {
-                    let context = try model.context(output)
+                    let context = try model.fullResolutionContext(output)
                     parts.append(context)
                     layout.append(("context", context.shape[1]))
                 }

@@ -62,10 +62,44 @@ public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
         }
     }
 
+    /// Weights of the segmentation's cross-entropy per structure class, background first.
+    public enum StructureWeights: Codable, Equatable, Sendable {
+        /// Every annotated voxel counts the same.
+        case uniform
+        /// From the training split's annotated structure voxels: w_c ∝ 1/√f_c (f_c the share of class c), scaled
+        /// so that the mean weight over those voxels is 1 (`SegmentationLoss.balancedWeights`). A lesion (under 0.1 %
+        /// of the voxels) otherwise never outweighs the background it is surrounded by.
+        case balanced
+        /// One weight per structure class.
+        case explicit([Double])
+
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let values = try? container.decode([Double].self) {
+                self = .explicit(values)
+            } else if let text = try? container.decode(String.self), let named = ["uniform": Self.uniform, "balanced": .balanced][text] {
+                self = named
+            } else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected \"uniform\", \"balanced\" or a list of per-structure weights")
+            }
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .uniform: try container.encode("uniform")
+            case .balanced: try container.encode("balanced")
+            case let .explicit(values): try container.encode(values)
+            }
+        }
+    }
+
     public var weighting = Weighting.fixed
     public var weights = TaskWeights()
     /// Share of Dice in the segmentation loss: `(1 − diceWeight)·CE + diceWeight·DiceLoss`.
     public var diceWeight = 0.5
+    /// Per-structure weights of the segmentation's cross-entropy (not of its Dice term).
+    public var structureWeights = StructureWeights.uniform
     /// Standard deviation of the Gaussians of the target heatmap (used by the loader).
     public var heatmapSigmaMM = 6.0
     /// α in the heatmap voxel weight `1 + α·target`.
@@ -229,6 +263,11 @@ public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
         }
         guard boxes.tightnessThreshold > 0, boxes.tightnessThreshold < 1 else {
             throw Error(key: "boxes.tightnessThreshold", message: "must be in (0, 1), found \(boxes.tightnessThreshold)")
+        }
+        if case let .explicit(values) = structureWeights {
+            guard values.count == StructureLabel.allCases.count, values.allSatisfy({ $0.isFinite && $0 >= 0 }), values.contains(where: { $0 > 0 }) else {
+                throw Error(key: "structureWeights", message: "must be \(StructureLabel.allCases.count) finite weights ≥ 0 (background first), not all 0, found \(values)")
+            }
         }
         if case let .explicit(values) = classWeights {
             guard values.allSatisfy({ $0.isFinite && $0 >= 0 }), values.contains(where: { $0 > 0 }) else {

@@ -49,13 +49,21 @@ public final class MultitaskLoss: Module, @unchecked Sendable {
     /// The epoch in progress (0-based): sets the log-barrier's t of the descriptor and box losses.
     public var epoch = 0
 
-    /// - Parameter classCounts: vertebrae per class in the training split (used for `"balanced"` class weights;
-    ///   its length is the number of classes).
-    public init(config: LossConfig, classCounts: [Int]) throws {
+    /// - Parameters:
+    ///   - classCounts: vertebrae per class in the training split (used for `"balanced"` class weights; its length
+    ///     is the number of classes).
+    ///   - structureCounts: annotated voxels per structure class in the training split (used for `"balanced"`
+    ///     structure weights; uniform weights when nil or all zero).
+    public init(config: LossConfig, classCounts: [Int], structureCounts: [Int]? = nil) throws {
         try config.validate(classCount: classCounts.count)
         self.config = config
         weighting = try TaskWeighting(mode: config.weighting, weights: config.weights)
-        segmentation = SegmentationLoss(diceWeight: config.diceWeight)
+        let structureWeights: [Double]? = switch config.structureWeights {
+        case .uniform: nil
+        case .balanced: structureCounts.flatMap(SegmentationLoss.balancedWeights(counts:))
+        case let .explicit(values): values
+        }
+        segmentation = SegmentationLoss(diceWeight: config.diceWeight, classWeights: structureWeights)
         localization = LocalizationLoss(peakWeight: config.heatmapPeakWeight)
         identification = IdentificationLoss()
         let weights: [Double] = switch config.classWeights {

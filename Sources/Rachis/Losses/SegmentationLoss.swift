@@ -3,7 +3,8 @@ import Torch
 /// Auxiliary segmentation loss: `(1 − diceWeight)·CE + diceWeight·(1 − Dice)`, both over annotated voxels only
 /// (`structuresKnown` × the sample's segmentation task mask).
 ///
-/// - Cross-entropy is the mean over annotated voxels.
+/// - Cross-entropy is the mean over annotated voxels, each weighted by its target class's weight (`classWeights`,
+///   1 when nil; with soft targets −Σ_c w_c·q_c·log p_c).
 /// - Soft Dice is a batch Dice: per foreground class c, `(2·Σ m·p_c·g_c + smooth) / (Σ m·(p_c + g_c) + smooth)`,
 ///   sums over every annotated voxel of the batch (m the mask, p the softmax, g the one-hot target). Only classes
 ///   with at least one annotated target voxel in the batch enter the mean: a class absent from the annotated
@@ -16,9 +17,25 @@ import Torch
 public struct SegmentationLoss: Sendable {
     public var diceWeight: Double
     public var smooth: Double
+    /// Cross-entropy weight per structure class (nil: 1 for every class).
+    public var classWeights: [Double]?
 
-    public init(diceWeight: Double = 0.5, smooth: Double = 1e-5) {
-        (self.diceWeight, self.smooth) = (diceWeight, smooth)
+    public init(diceWeight: Double = 0.5, smooth: Double = 1e-5, classWeights: [Double]? = nil) {
+        (self.diceWeight, self.smooth, self.classWeights) = (diceWeight, smooth, classWeights)
+    }
+
+    /// `LossConfig.StructureWeights.balanced` from the annotated voxels per class: w_c = k/√f_c (f_c = counts_c/Σ
+    /// counts) with k such that Σ_c f_c·w_c = 1, i.e. k = 1/Σ_c √f_c; a class with no voxels gets the largest
+    /// weight of the others (it is never the target in training, but may be in a later dataset). Nil when no voxel
+    /// is counted.
+    public static func balancedWeights(counts: [Int]) -> [Double]? {
+        let total = Double(counts.reduce(0, +))
+        guard total > 0 else { return nil }
+        let roots = counts.map { (Double($0) / total).squareRoot() }
+        let k = 1 / roots.reduce(0, +)
+        let weights = roots.map { $0 > 0 ? k / $0 : 0 }
+        let largest = weights.max() ?? 1
+        return weights.map { $0 > 0 ? $0 : largest }
     }
 
     /// - Parameters:
@@ -43,16 +60,23 @@ public struct SegmentationLoss: Sendable {
         let target = try target.where(mask.gt(0), else: target.zerosLike())
         let classes = shape[1]
         let oneHot = try target.oneHot(classes: classes).permute([0, 4, 1, 2, 3]).to(logits.dtype)
+        if let classWeights, classWeights.count != classes {
+            throw LossError.countMismatch(loss: "segmentation", what: "structure weights", expected: classes, found: classWeights.count)
+        }
+        let weights = try classWeights.map { try Tensor($0.map(Float.init), shape: [classes]).to(logits.dtype, device: logits.device) }
         let ce: MaskedLoss, g: Tensor
         if let soft, let softSamples {
             try requireShape(soft, shape, loss: "segmentation", name: "soft target")
             try requireShape(softSamples, [shape[0]], loss: "segmentation", name: "soft sample mask")
             let s = try softSamples.to(logits.dtype).perSample(rank: 5)
             g = try oneHot * (1 - s) + soft.to(logits.dtype) * s
-            ce = try MaskedLoss.mean((g * logits.logSoftmax(dim: 1)).sum(dims: [1]).neg(), mask: mask)
+            let weighted = try weights.map { try g * $0.reshape([1, classes, 1, 1, 1]) } ?? g
+            ce = try MaskedLoss.mean((weighted * logits.logSoftmax(dim: 1)).sum(dims: [1]).neg(), mask: mask)
         } else {
             g = oneHot
-            ce = try MaskedLoss.mean(Loss.crossEntropy(logits, target, reduction: .none), mask: mask)
+            var perVoxel = try Loss.crossEntropy(logits, target, reduction: .none)
+            if let weights { perVoxel = try perVoxel * weights.indexSelect(dim: 0, index: target.reshape([-1])).reshape(target.shape) }
+            ce = try MaskedLoss.mean(perVoxel, mask: mask)
         }
         guard diceWeight > 0 else { return ce }
         let dice = try diceLoss(logits: logits, target: g, mask: mask)

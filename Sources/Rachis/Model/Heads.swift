@@ -134,20 +134,42 @@ extension SpineModel {
         return try classifier(pool(features: features, regions: regions))
     }
 
-    /// The bottleneck brought to the features' grid (trilinear): `[N, B, D, H, W]`, what the spinal-region head
-    /// averages over each vertebra besides its own features.
+    /// The spinal-region head's context: the encoder's bottleneck `[N, B, d, h, w]`. `classifyRegions` averages it
+    /// over each vertebra at its own resolution (the vertebra's mask averaged over each bottleneck cell), which costs
+    /// nothing beside the full-resolution pooling.
     public func context(_ output: ModelOutput) throws -> Tensor {
         guard let bottleneck = output.bottleneck else { throw ModelError.inputShape(shape: [], expected: "a model output with its bottleneck") }
+        return bottleneck
+    }
+
+    /// The context on the features' grid, each voxel taking the bottleneck cell it lies in (nearest-neighbour
+    /// upsampling): what sliding-window inference blends across windows. Averaged over a region it equals the
+    /// bottleneck averaged with the region's mask averaged over each cell, so both grids give `classifyRegions`
+    /// the same input.
+    public func fullResolutionContext(_ output: ModelOutput) throws -> Tensor {
         let shape = output.features.shape
-        return try bottleneck.upsampleTrilinear(size: Triple(shape[2], shape[3], shape[4]))
+        return try context(output).upsampleNearest(size: Triple(shape[2], shape[3], shape[4]))
     }
 
     /// The spinal region of each vertebra: `[V, SpinalRegion.count]` logits in the order of `regions`, from the
-    /// pooled `features` and the mask-weighted mean of `context` (`context(_:)`).
+    /// pooled `features` and the mask-weighted mean of `context` (`context(_:)` or `fullResolutionContext(_:)`; on a
+    /// coarser grid than the masks, whose sizes it divides, each mask is averaged over the context's cells first).
     public func classifyRegions(features: Tensor, context: Tensor, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
         guard let spinalRegions else { throw ModelError.headDisabled("identification") }
         if regions.isEmpty { return try Tensor.zeros([0, SpinalRegion.count], dtype: features.dtype, device: features.device) }
-        let pooledContext = try SpineModel.pool(features: context, regions: regions, pooling: .mean)
+        let grid = Array(context.shape.dropFirst(2))
+        let coarse = try regions.enumerated().map { index, region in
+            let shape = region.mask.shape
+            guard shape == grid else {
+                guard shape.count == 3, grid.count == 3, zip(shape, grid).allSatisfy({ $1 > 0 && $0 % $1 == 0 }) else {
+                    throw ModelError.regionMismatch(index: index, sample: region.sample, maskShape: shape, featureShape: context.shape)
+                }
+                let factor = Triple(shape[0] / grid[0], shape[1] / grid[1], shape[2] / grid[2])
+                return (sample: region.sample, mask: try region.mask.unsqueeze(dim: 0).unsqueeze(dim: 0).avgPool3d(kernel: factor, stride: factor)[.at(0), .at(0)])
+            }
+            return region
+        }
+        let pooledContext = try SpineModel.pool(features: context, regions: coarse, pooling: .mean)
         return try spinalRegions(Tensor.cat([pool(features: features, regions: regions), pooledContext], dim: 1))
     }
 

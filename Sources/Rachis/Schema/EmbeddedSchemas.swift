@@ -4096,6 +4096,24 @@ extension JSONSchema {
         "diceWeight": {
           "type": "number"
         },
+        "structureWeights": {
+          "oneOf": [
+            {
+              "enum": [
+                "uniform",
+                "balanced"
+              ]
+            },
+            {
+              "type": "array",
+              "items": {
+                "type": "number",
+                "minimum": 0
+              }
+            }
+          ],
+          "description": "Cross-entropy weight per structure class, background first: \"uniform\", \"balanced\" (1/sqrt of each class's share of the training split's annotated voxels, mean weight 1) or one weight per structure class."
+        },
         "heatmapPeakWeight": {
           "type": "number"
         },

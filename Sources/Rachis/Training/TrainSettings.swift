@@ -51,7 +51,7 @@ public struct TrainSettings: Codable, Equatable, Sendable, DefaultConstructible 
         if clipNorm < 0 { throw Error.invalid(key: "clipNorm", value: "\(clipNorm)", expected: "0 (off) or more") }
         if validateEvery < 1 { throw Error.invalid(key: "validateEvery", value: "\(validateEvery)", expected: "at least 1") }
         // A metric whose direction is known must be compared that way, or checkpoint_best.h5 keeps the worst epoch.
-        let higher = Self.higherIsBetter.contains(bestMetric), lower = bestMetric.hasPrefix("val.loss.") || bestMetric == "val.metric.localizationMM"
+        let higher = Self.higherIsBetter.contains(bestMetric) || bestMetric.hasPrefix("val.metric.dice."), lower = bestMetric.hasPrefix("val.loss.") || bestMetric == "val.metric.localizationMM"
         if (higher && !bestMetricHigherIsBetter) || (lower && bestMetricHigherIsBetter) {
             throw Error.invalid(key: "bestMetricHigherIsBetter", value: "\(bestMetricHigherIsBetter)",
                                 expected: "\(higher) for \(bestMetric) (higher is \(higher ? "better" : "worse"))")

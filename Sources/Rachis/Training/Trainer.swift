@@ -148,7 +148,17 @@ public final class Trainer {
         for id in loader.labelledIDs {
             for v in try reader.vertebrae(of: id) { if let c = v.classIndex, c < classCounts.count { classCounts[c] += 1 } }
         }
-        loss = try MultitaskLoss(config: config.loss, classCounts: classCounts)
+        var structureCounts: [Int]? = nil
+        if config.loss.structureWeights == .balanced {
+            let classes = config.model.structureClasses
+            structureCounts = try loader.labelledIDs.reduce(into: [Int](repeating: 0, count: classes)) { total, id in
+                for (c, n) in try reader.annotatedStructureCounts(of: id, classes: classes).enumerated() { total[c] += n }
+            }
+        }
+        loss = try MultitaskLoss(config: config.loss, classCounts: classCounts, structureCounts: structureCounts)
+        if let weights = loss.segmentation.classWeights {
+            logger.info("segmentation structure weights", metadata: ["weights": "\(weights.map { ($0 * 1000).rounded() / 1000 })"])
+        }
         let spacings = try (loader.labelledIDs + loader.unlabelledIDs).map { try reader.geometry(of: $0).spacingMM }
         trainingData = Checkpoint.TrainingData(
             name: reader.header.name, channelNames: reader.header.channelNames, classNames: reader.header.classNames,

@@ -139,7 +139,13 @@ struct ValidationAccumulator {
         let c = classification.aggregate()
         row["val.metric.balancedAccuracy"] = c.balancedAccuracy
         row["val.metric.auc"] = c.macroAUC
-        row["val.metric.dice"] = dice.aggregate().foregroundMean
+        let d = dice.aggregate()
+        row["val.metric.dice"] = d.foregroundMean
+        // Per structure (`val.metric.dice.vertebralBody`, ...): the mean hides a small structure that is never predicted.
+        for (index, part) in d.perClass.enumerated() {
+            let key = StructureLabel(rawValue: UInt8(index + 1)).map { "\($0)" } ?? "structure\(index + 1)"
+            row["val.metric.dice." + key] = part.dice
+        }
         let l = localization.aggregate()
         row["val.metric.localizationMM"] = l.meanDistanceMM
         row["val.metric.identificationRate"] = l.identificationRate

@@ -45,6 +45,56 @@ struct SegmentationLossTests {
         #expect(abs(try loss.value.item() - expected) < 1e-5)
     }
 
+    @Test func structureWeightsWeighEachVoxelByItsTargetClass() throws {
+        var rng = SeedSequence(seed: 11)
+        let values = (0..<24).map { _ in rng.uniform() * 4 - 2 }
+        let w = [0.5, 2.0, 3.0]
+        let loss = try SegmentationLoss(diceWeight: 0, classWeights: w)(
+            logits: floats(values, shape), target: longs(target, [2, 1, 2, 2]), known: floats(known, [2, 1, 2, 2]), sampleMask: floats(sampleMask, [2]))
+        // The mean over the 3 annotated voxels of w[target]·CE (not divided by Σ w: a batch's loss stays a mean per voxel).
+        let expected = [0, 1, 2].map { w[target[$0]] * referenceCrossEntropy(logits: values, target: target, n: 2, classes: 3, voxels: 4, sample: 0, voxel: $0) }
+            .reduce(0, +) / 3
+        #expect(abs(try loss.value.item() - expected) < 1e-5)
+    }
+
+    @Test func weightedSoftTargetsEqualHardTargetsWhenOneHot() throws {
+        var rng = SeedSequence(seed: 12)
+        let values = (0..<24).map { _ in rng.uniform() * 4 - 2 }
+        let w = [0.5, 2.0, 3.0]
+        let hardTarget = target.map { $0 == 77 ? 0 : $0 }
+        let oneHot = try longs(hardTarget, [2, 1, 2, 2]).oneHot(classes: 3).permute([0, 4, 1, 2, 3]).to(.float32)
+        let args = (target: try longs(target, [2, 1, 2, 2]), known: try floats(known, [2, 1, 2, 2]), mask: try floats([1, 1], [2]))
+        let hard = try SegmentationLoss(diceWeight: 0.5, classWeights: w)(logits: floats(values, shape), target: args.target, known: args.known, sampleMask: args.mask)
+        let soft = try SegmentationLoss(diceWeight: 0.5, classWeights: w)(logits: floats(values, shape), target: args.target, known: args.known, sampleMask: args.mask,
+                                                                         soft: oneHot, softSamples: floats([1, 1], [2]))
+        #expect(abs(try hard.value.item() - soft.value.item()) < 1e-5)
+    }
+
+    @Test func balancedStructureWeightsMatchTheClosedForm() throws {
+        // Shares 0.81, 0.09, 0.01, 0.09 → √: 0.9, 0.3, 0.1, 0.3 (Σ 1.6); w_c = (1/1.6)/√f_c.
+        let w = try #require(SegmentationLoss.balancedWeights(counts: [81, 9, 1, 9, 0]))
+        let roots: [Double] = [0.9, 0.3, 0.1, 0.3]
+        let expected: [Double] = roots.map { (1.0 / 1.6) / $0 }
+        for (a, b) in zip(w.prefix(4), expected) { #expect(abs(a - b) < 1e-12) }
+        // The mean weight over the counted voxels is 1; an absent class gets the largest weight.
+        let counts: [Double] = [81, 9, 1, 9]
+        var mean = 0.0
+        for (n, weight) in zip(counts, w) { mean += n * weight / 100 }
+        #expect(abs(mean - 1) < 1e-12)
+        #expect(w[4] == w.max())
+        #expect(SegmentationLoss.balancedWeights(counts: [0, 0]) == nil)
+    }
+
+    @Test func structureWeightsOfTheWrongLengthAreRefused() throws {
+        #expect(throws: LossError.countMismatch(loss: "segmentation", what: "structure weights", expected: 3, found: 2)) {
+            try SegmentationLoss(classWeights: [1, 2])(logits: Tensor.zeros(shape), target: longs(target, [2, 1, 2, 2]),
+                                                       known: floats(known, [2, 1, 2, 2]), sampleMask: floats(sampleMask, [2]))
+        }
+        var config = LossConfig()
+        config.structureWeights = .explicit([1, 2])
+        #expect(throws: LossConfig.Error.self) { try config.validate() }
+    }
+
     @Test func gradientIsZeroOutsideTheAnnotation() throws {
         var rng = SeedSequence(seed: 3)
         let logits = try floats((0..<24).map { _ in rng.uniform() }, shape).requiringGrad()
