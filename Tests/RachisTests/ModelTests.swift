@@ -279,6 +279,42 @@ struct ClassificationHeadTests {
         }
     }
 
+    @Test func imagePoolingClassifierReadsTheImageInsideTheVertebra() throws {
+        var config = tinyConfig()
+        config.poolImage = true
+        #expect(config.classifierInputs == 2 * 4 + 2 * 2)
+        let model = try SeededTorch.run(14) { try SpineModel(config) }
+        model.eval()
+        let (features, image) = try SeededTorch.run(15) { (try Tensor.randn([2, 4, 4, 8, 8]), try Tensor.randn([2, 2, 4, 8, 8])) }
+        var weights = [Float](repeating: 0, count: 4 * 8 * 8)
+        for i in [3, 70, 71, 200] { weights[i] = 1 }
+        let mask = try Tensor(weights, shape: [4, 8, 8])
+        let logits = try model.classify(features: features, image: image, regions: [(1, mask), (0, mask)])
+        // Independently: the mean and the maximum of each image channel over the 4 voxels, after the pooled features.
+        let values = try image.contiguous().array(Float.self)
+        func stats(_ sample: Int) -> [Float] {
+            let channels = (0..<2).map { c in [3, 70, 71, 200].map { values[(sample * 2 + c) * 256 + $0] } }
+            return channels.map { $0.reduce(0, +) / 4 } + channels.map { $0.max()! }
+        }
+        let head = try #require(model.classifier)
+        let pooled = try model.pool(features: features, regions: [(1, mask), (0, mask)])
+        let expected = try head(Tensor.cat([pooled, Tensor(stats(1) + stats(0), shape: [2, 4])], dim: 1))
+        #expect(try maxDifference(logits, expected) < 1e-5)
+        // The image outside the vertebra does not count; inside it does.
+        let outside = try mask.eq(0).to(.float32) * Tensor.randn([2, 2, 4, 8, 8])
+        #expect(try maxDifference(logits, model.classify(features: features, image: image + outside, regions: [(1, mask), (0, mask)])) < 1e-5)
+        #expect(try maxDifference(logits, model.classify(features: features, image: image + mask * 3, regions: [(1, mask), (0, mask)])) > 1e-3)
+        // Without the image, or with one off the features' grid, it refuses.
+        #expect(throws: ModelError.imageRequired) { try model.classify(features: features, regions: [(0, mask)]) }
+        #expect(throws: ModelError.self) { try model.classify(features: features, image: Tensor.zeros([2, 2, 4, 8, 4]), regions: [(0, mask)]) }
+        // The attribution target scores the same decision from the image alone.
+        let x = try image.slice(dim: 0, start: 0, end: 1)
+        let output = try model(x)
+        let direct = try model.classify(features: output.features, image: x, regions: [(0, mask)])[.at(0), .at(2)]
+        let target = try model.decisionTarget(mask: mask, classIndex: 2)
+        #expect(abs(try target.score(x)[.at(0)].item() - direct.item()) < 1e-5)
+    }
+
     @Test func predictedRegionsAreSoftmaxOfWinningLevels() throws {
         let model = try SeededTorch.run(9) { try SpineModel(tinyConfig()) }
         var values = [Float](repeating: 0, count: LevelIndex.count * 8)

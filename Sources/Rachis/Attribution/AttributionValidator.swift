@@ -107,7 +107,7 @@ public final class AttributionValidator {
         return try decisions.map { decision in
             let regionMask = try Tensor(decision.region.map { $0 ? Float(1) : 0 }, shape: [1, 1] + shape)
             let mask = try Predictor.padEnd(regionMask, from: shape, to: padded)[.at(0), .at(0)].to(device: device)
-            let logits = try Torch.withGrad { try model.classify(features: features, regions: [(0, mask)]) }
+            let logits = try Torch.withGrad { try model.classify(features: features, image: input, regions: [(0, mask)]) }
             let probabilities = try logits.detached().softmax(dim: 1).to(.float64, device: .cpu).array(Double.self)
             let classIndex = decision.classIndex ?? probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
             var map: Tensor

@@ -9,13 +9,18 @@ extension SpineModel {
     /// eval mode (dropout off), so that the decision is the one inference makes.
     public func decisionTarget(mask: Tensor, classIndex: Int, gradCAMLayer: String = "encoder.2") throws -> AttributionTarget {
         guard config.heads.classification else { throw ModelError.headDisabled("classification") }
-        func logit(_ features: Tensor) throws -> Tensor {
+        // The input of the latest `activations` call: what an image-pooling head reads beside the activations.
+        var input: Tensor?
+        func logit(_ features: Tensor, _ image: Tensor?) throws -> Tensor {
             let regions = (0..<features.shape[0]).map { (sample: $0, mask: mask) }
-            return try classify(features: features, regions: regions).select(dim: 1, index: classIndex)
+            return try classify(features: features, image: image, regions: regions).select(dim: 1, index: classIndex)
         }
-        let score: (Tensor) throws -> Tensor = { x in try logit(self.decoder(self.encode(x))) }
+        let score: (Tensor) throws -> Tensor = { x in try logit(self.decoder(self.encode(x)), x) }
         if gradCAMLayer == "decoder" {
-            return AttributionTarget(score: score, activations: { x in try self.decoder(self.encode(x)).detached().requiringGrad() }, head: logit)
+            return AttributionTarget(score: score, activations: { x in
+                input = try x.detached()
+                return try self.decoder(self.encode(x)).detached().requiringGrad()
+            }, head: { a in try logit(a, input) })
         }
         guard gradCAMLayer.hasPrefix("encoder."), let level = Int(gradCAMLayer.dropFirst(8)), (0..<config.stages).contains(level) else {
             throw AttributionError.unknownLayer(gradCAMLayer, available: gradCAMLayers)
@@ -25,10 +30,11 @@ extension SpineModel {
         return AttributionTarget(
             score: score,
             activations: { x in
+                input = try x.detached()
                 let levels = try self.encode(x)
                 lower = try levels[..<level].map { try $0.detached() }
                 return try levels[level].detached().requiringGrad()
             },
-            head: { a in try logit(self.decoder(lower + [a] + self.encoder.levels(after: level, from: a))) })
+            head: { a in try logit(self.decoder(lower + [a] + self.encoder.levels(after: level, from: a)), input) })
     }
 }

@@ -336,7 +336,10 @@ public final class Predictor {
             probabilities = try Torch.noGrad {
                 let map = try Tensor(decoded.labelMap.map(Int64.init), shape: geometry.shape).to(device: options.device)
                 let regions = try decoded.vertebrae.map { (sample: 0, mask: try map.eq(Double($0.levelID)).to(.float32)) }
-                let logits = try model.classify(features: maps.features, regions: regions)
+                var normalised = image
+                Intensity.zscore(&normalised, channels: config.model.inChannels)
+                let input = try Tensor(normalised, shape: [1, config.model.inChannels] + geometry.shape).to(device: options.device)
+                let logits = try model.classify(features: maps.features, image: input, regions: regions)
                 let p = try logits.softmax(dim: 1).to(.float64, device: .cpu).array(Double.self)
                 let k = config.model.classes
                 return decoded.vertebrae.indices.map { Array(p[($0 * k)..<(($0 + 1) * k)]) }

@@ -77,6 +77,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case regionMismatch(index: Int, sample: Int, maskShape: [Int], featureShape: [Int])
     /// The classification head was switched off in the config.
     case headDisabled(String)
+    /// A classification head that pools the image (`poolImage`) was not given it.
+    case imageRequired
 
     public var description: String {
         switch self {
@@ -86,6 +88,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case let .regionMismatch(index, sample, maskShape, featureShape):
             "region \(index) (sample \(sample)): mask \(maskShape) does not fit features \(featureShape); it needs [D, H, W] and a sample in the batch"
         case let .headDisabled(head): "the \(head) head is switched off in the model config"
+        case .imageRequired: "the classification head pools the input image (model.poolImage): classify needs the image"
         }
     }
 }
@@ -126,12 +129,21 @@ extension SpineModel {
         return try Tensor.stack(pooled)
     }
 
-    /// One class decision per vertebra: the features pooled in each region (`pool`), then the classifier MLP.
-    /// Returns `[V, classes]` logits in the order of `regions`.
-    public func classify(features: Tensor, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
+    /// One class decision per vertebra: the features pooled in each region (`pool`), with `config.poolImage` the
+    /// input `image` `[N, inChannels, D, H, W]` (normalised, on the features' grid) pooled the same way beside them,
+    /// then the classifier MLP. Returns `[V, classes]` logits in the order of `regions`.
+    public func classify(features: Tensor, image: Tensor? = nil, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
         guard let classifier else { throw ModelError.headDisabled("classification") }
         if regions.isEmpty { return try Tensor.zeros([0, config.classes], dtype: features.dtype, device: features.device) }
-        return try classifier(pool(features: features, regions: regions))
+        var pooled = try pool(features: features, regions: regions)
+        if config.poolImage {
+            guard let image else { throw ModelError.imageRequired }
+            guard image.rank == 5, image.shape[1] == config.inChannels, Array(image.shape[2...]) == Array(features.shape[2...]) else {
+                throw ModelError.inputShape(shape: image.shape, expected: "the image [N, \(config.inChannels), \(features.shape[2...].map(String.init).joined(separator: ", "))] on the features' grid")
+            }
+            pooled = try Tensor.cat([pooled, pool(features: image.to(features.dtype), regions: regions)], dim: 1)
+        }
+        return try classifier(pooled)
     }
 
     /// The spinal-region head's context: the encoder's bottleneck `[N, B, d, h, w]`. `classifyRegions` averages it

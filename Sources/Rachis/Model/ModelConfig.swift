@@ -61,16 +61,23 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
     public var pooling = Pooling.meanMax
     /// Width F of the segmentation decoder's full-resolution output (`ModelOutput.features`).
     public var featureChannels = 16
+    /// The classification head also pools the input image's channels inside each vertebra (as `pooling` pools the
+    /// features): the intensity statistics a reader weighs (the brightest STIR voxel of a vertebra is an oedema's),
+    /// beside the learned features. Their evidence lies inside the vertebra by construction.
+    public var poolImage = false
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case inChannels, structureClasses, classes, width, stages, blocksPerStage, channelMultiplier, norm, normGroups,
-             dropout, spacingMM, heads, classifierHidden, classifierDropout, pooling, featureChannels
+             dropout, spacingMM, heads, classifierHidden, classifierDropout, pooling, featureChannels, poolImage
     }
 
-    /// Width of the pooled per-vertebra feature vector of the classification head.
+    /// Width of the pooled per-vertebra decoder features.
     public var pooledFeatures: Int { featureChannels * pooling.multiplier }
+
+    /// Width of the classification head's input: the pooled features, and the pooled image channels with `poolImage`.
+    public var classifierInputs: Int { pooledFeatures + (poolImage ? inChannels * pooling.multiplier : 0) }
 
     /// Width of the spinal-region head's input: the pooled features and the bottleneck's channels averaged over the
     /// vertebra (its context: ribs, the cord's end, the curvature).

@@ -85,10 +85,11 @@ public struct ModelSummary: Codable, Sendable {
         defer { model.train(wasTraining) }
         try SummaryRecorder.$current.withValue(recorder) {
             try Torch.noGrad {
-                let output = try model(Tensor.zeros(shape))
+                let input = try Tensor.zeros(shape)
+                let output = try model(input)
                 let whole = try Tensor.ones(crop)
                 if model.config.heads.classification {
-                    _ = try model.classify(features: output.features, regions: (0..<batch).map { ($0, whole) })
+                    _ = try model.classify(features: output.features, image: input, regions: (0..<batch).map { ($0, whole) })
                 }
                 if model.config.heads.identification {
                     _ = try model.classifyRegions(features: output.features, context: model.context(output), regions: (0..<batch).map { ($0, whole) })
@@ -167,7 +168,7 @@ public struct ModelTiming: Codable, Sendable {
                 loss = try loss + head.mean()
             }
             if model.config.heads.classification {
-                loss = try loss + model.classify(features: output.features, regions: (0..<batch).map { ($0, whole) }).mean()
+                loss = try loss + model.classify(features: output.features, image: image, regions: (0..<batch).map { ($0, whole) }).mean()
             }
             if model.config.heads.identification {
                 loss = try loss + model.classifyRegions(features: output.features, context: model.context(output),

@@ -35,7 +35,7 @@ public final class SpineModel: Module, @unchecked Sendable {
         localization = heads.localization ? try Conv3d(f, 1, kernel: 1) : nil
         identification = heads.identification ? try Conv3d(f, LevelIndex.count, kernel: 1) : nil
         spinalRegions = heads.identification ? try Classifier(config, inputs: config.regionFeatures, outputs: SpinalRegion.count) : nil
-        classifier = heads.classification ? try Classifier(config, inputs: config.pooledFeatures, outputs: config.classes) : nil
+        classifier = heads.classification ? try Classifier(config, inputs: config.classifierInputs, outputs: config.classes) : nil
         autoencoder = heads.autoencoder ? try AutoencoderDecoder(config) : nil
     }
 

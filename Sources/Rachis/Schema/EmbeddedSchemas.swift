@@ -4381,6 +4381,10 @@ extension JSONSchema {
         "normGroups": {
           "type": "integer"
         },
+        "poolImage": {
+          "type": "boolean",
+          "description": "The classification head also pools the normalised input image's channels inside each vertebra (as pooling pools the features), beside the decoder features."
+        },
         "pooling": {
           "enum": [
             "mean",

@@ -341,7 +341,7 @@ public final class Trainer {
         }
         restricted.vertebrae = kept
         guard !regions.isEmpty else { return (nil, restricted) }
-        return (try model.classify(features: output.features, regions: regions), restricted)
+        return (try model.classify(features: output.features, image: batch.image, regions: regions), restricted)
     }
 
     /// Spinal-region logits for the batch's vertebrae whose region the labels give (nil without the region head).
