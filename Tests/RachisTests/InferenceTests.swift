@@ -204,6 +204,39 @@ struct VertebraDecoderTests {
         #expect(SpinalRegion.index(ofLevelID: 99) == nil)
     }
 
+    @Test func aVertebraTheFieldOfViewCutsIsACandidateWithoutAPeak() throws {
+        // A sliver of T12 in the first two H slices (w 2...7): no heatmap peak of its own (the L1 peak's tail falls
+        // off towards it), 4 × 2 × 6 voxels of 8 mm³ = 384 mm³.
+        var s = Self.scene()
+        let n = s.geometry.voxelCount, k = LevelIndex.count
+        func setSliver(rows: ClosedRange<Int>) {
+            for d in 0..<4 { for h in rows { for w in 2...7 {
+                let i = (d * 40 + h) * 10 + w
+                for c in 0..<k { s.levels[c * n + i] = c == LevelIndex.index(ofLevelID: 19) ? 0.8 : 0.2 / Float(k - 1) }
+            } } }
+        }
+        setSliver(rows: 0...1)
+        var decoder = VertebraDecoder()
+        decoder.minimumSeparationMM = 12   // the sliver's centroid (h 0.5) is 14 mm from L1's (h 7.5)
+        let result = try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry)
+        #expect(result.vertebrae.map(\.levelID) == [19, 20, 21, 22])
+        let sliver = result.vertebrae[0]
+        #expect(zip(sliver.centroidVoxel, [1.5, 0.5, 4.5]).allSatisfy { abs($0 - $1) < 1e-9 } && sliver.voxels == 48 && sliver.touchesFieldOfViewEdge)
+        #expect(result.vertebrae[1].voxels == 4 * 6 * 6)
+        // Without edge candidates its voxels join L1's region, and the level is lost.
+        decoder.edgeCandidates = false
+        let absorbed = try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry)
+        #expect(absorbed.vertebrae.map(\.levelID) == [20, 21, 22] && absorbed.vertebrae[0].voxels == 4 * 6 * 6 + 48)
+        // A component below minimumEdgeMM3 is not a vertebra.
+        decoder.edgeCandidates = true
+        decoder.minimumEdgeMM3 = 48 * 8 + 1
+        #expect(try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry).vertebrae.map(\.levelID) == [20, 21, 22])
+        // Nor is one closer than the separation to a candidate.
+        decoder.minimumEdgeMM3 = 150
+        decoder.minimumSeparationMM = 15
+        #expect(try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry).vertebrae.count == 3)
+    }
+
     @Test func withoutAHeatmapTheLevelRegionsGiveTheCandidates() throws {
         let s = Self.scene()
         let result = try VertebraDecoder().decode(heatmap: nil, levelProbabilities: s.levels, geometry: s.geometry)

@@ -12,6 +12,12 @@ import Foundation
 ///    ball vertebra (mean background probability at most `1 − minimumForeground`), so that heatmap bumps in the
 ///    background are not vertebrae. The centroid is the heatmap-weighted mean over the peak's 3×3×3 neighbourhood. Without a heatmap (no localization head), the candidates are the per-level centroids of the
 ///    identification head's argmax (`LevelMapDecoder`).
+///    Then, with `edgeCandidates`, vertebrae that the field of view cuts at its top or bottom: a vertebra cut to a
+///    sliver has no heatmap peak of its own (its centre lies outside the volume), and its voxels would otherwise join
+///    the neighbour's region. Each 6-connected component of the vertebra voxels (step 2's: identification
+///    foreground, within the bone mask when given) that touches the first or last H slice, holds at least
+///    `minimumEdgeMM3`, and lies at least `minimumSeparationMM` from every candidate is one more candidate, at its
+///    centroid, scored by its mean heatmap value.
 /// 2. Regions: every voxel the identification head calls vertebra (background probability below 0.5), and the
 ///    segmentation bone when a bone mask is given, goes to the nearest candidate centroid (in mm) within
 ///    `maximumRadiusMM`.
@@ -33,6 +39,10 @@ public struct VertebraDecoder: Sendable {
 
     /// σ of the Gaussian that smooths the heatmap before peaks are sought (0: none), in mm.
     public var smoothingMM = 3.0
+    /// Add the vertebrae the field of view cuts at its top or bottom (step 1).
+    public var edgeCandidates = true
+    /// The smallest cut vertebra at the field of view's edge that counts as one, in mm³.
+    public var minimumEdgeMM3 = 150.0
 
     public init(peakThreshold: Double = 0.2, minimumSeparationMM: Double = 15, maximumRadiusMM: Double = 40,
                 sampleRadiusMM: Double = 5, minimumForeground: Double = 0.5, sequence: LevelSequenceDecoder = LevelSequenceDecoder()) {
@@ -101,6 +111,11 @@ public struct VertebraDecoder: Sendable {
         } else {
             candidates = LevelMapDecoder(minimumVoxels: 20).decode(probabilities: levelProbabilities, shape: shape, geometry: geometry)
                 .map { (geometry.index(worldMM: $0.centroidMM), $0.confidence) }
+        }
+        if edgeCandidates, !candidates.isEmpty, candidates.count < LevelSequenceDecoder.levelCount {
+            let foreground = (0..<n).map { levelProbabilities[$0] < 0.5 && boneMask?[$0] != false }
+            let added = cutVertebrae(foreground: foreground, heatmap: heatmap, shape: shape, spacing: spacing, existing: candidates)
+            candidates += added.prefix(LevelSequenceDecoder.levelCount - candidates.count)
         }
         candidates.sort { $0.voxel[1] < $1.voxel[1] }
 
@@ -217,6 +232,27 @@ public struct VertebraDecoder: Sendable {
             result.append(members)
         }
         return result
+    }
+
+    /// Candidates for the vertebrae the field of view cuts (step 1 of `decode`): components of `foreground` touching
+    /// the first or last H slice, of `minimumEdgeMM3` or more, `minimumSeparationMM` or more from every other
+    /// candidate.
+    func cutVertebrae(foreground: [Bool], heatmap: [Float]?, shape: [Int], spacing: [Double],
+                      existing: [(voxel: [Double], score: Double)]) -> [(voxel: [Double], score: Double)] {
+        let minimum = Swift.max(1, Int((minimumEdgeMM3 / spacing.reduce(1, *)).rounded(.up)))
+        var added: [(voxel: [Double], score: Double)] = []
+        for component in Self.components(foreground, shape: shape) where component.count >= minimum {
+            let rows = component.map { ($0 / shape[2]) % shape[1] }
+            guard rows.contains(0) || rows.contains(shape[1] - 1) else { continue }
+            let centre = (0..<3).map { axis in component.reduce(0.0) { $0 + Double(Self.coordinates($1, shape)[axis]) } / Double(component.count) }
+            let separated = (existing + added).allSatisfy { k in
+                (0..<3).reduce(0.0) { $0 + pow((k.voxel[$1] - centre[$1]) * spacing[$1], 2) } >= minimumSeparationMM * minimumSeparationMM
+            }
+            guard separated else { continue }
+            let score = heatmap.map { h in component.reduce(0.0) { $0 + Double(h[$1]) } / Double(component.count) } ?? 0
+            added.append((centre, score))
+        }
+        return added
     }
 
     /// Voxel indices (C order) within `sampleRadiusMM` of a continuous voxel position (at least the nearest voxel).
