@@ -77,7 +77,7 @@ public enum DatasetExporter {
     /// atomically.
     public static func export(_ reader: DatasetReader, subject id: String, _ volume: ExportVolume, channel: String? = nil,
                               to output: URL, overwrite: Bool) throws {
-        if FileManager.default.fileExists(atPath: output.path), !overwrite { throw DatasetError.fileExists(output.path) }
+        if FileManager.default.fileExists(atPath: output.path), !overwrite { throw DatasetError.fileExists(output.relativePath) }
         _ = try ImageFormat(url: output)
         try ImageIO.write(try Self.volume(reader, subject: id, volume, channel: channel), to: output, compressed: true)
     }
