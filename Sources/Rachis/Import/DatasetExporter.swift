@@ -67,7 +67,7 @@ public enum DatasetExporter {
             return ImageVolume(geometry: geometry, voxels: values.map(Float.init), voxelType: .uint8)
         default:
             let mode = try reader.annotationMode(of: id)
-            guard mode != .classOnly, mode != .unlabelled, mode != .descriptors else { throw ExportError.noVoxelLabels(file: file, subject: id, annotation: mode.rawValue) }
+            guard mode.hasVoxelLabels else { throw ExportError.noVoxelLabels(file: file, subject: id, annotation: mode.rawValue) }
             let values = try reader.volumeCrop(id, volume.datasetPath, offset: all, size: shape)
             return ImageVolume(geometry: geometry, voxels: values.map(Float.init), voxelType: .uint8)
         }
