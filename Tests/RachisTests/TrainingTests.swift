@@ -116,7 +116,7 @@ struct TrainingTests {
             let optimizer = try Adam(trainer.model.namedParameters(), learningRate: 3e-3)
             var losses: [Double] = []
             for _ in 0..<20 {
-                let (breakdown, _, _, _, _) = try trainer.forward(batch)
+                let breakdown = try trainer.forward(batch).breakdown
                 losses.append(try breakdown.total.item())
                 try optimizer.zeroGrad()
                 try breakdown.total.backward()
