@@ -254,7 +254,7 @@ struct AttributionValidatorTests {
             }
             let summary = validator.summary(rows: checked.map(\.row), source: "d.h5", regions: "reference", maxFailingFraction: 0.2, seconds: 1)
             let json = try JSONValue.parse(try JSONEncoder().encode(summary), source: "attribution.json")
-            #expect(try JSONSchema.shipped("attribution.schema.json").validate(json).isEmpty)
+            #expect(try JSONSchema.file("attribution.schema.json").validate(json).isEmpty)
             #expect(summary.decisions == decisions.count && summary.accuracy.isFinite)
         }
     }
