@@ -38,8 +38,8 @@ struct DistributedTrainTests {
         let out: URL, err: URL
         init(_ arguments: [String], name: String, in scratch: Scratch) throws {
             (out, err) = (scratch.url.appendingPathComponent(name + ".out"), scratch.url.appendingPathComponent(name + ".err"))
-            FileManager.default.createFile(atPath: out.path, contents: nil)
-            FileManager.default.createFile(atPath: err.path, contents: nil)
+            try #require(FileManager.default.createFile(atPath: out.path, contents: nil))
+            try #require(FileManager.default.createFile(atPath: err.path, contents: nil))
             process.executableURL = CLI.binary
             process.arguments = arguments
             process.currentDirectoryURL = scratch.url
