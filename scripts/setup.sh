@@ -32,4 +32,7 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
-swift build -c "${CONFIG:-debug}"
+# RACHIS_SWIFT_FLAGS: extra build flags (scripts/test.sh: warnings as errors, for the project's targets and the
+# dependencies alike; SwiftPM keeps the dependencies' warnings quiet).
+# shellcheck disable=SC2086
+swift build -c "${CONFIG:-debug}" ${RACHIS_SWIFT_FLAGS:-}

@@ -69,7 +69,7 @@ public enum Torch {
         _ = ct_manual_seed(seed)
     }
 
-    nonisolated(unsafe) private static let randomnessLock = NSRecursiveLock()
+    private static let randomnessLock = NSRecursiveLock()
 
     /// libtorch's default generator is process-wide: a reproducible sequence of draws (seed, initialise, dropout, ...)
     /// holds this lock for the whole sequence, so that no other thread draws in between. Seeds first when `seed` is

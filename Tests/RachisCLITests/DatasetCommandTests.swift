@@ -140,3 +140,27 @@ extension DatasetCommandTests {
         #expect(check.terminationStatus == 0, "the re-imported subject differs (python3 and h5py needed: scripts/setup.sh)")
     }
 }
+
+extension DatasetCommandTests {
+    /// An export that cannot be written fails with one line naming the path as given and why, writes nothing, and
+    /// leaves no temporary file (NIfTI, and MetaImage with its data file).
+    @Test(arguments: [
+        ("missing/x.nii.gz", [String](), "the folder missing does not exist"),
+        ("missing/x.mhd", [], "the folder missing does not exist"),
+        ("d.h5/x.nii.gz", [], "d.h5 is not a folder"),
+        ("folder.nii.gz", ["--force"], "a folder is in the way"),
+    ])
+    func exportThatCannotBeWrittenSaysWhereAndWhyInOneLine(out: String, extra: [String], reason: String) throws {
+        let scratch = try Scratch()
+        let synth = try CLI.run(["dataset", "synth", "--recipe", Self.tinyRecipe, "--out", "d.h5", "--count", "2", "--shape", "8,48,32"], in: scratch.url)
+        try #require(synth.status == 0, "\(synth.stderr)")
+        try FileManager.default.createDirectory(atPath: scratch.path("folder.nii.gz"), withIntermediateDirectories: false)
+        let before = scratch.entries
+        let result = try CLI.run(["dataset", "export", "d.h5", "--subject", "tiny-00000", "--volume", "image", "--channel", "T1", "--out", out] + extra,
+                                 in: scratch.url)
+        #expect(result.status == 1)
+        #expect(result.stderr == "error: cannot write \(out): \(reason)\n", "\(result.stderr)")
+        #expect(scratch.entries == before)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path("folder.nii.gz")).isEmpty)
+    }
+}

@@ -38,8 +38,8 @@ struct DistributedTrainTests {
         let out: URL, err: URL
         init(_ arguments: [String], name: String, in scratch: Scratch) throws {
             (out, err) = (scratch.url.appendingPathComponent(name + ".out"), scratch.url.appendingPathComponent(name + ".err"))
-            FileManager.default.createFile(atPath: out.path, contents: nil)
-            FileManager.default.createFile(atPath: err.path, contents: nil)
+            try #require(FileManager.default.createFile(atPath: out.path, contents: nil))
+            try #require(FileManager.default.createFile(atPath: err.path, contents: nil))
             process.executableURL = CLI.binary
             process.arguments = arguments
             process.currentDirectoryURL = scratch.url
@@ -170,6 +170,37 @@ struct DistributedTrainTests {
         let difference = Self.largestDifference(try Self.weights(scratch.path("run")), try Self.weights(scratch.path("one")))
         #expect(difference < 1e-5, "the resumed two-rank run differs from one process by \(difference)")
         #expect(try Self.column("epoch", of: scratch.path("run")) == [1, 2])
+    }
+
+    /// Every term a step can log (`LossTerm`, the attribution penalty, the tasks and their learned weights), all
+    /// switched on: metrics.csv of two ranks has exactly the columns of one process on the combined batch, and
+    /// those hold every `LossTerm` (the ranks sum a fixed key list, `Trainer.stepLossKeys`: a term missing from it
+    /// was dropped from data-parallel logs).
+    @Test func aTwoRankRunLogsEveryTermAOneProcessRunLogs() throws {
+        let scratch = try Scratch()
+        try TrainCommandTests.dataset(in: scratch)
+        let everyTerm = TrainCommandTests.small + [
+            "--set", "loss.boxes.weight=1", "--set", "loss.descriptors.weight=1", "--set", "loss.attribution.weight=0.1",
+            "--set", "loss.weighting=uncertainty", "--set", "train.epochs=1", "--seed", "2", "--threads", "1",
+        ]
+        let master = "127.0.0.1:\(try Self.freePort())"
+        let ranks = try (0..<2).map { r in
+            try Rank(["train", "--data", "d.h5", "--run", "r\(r)"] + everyTerm
+                     + ["--set", "loader.batchSize=1", "--world-size", "2", "--rank", "\(r)", "--master", master, "--dist-timeout", "60"],
+                     name: "rank\(r)", in: scratch)
+        }
+        for rank in ranks { #expect(rank.wait(seconds: 300), "a rank did not finish") }
+        for (r, rank) in ranks.enumerated() { try #require(rank.process.terminationStatus == 0, "rank \(r): \(rank.stderr)") }
+        let combined = try CLI.run(["train", "--data", "d.h5", "--run", "one"] + everyTerm + ["--set", "loader.batchSize=2"], in: scratch.url)
+        try #require(combined.status == 0, "\(combined.stderr)")
+        func columns(_ run: String) throws -> Set<String> {
+            let header = try String(contentsOfFile: scratch.path(run) + "/metrics.csv", encoding: .utf8).split(separator: "\n")[0]
+            return Set(header.split(separator: ",").map(String.init)).subtracting(["train.allreduceSeconds"])
+        }
+        let (twoRanks, oneProcess) = (try columns("r0"), try columns("one"))
+        #expect(twoRanks == oneProcess, "only one process logs \(oneProcess.subtracting(twoRanks).sorted()), only two ranks \(twoRanks.subtracting(oneProcess).sorted())")
+        let terms = Set(LossTerm.allCases.map { "train.loss." + $0.rawValue } + ["train.loss.attribution", "train.weight.classification"])
+        #expect(terms.isSubset(of: oneProcess), "not logged: \(terms.subtracting(oneProcess).sorted())")
     }
 
     @Test func aKilledRankStopsTheOtherWithAnErrorWithinTheTimeout() throws {

@@ -44,7 +44,7 @@ struct EvaluateCommandTests {
         #expect(result.stdout.contains("vertebral body") && result.stdout.contains("PSNR                     30.00 dB"), "\(result.stdout)")
         #expect(result.stdout.contains("Evaluation: ") && result.stdout.contains("p/evaluation.json"), "\(result.stdout)")
         let data = try Data(contentsOf: scratch.url.appendingPathComponent("p/evaluation.json"))
-        let violations = try JSONSchema.shipped("evaluation.schema.json").validate(try JSONValue.parse(data, source: "evaluation.json"))
+        let violations = try JSONSchema(contentsOf: CLI.repository.appendingPathComponent("schemas/evaluation.schema.json")).validate(try JSONValue.parse(data, source: "evaluation.json"))
         #expect(violations.isEmpty, "\(violations.prefix(5))")
         let evaluation = try JSONDecoder().decode(Evaluation.self, from: data)
         #expect(evaluation.subjects.map(\.subjectID) == ids)

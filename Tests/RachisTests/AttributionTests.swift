@@ -153,6 +153,19 @@ struct AttributionConsistencyTests {
         #expect(count(AttributionConsistency.grow(mask, shape: [1, 5, 5], spacingMM: [1, 1, 1], marginMM: 1.5)) == 9)
         #expect(count(AttributionConsistency.grow(mask, shape: [1, 5, 5], spacingMM: [1, 2, 1], marginMM: 1)) == 3)
     }
+
+    /// Training grows a region on tensors (`loss.attribution.marginMM`) exactly as the check grows it on arrays.
+    @Test(arguments: [(2.0, [1.0, 1.0, 1.0]), (4.5, [4.0, 3.0, 3.0]), (3.0, [1.0, 2.5, 1.5]), (0.0, [1.0, 1.0, 1.0])])
+    func trainingAndTheCheckGrowRegionsAlike(marginMM: Double, spacingMM: [Double]) throws {
+        let shape = [6, 9, 7]
+        var rng = SplitMix64(seed: 5)
+        let mask = (0..<shape.reduce(1, *)).map { _ in rng.bernoulli(0.04) }
+        let margin = RegionMargin(marginMM: marginMM)
+        let onArrays = margin.grow(mask, shape: shape, spacingMM: spacingMM)
+        let onTensors = try margin.grow(Tensor(mask.map { $0 ? Float(1) : 0 }, shape: shape), spacingMM: spacingMM).array(Float.self)
+        #expect(onTensors == onArrays.map { $0 ? Float(1) : 0 })
+        #expect(onArrays.filter { $0 }.count > mask.filter { $0 }.count || marginMM == 0)
+    }
 }
 
 struct AttributionPenaltyTests {
@@ -241,7 +254,7 @@ struct AttributionValidatorTests {
             }
             let summary = validator.summary(rows: checked.map(\.row), source: "d.h5", regions: "reference", maxFailingFraction: 0.2, seconds: 1)
             let json = try JSONValue.parse(try JSONEncoder().encode(summary), source: "attribution.json")
-            #expect(try JSONSchema.shipped("attribution.schema.json").validate(json).isEmpty)
+            #expect(try JSONSchema.file("attribution.schema.json").validate(json).isEmpty)
             #expect(summary.decisions == decisions.count && summary.accuracy.isFinite)
         }
     }

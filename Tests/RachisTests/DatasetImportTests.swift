@@ -171,7 +171,7 @@ struct DatasetImportTests {
         let manifest = try ImportManifest.load(contentsOf: c.url("m.csv"), classNames: ["normal", "inflamed"])
         #expect(manifest.channels == ["T1", "STIR"] && manifest.name == "m")
         #expect(manifest.subjects.map(\.annotation) == [.partial, .classOnly, .unlabelled])
-        try DatasetImporter.run(manifest, to: c.url("out.h5"), overwrite: false, command: "test")
+        _ = try DatasetImporter.run(manifest, to: c.url("out.h5"), overwrite: false, command: "test")
         let reader = try DatasetReader(url: c.url("out.h5"))
         let s1 = try reader.subject("s1")
         #expect(s1.vertebrae.map(\.classIndex) == [1, 0])

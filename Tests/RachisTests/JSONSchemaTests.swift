@@ -100,15 +100,26 @@ struct JSONSchemaTests {
 }
 
 extension JSONSchemaTests {
-    /// The binary's built-in copies equal schemas/ (scripts/embed-schemas.sh regenerates them).
-    @Test func embeddedSchemasMatchTheFiles() throws {
-        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("schemas")
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".schema.json") }
-        #expect(Set(files) == Set(JSONSchema.embedded.keys), "run scripts/embed-schemas.sh")
-        for name in files {
-            let onDisk = try JSONSchema(contentsOf: folder.appendingPathComponent(name)).root
-            #expect(try JSONSchema.shipped(name).root == onDisk, "\(name) differs from its built-in copy: run scripts/embed-schemas.sh")
+    /// The binary's built-in copies equal schemas/ (scripts/embed-schemas.sh regenerates them), and are exactly the
+    /// schemas the sources ask for by name.
+    @Test func embeddedSchemasMatchTheFilesAndWhatTheCodeAsksFor() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: JSONSchema.folder.path).filter { $0.hasSuffix(".schema.json") }
+        #expect(Set(JSONSchema.embedded.keys).isSubset(of: files))
+        for name in JSONSchema.embedded.keys {
+            #expect(try JSONSchema.shipped(name).root == JSONSchema.file(name).root, "\(name) differs from its built-in copy: run scripts/embed-schemas.sh")
         }
+        let sources = JSONSchema.folder.deletingLastPathComponent().appendingPathComponent("Sources")
+        var asked: Set<String> = []
+        for case let file as URL in FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)! where file.pathExtension == "swift" {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            let pattern = /JSONSchema\.shipped\("([a-z-]+\.schema\.json)"\)/
+            asked.formUnion(text.matches(of: pattern).map { String($0.output.1) })
+        }
+        #expect(asked == Set(JSONSchema.embedded.keys), "add the schemas the code asks for to scripts/embed-schemas.sh (asked: \(asked.sorted()))")
+    }
+
+    /// The schemas of documents Rachis only writes stay out of the binary.
+    @Test func aSchemaTheBinaryNeverReadsIsNotBuiltIn() throws {
+        #expect(throws: JSONSchema.LookupError.self) { try JSONSchema.shipped("evaluation.schema.json") }
     }
 }

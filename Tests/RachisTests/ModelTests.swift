@@ -37,17 +37,6 @@ struct ModelConfigTests {
         #expect(SpineModel.requiredDivisor(ModelConfig()) == [8, 8, 8])
     }
 
-    @Test func unknownKeysAreRejectedByName() throws {
-        #expect(throws: ModelConfigError.unknownKey(source: "t", key: "widht")) {
-            try ModelConfig.decode(section: .object(["width": .number(8), "widht": .number(3)]), source: "t")
-        }
-        #expect(throws: ModelConfigError.unknownKey(source: "t", key: "heads.segmentaton")) {
-            try ModelConfig.decode(section: .object(["heads": .object(["segmentaton": .bool(false)])]), source: "t")
-        }
-        let partial = try ModelConfig.decode(section: .object(["width": .number(8), "heads": .object(["autoencoder": .bool(false)])]), source: "t")
-        #expect(partial.width == 8 && partial.normGroups == 8 && !partial.heads.autoencoder && partial.heads.segmentation)
-    }
-
     @Test func rangesAreValidatedByKey() throws {
         var c = ModelConfig()
         c.normGroups = 3
@@ -62,19 +51,19 @@ struct ModelConfigTests {
         try c.validate()
     }
 
-    @Test func loadsTheModelSectionOfATrainingConfig() throws {
+    /// A partial model section (of a training config: `TrainingConfig.load`, as `rachis model summary` reads it)
+    /// takes the defaults for the rest; unknown keys are `TrainingConfig`'s error (`TrainingTests`).
+    @Test func aPartialModelSectionTakesTheDefaults() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("model-\(UUID().uuidString).yaml")
         defer { try? FileManager.default.removeItem(at: url) }
-        try "model:\n  width: 8\n  normGroups: 4\nloss:\n  anything: 1\n".write(to: url, atomically: true, encoding: .utf8)
-        let c = try ModelConfig.load(configFile: url)
-        #expect(c.width == 8 && c.normGroups == 4 && c.stages == 4)
-        try "model:\n  width: 8\n  depth: 3\n".write(to: url, atomically: true, encoding: .utf8)
-        #expect(throws: ModelConfigError.unknownKey(source: url.path, key: "depth")) { try ModelConfig.load(configFile: url) }
+        try "model:\n  width: 8\n  normGroups: 4\n  heads: {autoencoder: false}\n".write(to: url, atomically: true, encoding: .utf8)
+        let c = try TrainingConfig.load(url).model
+        #expect(c.width == 8 && c.normGroups == 4 && c.stages == 4 && !c.heads.autoencoder && c.heads.segmentation)
     }
 
     @Test func baseConfigIsValid() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/configs/base.yaml")
-        let c = try ModelConfig.load(configFile: url.standardizedFileURL)
+        let c = try TrainingConfig.load(url.standardizedFileURL).model
         #expect(SpineModel.requiredDivisor(c).enumerated().allSatisfy { [24, 96, 64][$0.offset] % $0.element == 0 })
     }
 }

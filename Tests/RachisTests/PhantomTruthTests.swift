@@ -128,7 +128,7 @@ import Testing
         let visible = samples.map(\.truth.levels.count).reduce(0, +)
         #expect(e.aggregate.localization.truthCount == visible && e.aggregate.localization.identificationRate == 1)
         #expect(e.aggregate.classification.paired == visible)
-        let violations = try JSONSchema.shipped("evaluation.schema.json").validate(try JSONValue.parse(try e.encoded(), source: "evaluation.json"))
+        let violations = try JSONSchema.file("evaluation.schema.json").validate(try JSONValue.parse(try e.encoded(), source: "evaluation.json"))
         #expect(violations.isEmpty, "\(violations.prefix(5))")
         #expect(e.definitions["identificationRate"]?.contains("get_hits") == true && e.definitions["hd95MonaiMM"] != nil)
 

@@ -116,7 +116,7 @@ struct TrainingTests {
             let optimizer = try Adam(trainer.model.namedParameters(), learningRate: 3e-3)
             var losses: [Double] = []
             for _ in 0..<20 {
-                let (breakdown, _, _, _, _) = try trainer.forward(batch)
+                let breakdown = try trainer.forward(batch).breakdown
                 losses.append(try breakdown.total.item())
                 try optimizer.zeroGrad()
                 try breakdown.total.backward()
@@ -182,7 +182,7 @@ struct TrainingTests {
                 #expect(try a.optimizer[name]!.array(Double.self) == b.optimizer[name]!.array(Double.self), "optimizer \(name) differs")
             }
             let file = try HDF5.File.open(folder.file("parts/checkpoint_last.h5"))
-            let violations = try JSONSchema.shipped("checkpoint.schema.json").validate(HDF5Tree.describe(file))
+            let violations = try JSONSchema.file("checkpoint.schema.json").validate(HDF5Tree.describe(file))
             #expect(violations.isEmpty, "\(violations)")
             let metrics = try String(contentsOf: folder.file("parts/metrics.csv"), encoding: .utf8)
             #expect(metrics == (try String(contentsOf: folder.file("whole/metrics.csv"), encoding: .utf8)))

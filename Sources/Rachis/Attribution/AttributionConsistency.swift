@@ -55,30 +55,9 @@ public struct AttributionConsistency: Codable, Equatable, Sendable {
             maskVoxels: inside)
     }
 
-    /// The region grown by `marginMM`: every voxel within that distance (centre to centre, in mm) of a region voxel.
+    /// The region grown by `marginMM` (`RegionMargin`): every voxel within that distance (centre to centre, in mm)
+    /// of a region voxel.
     public static func grow(_ mask: [Bool], shape: [Int], spacingMM: [Double], marginMM: Double) -> [Bool] {
-        guard marginMM > 0 else { return mask }
-        let radius = (0..<3).map { Int((marginMM / spacingMM[$0]).rounded(.down)) }
-        var offsets: [[Int]] = []
-        for d in -radius[0]...radius[0] { for h in -radius[1]...radius[1] { for w in -radius[2]...radius[2] {
-            let r2 = pow(Double(d) * spacingMM[0], 2) + pow(Double(h) * spacingMM[1], 2) + pow(Double(w) * spacingMM[2], 2)
-            if r2 <= marginMM * marginMM { offsets.append([d, h, w]) }
-        } } }
-        var out = mask
-        let (sd, sh, sw) = (shape[0], shape[1], shape[2])
-        for i in mask.indices where mask[i] {
-            let d = i / (sh * sw), h = (i / sw) % sh, w = i % sw
-            // Only boundary voxels can grow the region.
-            let interior = [(-1, 0, 0), (1, 0, 0), (0, -1, 0), (0, 1, 0), (0, 0, -1), (0, 0, 1)].allSatisfy { o in
-                let (a, b, c) = (d + o.0, h + o.1, w + o.2)
-                return a >= 0 && a < sd && b >= 0 && b < sh && c >= 0 && c < sw && mask[(a * sh + b) * sw + c]
-            }
-            if interior { continue }
-            for o in offsets {
-                let (a, b, c) = (d + o[0], h + o[1], w + o[2])
-                if a >= 0, a < sd, b >= 0, b < sh, c >= 0, c < sw { out[(a * sh + b) * sw + c] = true }
-            }
-        }
-        return out
+        RegionMargin(marginMM: marginMM).grow(mask, shape: shape, spacingMM: spacingMM)
     }
 }

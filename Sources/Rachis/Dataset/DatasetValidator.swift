@@ -108,12 +108,12 @@ public struct DatasetValidator {
         }
 
         let validLevels = Set(VertebraLevel.anatomicalIDs.map(UInt8.init)).union([0])
-        for (name, values) in [("labels/vertebrae", subject.vertebraLabels)] + subject.raters.enumerated().map { ("raters/\($0)/vertebrae", $1.vertebraLabels) } {
+        for (name, values) in [("labels/vertebrae", subject.vertebraLabels)] + subject.raters.enumerated().map({ ("raters/\($0)/vertebrae", $1.vertebraLabels) }) {
             let unknown = Set(values).subtracting(validLevels)
             if !unknown.isEmpty { problem(name, "unknown level ids \(unknown.sorted()) (VerSe ids are 1-26 and 28)") }
         }
         let structureCount = reader.header.structureNames.count
-        for (name, values) in [("labels/structures", subject.structureLabels)] + subject.raters.enumerated().map { ("raters/\($0)/structures", $1.structureLabels) } {
+        for (name, values) in [("labels/structures", subject.structureLabels)] + subject.raters.enumerated().map({ ("raters/\($0)/structures", $1.structureLabels) }) {
             if let maximum = values.max(), Int(maximum) >= structureCount {
                 problem(name, "label \(maximum) exceeds the \(structureCount) structure names")
             }

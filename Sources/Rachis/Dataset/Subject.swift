@@ -101,30 +101,6 @@ public enum StructureLabel: UInt8, CaseIterable, Codable, Sendable {
     }
 }
 
-/// How a subject, or one vertebra of it, is annotated.
-public enum AnnotationMode: String, CaseIterable, Codable, Sendable {
-    /// Exact voxel masks.
-    case full
-    /// Some vertebrae or structures left unlabelled; the annotation masks are 0 there. A vertebra left out
-    /// has mode `.unlabelled` in the table.
-    case partial
-    /// Each vertebra's label is its axis-aligned bounding box; no structure labels.
-    case box
-    /// Masks shrunk in-plane.
-    case eroded
-    /// Masks grown in-plane (into the background).
-    case dilated
-    /// Several raters who disagree; the main labels are the per-voxel and per-vertebra majority.
-    case raters
-    /// A class per vertebra, no voxel labels.
-    case classOnly
-    /// Image only (subject) or no label at all (vertebra).
-    case unlabelled
-    /// No voxel labels: a few shape descriptors per structure (size, centroid, mean distance to the centroid,
-    /// surface; `StructureDescriptorAnnotation`), vertebra centroids and classes.
-    case descriptors
-}
-
 /// What a subject can train or evaluate.
 public enum LearningTask: String, CaseIterable, Codable, Sendable, Comparable {
     case localization, identification, classification, segmentation, autoencoding
@@ -133,16 +109,8 @@ public enum LearningTask: String, CaseIterable, Codable, Sendable, Comparable {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }
 
-    /// The tasks a subject annotated in `mode` supports.
-    public static func supported(by mode: AnnotationMode) -> [LearningTask] {
-        switch mode {
-        case .full, .partial, .eroded, .dilated, .raters: allCases
-        case .box: [.localization, .identification, .classification, .autoencoding]
-        case .classOnly: [.classification, .autoencoding]
-        case .descriptors: [.localization, .classification, .autoencoding]
-        case .unlabelled: [.autoencoding]
-        }
-    }
+    /// The tasks a subject annotated in `mode` supports (`AnnotationMode.tasks`).
+    public static func supported(by mode: AnnotationMode) -> [LearningTask] { mode.tasks }
 }
 
 /// One row of the per-vertebra table.
@@ -260,7 +228,7 @@ public struct Subject: Equatable, Sendable {
         self.vertebrae = vertebrae
         self.classNames = classNames
         self.annotationMode = annotationMode
-        self.tasks = LearningTask.supported(by: annotationMode)
+        self.tasks = annotationMode.tasks
     }
 
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {

@@ -44,25 +44,3 @@ public struct SubjectTruth: Equatable, Sendable {
     /// The group and its members, relative to the subject's group.
     static let group = "truth"
 }
-
-extension AnnotationMode {
-    /// Whether a subject annotated this way stores voxel labels (`labels/`, `annotated/`).
-    public var hasVoxelLabels: Bool {
-        switch self {
-        case .full, .partial, .box, .eroded, .dilated, .raters: true
-        case .classOnly, .unlabelled, .descriptors: false
-        }
-    }
-
-    /// Whether the labels a subject annotated this way carries are the exact labels on every voxel its annotation
-    /// masks mark (so Dice and HD95 against them measure the model, not the annotation): `full`, and `partial`
-    /// (vertebrae or structures left out are unannotated, the rest exact). Loose modes (boxes, eroded or dilated
-    /// masks, the raters' majority) are not; modes without voxel labels have nothing to score.
-    public var hasExactVoxelLabels: Bool {
-        switch self {
-        case .full, .partial: true
-        case .box, .eroded, .dilated, .raters: false
-        case .classOnly, .unlabelled, .descriptors: false
-        }
-    }
-}

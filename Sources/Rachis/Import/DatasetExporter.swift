@@ -67,7 +67,7 @@ public enum DatasetExporter {
             return ImageVolume(geometry: geometry, voxels: values.map(Float.init), voxelType: .uint8)
         default:
             let mode = try reader.annotationMode(of: id)
-            guard mode != .classOnly, mode != .unlabelled, mode != .descriptors else { throw ExportError.noVoxelLabels(file: file, subject: id, annotation: mode.rawValue) }
+            guard mode.hasVoxelLabels else { throw ExportError.noVoxelLabels(file: file, subject: id, annotation: mode.rawValue) }
             let values = try reader.volumeCrop(id, volume.datasetPath, offset: all, size: shape)
             return ImageVolume(geometry: geometry, voxels: values.map(Float.init), voxelType: .uint8)
         }
@@ -77,7 +77,7 @@ public enum DatasetExporter {
     /// atomically.
     public static func export(_ reader: DatasetReader, subject id: String, _ volume: ExportVolume, channel: String? = nil,
                               to output: URL, overwrite: Bool) throws {
-        if FileManager.default.fileExists(atPath: output.path), !overwrite { throw DatasetError.fileExists(output.path) }
+        if FileManager.default.fileExists(atPath: output.path), !overwrite { throw DatasetError.fileExists(output.relativePath) }
         _ = try ImageFormat(url: output)
         try ImageIO.write(try Self.volume(reader, subject: id, volume, channel: channel), to: output, compressed: true)
     }

@@ -67,7 +67,7 @@ public enum DatasetImporter {
         let image = try entry.images.flatMap { try read($0).voxels }
         let geometry = reference!.geometry
         let n = geometry.voxelCount
-        let labelledEverywhere = entry.annotation != .partial
+        let labelledEverywhere = !entry.annotation.leavesUnlabelledVoxelsUnannotated
 
         var vertebraLabels = [UInt8](repeating: 0, count: n), vertebraAnnotated = vertebraLabels
         if let path = entry.vertebrae {
@@ -90,10 +90,8 @@ public enum DatasetImporter {
         let given = try entry.centroids.map { try VerSeCentroids.load(contentsOf: manifest.url($0), geometry: geometry) } ?? [:]
         let levels = Set(computed.keys).union(given.keys).union(entry.classes.keys).sorted()
         let records = levels.map { level in
-            let annotation: AnnotationMode = switch entry.annotation {
-            case .classOnly, .unlabelled: entry.annotation
-            default: computed[level] == nil ? .unlabelled : entry.annotation
-            }
+            // A vertebra of a labelled subject that its label file leaves out is unlabelled.
+            let annotation: AnnotationMode = entry.annotation.hasVoxelLabels && computed[level] == nil ? .unlabelled : entry.annotation
             return VertebraRecord(level: level, centroidMM: given[level] ?? computed[level], classIndex: entry.classes[level],
                                   annotation: annotation, cutByFieldOfView: cut.contains(level))
         }

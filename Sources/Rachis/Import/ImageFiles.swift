@@ -7,7 +7,7 @@ enum ImageFiles {
         do {
             return try Data(contentsOf: url, options: .mappedIfSafe)
         } catch {
-            throw ImageIOError.ioFailed(path: url.path, reason: "cannot read: \(error.localizedDescription)")
+            throw ImageIOError.ioFailed(path: url.path, reason: "cannot read: \(FileErrors.reason(error))")
         }
     }
 }

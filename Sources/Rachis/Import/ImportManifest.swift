@@ -106,11 +106,16 @@ public struct ImportManifest: Equatable, Sendable {
             let hasLabels = vertebrae != nil || structures != nil
             let annotation = string(item["annotation"]).flatMap(AnnotationMode.init(rawValue:))
                 ?? (hasLabels ? .full : classes.isEmpty ? .unlabelled : .classOnly)
-            let needsLabels = ![.classOnly, .unlabelled].contains(annotation)
-            guard needsLabels == hasLabels else {
-                throw ImportError.invalidValue(file: path, field: field + "/annotation", message: needsLabels
+            guard annotation.isImportable else {
+                throw ImportError.invalidValue(file: path, field: field + "/annotation", message: "\(annotation.rawValue) subjects cannot be imported; use "
+                    + AnnotationMode.allCases.filter(\.isImportable).map(\.rawValue).joined(separator: ", "))
+            }
+            guard annotation.hasVoxelLabels == hasLabels else {
+                let labelled = AnnotationMode.allCases.filter { $0.isImportable && $0.hasVoxelLabels }.map(\.rawValue)
+                throw ImportError.invalidValue(file: path, field: field + "/annotation", message: annotation.hasVoxelLabels
                     ? "\(annotation.rawValue) needs a vertebrae or structures label file"
-                    : "\(annotation.rawValue) subjects carry no voxel labels; remove vertebrae/structures or use full, partial, box, eroded or dilated")
+                    : "\(annotation.rawValue) subjects carry no voxel labels; remove vertebrae/structures or use "
+                        + labelled.dropLast().joined(separator: ", ") + " or " + labelled.last!)
             }
             return Entry(id: id, images: channels.map { string(images[$0]) ?? "" }, vertebrae: vertebrae, structures: structures,
                          centroids: string(item["centroids"]), classes: classes, annotation: annotation)

@@ -143,7 +143,7 @@ public enum MetaImage {
         if volume.channels > 1 { lines.append("ElementNumberOfChannels = \(volume.channels)") }
         lines += ["ElementType = \(typeName)", "ElementDataFile = \(single ? "LOCAL" : dataURL.lastPathComponent)"]
         let header = Data((lines.joined(separator: "\n") + "\n").utf8)
-        try AtomicWrite.write(single ? [(url, header + data)] : [(dataURL, data), (url, header)])
+        try AtomicFile.write(single ? header + data : header, to: url, companions: single ? [] : [(dataURL, data)])
     }
 
     /// The `Key = Value` lines up to and including `ElementDataFile`, and the byte offset just after that line.

@@ -21,7 +21,7 @@ public enum NIfTI {
     public static func write(_ volume: ImageVolume, to url: URL) throws {
         var data = try encode(volume, path: url.path)
         if url.pathExtension.lowercased() == "gz" { data = try Zlib.deflate(data, container: .gzip, path: url.path) }
-        try AtomicWrite.write([(url, data)])
+        try AtomicFile.write(data, to: url)
     }
 
     /// Decodes the bytes of a NIfTI-1 or NIfTI-2 file (gzip-compressed or not).

@@ -86,6 +86,27 @@ public struct Batch: @unchecked Sendable {
 }
 
 extension Batch {
+    /// The batch with every tensor on `device`, the image in channels-last-3d layout when `channelsLast` (what the
+    /// model's weights use then). The vertebra table, descriptor bounds and cut boxes are not tensors and stay as
+    /// they are.
+    public func to(device: Device, channelsLast: Bool = false) throws -> Batch {
+        var moved = self
+        moved.image = try image.to(device: device)
+        if channelsLast { moved.image = try moved.image.channelsLast3d() }
+        moved.levels = try levels.to(device: device)
+        moved.levelsKnown = try levelsKnown.to(device: device)
+        moved.structures = try structures.to(device: device)
+        moved.structuresKnown = try structuresKnown.to(device: device)
+        moved.heatmap = try heatmap.to(device: device)
+        moved.taskMask = try taskMask.mapValues { try $0.to(device: device) }
+        moved.fieldOfView = try fieldOfView?.to(device: device)
+        moved.boxes = try boxes?.to(device: device)
+        moved.boxSamples = try boxSamples?.to(device: device)
+        moved.softStructures = try softStructures?.to(device: device)
+        moved.softSamples = try softSamples?.to(device: device)
+        return moved
+    }
+
     /// `[D, H, W]` float 0/1: the voxels of `vertebra`'s sample labelled with its level (its region as annotated).
     func labelledRegion(of vertebra: VertebraTarget) throws -> Tensor {
         try levels[.at(vertebra.sample)].eq(Double(LevelIndex.index(ofLevelID: vertebra.levelID))).to(.float32)

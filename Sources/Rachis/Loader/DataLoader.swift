@@ -136,7 +136,7 @@ public final class DataLoader: Sendable {
     func read(_ layout: SubjectLayout, offset: [Int], size: [Int]) throws -> CropSample {
         do {
             return try CropSample(reader: reader, layout: layout, offset: offset, size: size,
-                                  raters: targets.staple && layout.annotationMode == .raters && layout.raterCount > 1)
+                                  raters: targets.staple && layout.annotationMode.hasRaterLabels && layout.raterCount > 1)
         } catch let error as LoaderError {
             throw error
         } catch {
@@ -197,8 +197,8 @@ public final class DataLoader: Sendable {
             for (k, sample) in samples.enumerated() { sample.addDescriptorBounds(to: &bounds, sample: k, targets: targets) }
             if (0..<n).contains(where: bounds.hasBounds) { batch.descriptorBounds = bounds }
         }
-        if targets.boxes, samples.contains(where: { $0.layout.annotationMode == .box }) {
-            let isBox = samples.map { $0.layout.annotationMode == .box }
+        if targets.boxes, samples.contains(where: { $0.layout.annotationMode.hasBoxLabels }) {
+            let isBox = samples.map { $0.layout.annotationMode.hasBoxLabels }
             batch.boxes = try Tensor(zip(samples, isBox).flatMap { sample, box in
                 box ? sample.vertebraLabels.map(Int64.init) : [Int64](repeating: 0, count: sample.voxelCount)
             }, shape: [n] + size)

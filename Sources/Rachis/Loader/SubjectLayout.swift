@@ -82,14 +82,14 @@ struct SubjectLayout: Sendable {
     /// structure masks: not boxes, class-only or unlabelled subjects).
     static func descriptors(reader: DatasetReader, id: String, mode: AnnotationMode, structures: Int) throws -> [StructureDescriptor] {
         let geometry = try reader.geometry(of: id), shape = geometry.shape
-        if mode == .descriptors {
+        if mode.hasStructureDescriptors {
             // Given numbers: the centroid moves from world millimetres to the array frame; no extent is known.
             return try reader.structureDescriptors(of: id).filter { $0.structure > 0 && $0.structure < structures }.map { d in
                 let centroid = d.centroidMM.map { zip(geometry.index(worldMM: $0), geometry.spacingMM).map { $0 * $1 } } ?? [.nan, .nan, .nan]
                 return StructureDescriptor(structure: d.structure, values: [d.sizeMM3 ?? .nan] + centroid + [d.meanDistanceMM ?? .nan, d.surfaceMM2 ?? .nan])
             }
         }
-        guard LearningTask.supported(by: mode).contains(.segmentation) else { return [] }
+        guard mode.tasks.contains(.segmentation) else { return [] }
         let known = try reader.volumeCrop(id, "annotated/structures", offset: [0, 0, 0], size: shape)
         guard known.allSatisfy({ $0 != 0 }) else { return [] }
         let labels = try reader.volumeCrop(id, "labels/structures", offset: [0, 0, 0], size: shape)

@@ -90,46 +90,17 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
 }
 
 public enum ModelConfigError: Error, CustomStringConvertible, Equatable {
-    /// A key of the `model` section that `ModelConfig` does not have.
-    case unknownKey(source: String, key: String)
     /// A value out of its range.
     case invalid(key: String, value: String, requirement: String)
 
     public var description: String {
         switch self {
-        case let .unknownKey(source, key): "\(source): unknown key \"\(key)\" in the model section"
         case let .invalid(key, value, requirement): "model.\(key) = \(value): \(requirement)"
         }
     }
 }
 
 extension ModelConfig {
-    /// Decodes a `model` section: rejects unknown keys by name, fills missing ones from the defaults, validates.
-    public static func decode(section: JSONValue, source: String) throws -> ModelConfig {
-        if case let .object(keys) = section {
-            let known = Set(CodingKeys.allCases.map(\.stringValue))
-            if let unknown = keys.keys.sorted().first(where: { !known.contains($0) }) {
-                throw ModelConfigError.unknownKey(source: source, key: unknown)
-            }
-            if case let .object(heads)? = keys["heads"] {
-                let knownHeads = Set(Heads.CodingKeys.allCases.map(\.stringValue))
-                if let unknown = heads.keys.sorted().first(where: { !knownHeads.contains($0) }) {
-                    throw ModelConfigError.unknownKey(source: source, key: "heads." + unknown)
-                }
-            }
-        }
-        let config = try ConfigDecoding.decode(ModelConfig.self, from: section, source: source)
-        try config.validate()
-        return config
-    }
-
-    /// Decodes the `model` section of a training config file (YAML or JSON); other sections are ignored and a
-    /// missing or empty `model` section gives the defaults.
-    public static func load(configFile url: URL) throws -> ModelConfig {
-        let section = try ConfigDecoding.load(url)["model"]
-        return try decode(section: section == nil || section == .null ? .object([:]) : section!, source: url.path)
-    }
-
     /// Checks every value's range; the error names the key.
     public func validate() throws {
         func require(_ ok: Bool, _ key: CodingKeys, _ value: Any, _ requirement: String) throws {

@@ -107,7 +107,7 @@ public struct PhantomGenerator: Sendable {
             structureLabels: annotation.structureLabels, vertebraAnnotated: annotation.vertebraAnnotated,
             structureAnnotated: annotation.structureAnnotated, raters: annotation.raters, vertebrae: annotation.records,
             classNames: recipe.classNames, annotationMode: mode)
-        if mode == .descriptors {
+        if mode.hasStructureDescriptors {
             // The true structures' descriptors, centroids in world millimetres.
             subject.structureDescriptors = StructureDescriptor.fromLabels(truth.structureLabels, shape: recipe.shape, spacingMM: geometry.spacingMM,
                                                                               structures: StructureLabel.allCases.count).map { d in

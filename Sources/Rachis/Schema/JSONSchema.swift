@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A JSON Schema (draft 2020-12 subset) and a validator for it.
 ///
@@ -172,9 +173,15 @@ extension JSONSchema {
         }
     }
 
-    /// A schema shipped in schemas/ (and built into the binary), e.g. "dataset.schema.json".
+    /// A schema of schemas/ that the binary validates against (built in by scripts/embed-schemas.sh), e.g.
+    /// "dataset.schema.json"; parsed once per process.
     public static func shipped(_ name: String) throws -> JSONSchema {
+        if let schema = parsed.withLock({ $0[name] }) { return schema }
         guard let text = embedded[name] else { throw LookupError.unknown(name) }
-        return JSONSchema(try JSONValue.parse(Data(text.utf8), source: name), name: name)
+        let schema = JSONSchema(try JSONValue.parse(Data(text.utf8), source: name), name: name)
+        parsed.withLock { $0[name] = schema }
+        return schema
     }
+
+    private static let parsed = Mutex<[String: JSONSchema]>([:])
 }

@@ -30,7 +30,7 @@ public struct EngineSelfTest: Sendable {
     }
 
     /// The small segmentation net: two conv blocks at full resolution around a pooled context block.
-    final class Net: Module, UnaryLayer {
+    final class Net: Module, UnaryLayer, @unchecked Sendable {
         let stem: Sequential
         let context: Sequential
         let head: Conv3d

@@ -79,10 +79,10 @@ public final class Trainer {
     public let optimizer: any Optimizer
     public let schedule: any LearningRateSchedule
     public private(set) var state: Checkpoint.State
-    public private(set) var history: [[String: Double]] = []
-    /// Per-task loss sums of the epoch in progress (kept in checkpoints so resumed logs match).
-    private var epochSums: [String: Double] = [:]
-    private var epochCounts: [String: Double] = [:]
+    /// The rows of metrics.csv so far.
+    public var history: [[String: Double]] { log.rows }
+    /// The epochs' rows and the running sums of the epoch in progress (kept in checkpoints so resumed logs match).
+    private var log = TrainingLog()
     let logger: Logger
     let stepsPerEpoch: Int
     /// Set in a data-parallel run.
@@ -180,10 +180,7 @@ public final class Trainer {
             try optimizer.load(state: checkpoint.optimizer)
             if let rng = checkpoint.rngState { try Torch.setRNGState(rng) }
             state = checkpoint.state
-            let progress = try JSONDecoder().decode(Progress.self, from: Data(checkpoint.history.utf8))
-            history = progress.rows.map { $0.mapValues { $0 ?? .nan } }
-            epochSums = progress.epochSums
-            epochCounts = progress.epochCounts
+            log = try TrainingLog(stored: checkpoint.history)
             logger.info("resuming", metadata: ["epoch": "\(state.epoch + 1)", "batch": "\(state.nextBatch + 1)", "step": "\(state.step)"])
         }
         if let distributed {
@@ -196,13 +193,6 @@ public final class Trainer {
     /// The keys a step may log, in a fixed order (what ranks sum in `synchronizeStep`).
     static let stepLossKeys = ["loss.total", "loss.attribution"] + LossTerm.allCases.map { "loss." + $0.rawValue }
         + LearningTask.allCases.flatMap { ["loss." + $0.rawValue, "weight." + $0.rawValue] }
-
-    /// The metrics history and the partial sums of the epoch in progress, as stored in checkpoints.
-    struct Progress: Codable {
-        var rows: [[String: Double?]]
-        var epochSums: [String: Double]
-        var epochCounts: [String: Double]
-    }
 
     static func median(_ values: [Double]) -> Double? {
         let sorted = values.sorted()
@@ -245,14 +235,7 @@ public final class Trainer {
                 optimizer.learningRate = learningRate
                 let (losses, stopAgreed) = try trainStep(batch, epoch: epoch, stopRequested: stop.requested != nil)
                 let allReduceSeconds = distributed?.lastAllReduceSeconds ?? 0
-                if distributed != nil {
-                    epochSums["allreduceSeconds", default: 0] += allReduceSeconds
-                    epochCounts["allreduceSeconds", default: 0] += 1
-                }
-                for (key, value) in losses {
-                    epochSums[key, default: 0] += value
-                    epochCounts[key, default: 0] += 1
-                }
+                log.addStep(distributed == nil ? losses : losses.merging(["allreduceSeconds": allReduceSeconds]) { $1 })
                 state.step += 1
                 state.nextBatch += 1
                 trained += batch.count * ranks
@@ -273,24 +256,19 @@ public final class Trainer {
                     return .stopped(signal: signal, epoch: epoch, batch: state.nextBatch)
                 }
             }
-            var row: [String: Double] = ["epoch": Double(epoch + 1), "lr": schedule.learningRate(at: Swift.max(0, state.step - 1))]
+            var row = log.closeEpoch(epoch, learningRate: schedule.learningRate(at: Swift.max(0, state.step - 1)))
             // Timing goes to the log, not to metrics.csv (which a resumed run reproduces exactly).
             let throughput = epochSamples == 0 ? "" : String(format: " %.2f samples/s", Double(epochSamples) / Swift.max(DistributedContext.seconds(ContinuousClock.now - epochClock), 1e-9))
-            for (key, sum) in epochSums { row["train." + key] = sum / Swift.max(epochCounts[key] ?? 1, 1) }
-            epochSums = [:]
-            epochCounts = [:]
             state.epoch += 1
             state.nextBatch = 0
             var improved = false
             if state.epoch % config.train.validateEvery == 0 || state.epoch == epochs {
                 let metrics = try validate()
                 row.merge(metrics) { $1 }
-                if let value = metrics[config.train.bestMetric], value.isFinite {
-                    let better = state.bestValue.map { config.train.bestMetricHigherIsBetter ? value > $0 : value < $0 } ?? true
-                    if better { (state.bestValue, state.bestEpoch, improved) = (value, state.epoch, true) }
-                }
+                improved = TrainingLog.recordBest(metrics, metric: config.train.bestMetric, higherIsBetter: config.train.bestMetricHigherIsBetter,
+                                                  epochs: state.epoch, in: &state)
             }
-            history.append(row)
+            log.append(row)
             if isMain {
                 try folder.writeMetrics(history)
                 try folder.writeProgress(history)
@@ -359,35 +337,35 @@ public final class Trainer {
                             targets: targets)
     }
 
+    /// What `forward` computed on a batch.
+    struct ForwardPass {
+        /// Every loss, and the total to differentiate.
+        var breakdown: LossBreakdown
+        var output: ModelOutput
+        /// Class logits of `batch.vertebrae` (`classification(_:_:)`); nil without the classification head or when no
+        /// vertebra could be classified.
+        var classLogits: Tensor?
+        /// The batch on the device, restricted to the vertebrae `classLogits` are for.
+        var batch: Batch
+        /// The image as the model saw it (requiring grad with `inputGradients`).
+        var image: Tensor
+    }
+
     /// The model and every loss on a batch. With `inputGradients` the image requires grad (for the attribution
-    /// constraint) and is returned on the device.
+    /// constraint).
     /// In data-parallel training (`shareAcrossRanks`), each task loss is rescaled by this rank's share of the step's
     /// annotated count (`DistributedContext.taskShares`), so the ranks' mean gradient is the combined batch's.
-    func forward(_ batch: Batch, inputGradients: Bool = false, shareAcrossRanks: Bool = false) throws -> (LossBreakdown, ModelOutput, Tensor?, Batch, Tensor) {
-        var image = try batch.image.to(device: options.device)
-        if config.train.channelsLast { image = try image.channelsLast3d() }
-        if inputGradients { image = try image.detached().requiringGrad() }
-        var onDevice = batch
-        onDevice.image = image
-        onDevice.levels = try batch.levels.to(device: options.device)
-        onDevice.levelsKnown = try batch.levelsKnown.to(device: options.device)
-        onDevice.structures = try batch.structures.to(device: options.device)
-        onDevice.structuresKnown = try batch.structuresKnown.to(device: options.device)
-        onDevice.heatmap = try batch.heatmap.to(device: options.device)
-        onDevice.taskMask = try batch.taskMask.mapValues { try $0.to(device: options.device) }
-        onDevice.fieldOfView = try batch.fieldOfView?.to(device: options.device)
-        onDevice.boxes = try batch.boxes?.to(device: options.device)
-        onDevice.boxSamples = try batch.boxSamples?.to(device: options.device)
-        onDevice.softStructures = try batch.softStructures?.to(device: options.device)
-        onDevice.softSamples = try batch.softSamples?.to(device: options.device)
-        let output = try model(image)
+    func forward(_ batch: Batch, inputGradients: Bool = false, shareAcrossRanks: Bool = false) throws -> ForwardPass {
+        var onDevice = try batch.to(device: options.device, channelsLast: config.train.channelsLast)
+        if inputGradients { onDevice.image = try onDevice.image.detached().requiringGrad() }
+        let output = try model(onDevice.image)
         let (logits, restricted) = try classification(output, onDevice)
         let terms = try loss.terms(output: output, classLogits: logits, batch: restricted)
         let shares = try shareAcrossRanks ? distributed.map { try $0.taskShares(terms.mapValues(\.count)) } : nil
         let regions = try spinalRegions(output, onDevice)
         var breakdown = try loss.combine(terms, shares: shares, extra: loss.looseTerms(output: output, batch: restricted) + loss.regionTerm(regions))
         breakdown.regions = regions
-        return (breakdown, output, logits, restricted, image)
+        return ForwardPass(breakdown: breakdown, output: output, classLogits: logits, batch: restricted, image: onDevice.image)
     }
 
     /// The attribution constraint's penalty on a batch (nil when off or when no vertebra has a labelled region):
@@ -397,7 +375,7 @@ public final class Trainer {
         let constraint = config.loss.attribution
         guard constraint.weight > 0, let logits else { return nil }
         let spacing = batch.spacingMM.first ?? config.model.spacingMM
-        let radius = spacing.map { Int((constraint.marginMM / $0).rounded(.down)) }
+        let margin = RegionMargin(marginMM: constraint.marginMM)
         var chosen: [AttributionPenalty.Vertebra] = []
         for sample in 0..<batch.count {
             let rows = batch.vertebrae.indices.filter { batch.vertebrae[$0].sample == sample && batch.vertebrae[$0].hasRegion }
@@ -405,13 +383,7 @@ public final class Trainer {
             for k in 0..<Swift.min(constraint.vertebraePerSample, rows.count) {
                 let row = rows[(state.step * constraint.vertebraePerSample + k) % rows.count]
                 let v = batch.vertebrae[row]
-                var mask = try batch.labelledRegion(of: v)
-                if radius.contains(where: { $0 > 0 }) {
-                    // Grown by a box of ±marginMM.
-                    mask = try mask.unsqueeze(dim: 0).unsqueeze(dim: 0)
-                        .maxPool3d(kernel: Triple(2 * radius[0] + 1, 2 * radius[1] + 1, 2 * radius[2] + 1), stride: 1,
-                                   padding: Triple(radius[0], radius[1], radius[2]))[.at(0), .at(0)]
-                }
+                let mask = try margin.grow(batch.labelledRegion(of: v), spacingMM: spacing)
                 chosen.append(AttributionPenalty.Vertebra(sample: sample, row: row, classIndex: v.classIndex!, mask: mask))
             }
         }
@@ -443,9 +415,10 @@ public final class Trainer {
             return Double(now - mark) / 1e9
         }
         let constrained = config.loss.attribution.weight > 0
-        let (breakdown, _, logits, restricted, image) = try forward(batch, inputGradients: constrained, shareAcrossRanks: true)
+        let pass = try forward(batch, inputGradients: constrained, shareAcrossRanks: true)
+        let breakdown = pass.breakdown
         var objective = breakdown.total
-        let penalty = constrained ? try attributionPenalty(logits: logits, batch: restricted, image: image) : nil
+        let penalty = constrained ? try attributionPenalty(logits: pass.classLogits, batch: pass.batch, image: pass.image) : nil
         if let penalty { objective = try objective + penalty * config.loss.attribution.weight }
         let total = try objective.item()
         timing.forward = lap()
@@ -489,8 +462,9 @@ public final class Trainer {
             var records: [Int: ValidationAccumulator.SubjectRecord] = [:]
             for index in distributed?.share(of: ids.count) ?? Array(ids.indices) {
                 let batch = try loader.validationBatch(ids[index])
-                let (breakdown, output, logits, restricted, _) = try forward(batch)
-                records[index] = try evaluation.record(batch: restricted, output: output, classLogits: logits, loss: breakdown, reader: loader.reader, model: model)
+                let pass = try forward(batch)
+                records[index] = try evaluation.record(batch: pass.batch, output: pass.output, classLogits: pass.classLogits, loss: pass.breakdown,
+                                                       reader: loader.reader, model: model)
             }
             if let distributed {
                 for share in try distributed.allGather(records, what: "validation results") { records.merge(share) { a, _ in a } }
@@ -501,12 +475,9 @@ public final class Trainer {
     }
 
     func saveLast() throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let progress = Progress(rows: history.map { $0.mapValues { $0.isFinite ? $0 : nil } }, epochSums: epochSums, epochCounts: epochCounts)
         var checkpoint = Checkpoint(
             state: state, config: try config.json().jsonText,
-            history: String(decoding: try encoder.encode(progress), as: UTF8.self),
+            history: try log.stored(),
             model: Dictionary(uniqueKeysWithValues: model.state().map { ($0.name, $0.tensor) }),
             optimizer: Dictionary(uniqueKeysWithValues: try optimizer.state().map { ($0.name, $0.tensor) }),
             lossWeighting: Dictionary(uniqueKeysWithValues: loss.state().map { ($0.name, $0.tensor) }),

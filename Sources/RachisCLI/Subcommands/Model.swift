@@ -14,7 +14,7 @@ extension RachisCommand.Model {
     struct Summary: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Per-layer output shapes, parameters and FLOPs of one forward pass, with totals.",
-            discussion: "FILE is a training config (YAML or JSON); only its `model` section is read.")
+            discussion: "FILE is a training config (YAML or JSON), checked as `rachis train` checks it; its `model` section is summarised.")
 
         @Option(help: "Training config file (YAML or JSON) with a `model` section.")
         var config: String
@@ -41,7 +41,7 @@ extension RachisCommand.Model {
 
         func run() throws {
             let shape = try parseShape(crop, option: "--crop")
-            let modelConfig = try ModelConfig.load(configFile: URL(fileURLWithPath: config))
+            let modelConfig = try TrainingConfig.load(URL(fileURLWithPath: config)).model
             let model = try SpineModel(modelConfig)
             let summary = try ModelSummary.run(model, crop: shape, batch: batch)
             let timing = time > 0 ? try ModelTiming.measure(model, crop: shape, batch: batch, repeats: time, channelsLast: channelsLast) : nil

@@ -1,5 +1,5 @@
 /// Zeroes elements with probability `p` in training mode; identity in evaluation mode.
-public final class Dropout: Module, UnaryLayer {
+public final class Dropout: Module, UnaryLayer, @unchecked Sendable {
     public let p: Double
     public init(p: Double) throws {
         guard (0..<1).contains(p) else { throw TorchError.invalidArgument(op: "Dropout", message: "p must be in [0, 1), got \(p)") }
@@ -9,7 +9,7 @@ public final class Dropout: Module, UnaryLayer {
 }
 
 /// A parameter-free activation as a layer.
-public final class Activation: Module, UnaryLayer {
+public final class Activation: Module, UnaryLayer, @unchecked Sendable {
     public enum Kind: Sendable, Equatable { case relu, leakyReLU(slope: Double), gelu, sigmoid, tanh, silu }
     public let kind: Kind
     public init(_ kind: Kind) { self.kind = kind }
@@ -26,7 +26,7 @@ public final class Activation: Module, UnaryLayer {
 }
 
 /// Applies layers in order; their parameters are named `layers.0.…`, `layers.1.…`.
-public final class Sequential: Module, UnaryLayer {
+public final class Sequential: Module, UnaryLayer, @unchecked Sendable {
     public let layers: [any UnaryLayer]
     public init(_ layers: [any UnaryLayer]) { self.layers = layers }
     public convenience init(_ layers: any UnaryLayer...) { self.init(layers) }

@@ -1,5 +1,5 @@
 /// 3-D convolution over `[N, C, D, H, W]`.
-public final class Conv3d: Module, UnaryLayer {
+public final class Conv3d: Module, UnaryLayer, @unchecked Sendable {
     public let weight: Parameter
     public let bias: Parameter?
     public let stride: Triple, padding: Triple, dilation: Triple, groups: Int
@@ -22,7 +22,7 @@ public final class Conv3d: Module, UnaryLayer {
 }
 
 /// Transposed 3-D convolution (learned upsampling).
-public final class ConvTranspose3d: Module, UnaryLayer {
+public final class ConvTranspose3d: Module, UnaryLayer, @unchecked Sendable {
     public let weight: Parameter
     public let bias: Parameter?
     public let stride: Triple, padding: Triple, outputPadding: Triple, dilation: Triple, groups: Int
@@ -47,7 +47,7 @@ public final class ConvTranspose3d: Module, UnaryLayer {
 }
 
 /// Fully connected layer: `x · Wᵀ + b`.
-public final class Linear: Module, UnaryLayer {
+public final class Linear: Module, UnaryLayer, @unchecked Sendable {
     public let weight: Parameter
     public let bias: Parameter?
 

@@ -1,5 +1,5 @@
 /// Group normalisation over `[N, C, ...]`: statistics per sample and group of channels.
-public final class GroupNorm: Module, UnaryLayer {
+public final class GroupNorm: Module, UnaryLayer, @unchecked Sendable {
     public let groups: Int
     public let eps: Double
     public let weight: Parameter?
@@ -20,7 +20,7 @@ public final class GroupNorm: Module, UnaryLayer {
 }
 
 /// Instance normalisation: statistics per sample and channel. Optional affine parameters and running statistics.
-public final class InstanceNorm: Module, UnaryLayer {
+public final class InstanceNorm: Module, UnaryLayer, @unchecked Sendable {
     public let eps: Double, momentum: Double
     public let weight: Parameter?
     public let bias: Parameter?
@@ -44,7 +44,7 @@ public final class InstanceNorm: Module, UnaryLayer {
 }
 
 /// Batch normalisation over `[N, C, ...]` with running statistics for evaluation.
-public final class BatchNorm: Module, UnaryLayer {
+public final class BatchNorm: Module, UnaryLayer, @unchecked Sendable {
     public let eps: Double, momentum: Double
     public let weight: Parameter?
     public let bias: Parameter?

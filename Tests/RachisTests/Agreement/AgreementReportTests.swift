@@ -22,13 +22,13 @@ struct AgreementReportTests {
         #expect(body.meanDice == expected.mean && body.subjects == 2 && body.staplePairs == 6)
 
         let data = try report.encoded()
-        let violations = try JSONSchema.shipped("agreement.schema.json").validate(try JSONValue.parse(data, source: "agreement.json"))
+        let violations = try JSONSchema.file("agreement.schema.json").validate(try JSONValue.parse(data, source: "agreement.json"))
         #expect(violations.isEmpty, "\(violations)")
         let decoded = try JSONDecoder().decode(AgreementReport.self, from: data)
         #expect(decoded == report)
         // An empty report fits too.
         let empty = AgreementReport(dataset: "d.h5", classNames: [], settings: settings, subjects: [], skipped: ["a", "b"])
-        let emptyViolations = try JSONSchema.shipped("agreement.schema.json").validate(try JSONValue.parse(try empty.encoded(), source: "empty"))
+        let emptyViolations = try JSONSchema.file("agreement.schema.json").validate(try JSONValue.parse(try empty.encoded(), source: "empty"))
         #expect(emptyViolations.isEmpty)
         #expect(empty.aggregate.classes.fleiss.kappa.isNaN)
     }

@@ -77,7 +77,7 @@ enum HandPredictions {
 
         // The JSON validates against the shipped schema, and undefined values are null.
         let data = try e.encoded()
-        let violations = try JSONSchema.shipped("evaluation.schema.json").validate(try JSONValue.parse(data, source: "evaluation.json"))
+        let violations = try JSONSchema.file("evaluation.schema.json").validate(try JSONValue.parse(data, source: "evaluation.json"))
         #expect(violations.isEmpty, "\(violations.prefix(5))")
         #expect(String(decoding: data, as: UTF8.self).contains("null"))
         #expect(try JSONDecoder().decode(Evaluation.self, from: data) == e)

@@ -1,5 +1,6 @@
-/// Seedable SplitMix64 generator (Steele, Lea, Flood 2014): small, fast, and good enough for phantoms.
-/// Every random choice of the phantom flows from one of these, so a seed fixes the output.
+/// Seedable SplitMix64 generator (Steele, Lea, Flood 2014): small, fast, and stable across Swift versions. Every
+/// random choice of the phantoms, the splits, the loader's crops and augmentation and the benchmarks flows from one
+/// of these, so a seed fixes the output.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 

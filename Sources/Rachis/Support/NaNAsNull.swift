@@ -21,6 +21,28 @@ public struct NaNAsNull: Codable, Equatable, Sendable {
     }
 }
 
+/// An optional metric that is `null` in JSON when absent or not finite.
+@propertyWrapper
+public struct NaNAsNullOptional: Codable, Equatable, Sendable {
+    public var wrappedValue: Double?
+    public init(wrappedValue: Double?) { self.wrappedValue = wrappedValue }
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        wrappedValue = container.decodeNil() ? nil : try container.decode(Double.self)
+    }
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let v = wrappedValue, v.isFinite { try container.encode(v) } else { try container.encodeNil() }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A missing key decodes as nil.
+    public func decode(_ type: NaNAsNullOptional.Type, forKey key: Key) throws -> NaNAsNullOptional {
+        try decodeIfPresent(type, forKey: key) ?? NaNAsNullOptional(wrappedValue: nil)
+    }
+}
+
 /// Mean of the values that are not NaN, and how many there were (NaN when none).
 public func nanMean(_ values: [Double]) -> (mean: Double, count: Int) {
     let valid = values.filter { !$0.isNaN }
