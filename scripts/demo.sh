@@ -2,13 +2,13 @@
 # The main job, end to end on the built-in default: installs what is missing, builds (release), synthesizes the
 # default phantom dataset, trains the multitask model briefly (examples/configs/base.yaml), predicts the test
 # subjects, evaluates the predictions, checks that the class decisions come from voxels of their vertebrae, and
-# writes the HTML report. Outputs go to out/demo/ (or $OUT); EPOCHS (default 30, about 10 minutes of training on 2
+# writes the HTML report. Outputs go to out/demo/ (or $OUT); EPOCHS (default 24, under 10 minutes of training on 2
 # cores) sets the training length, SEED (default 0) the training seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=release scripts/setup.sh
 out="${OUT:-out/demo}"
-epochs="${EPOCHS:-30}"
+epochs="${EPOCHS:-24}"
 seed="${SEED:-0}"
 mkdir -p "$out"
 rachis() { .build/release/rachis "$@"; }
