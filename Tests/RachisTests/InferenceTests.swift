@@ -256,11 +256,11 @@ struct SlidingWindowTests {
     @Test(arguments: [(100, 40, 0.5, [0, 20, 40, 60]), (40, 40, 0.5, [0]), (45, 40, 0.5, [0, 5]), (100, 40, 0.0, [0, 30, 60]),
                       (30, 40, 0.5, [0])])
     func windowStartsCoverTheAxisEvenly(length: Int, window: Int, overlap: Double, expected: [Int]) {
-        #expect(Predictor.windowStarts(length: length, window: window, overlap: overlap) == expected)
+        #expect(SlidingWindow.windowStarts(length: length, window: window, overlap: overlap) == expected)
     }
 
     @Test func gaussianWeightsPeakAtTheCentreAndStayPositive() throws {
-        let g = try Predictor.gaussian([4, 8, 8], device: .cpu).array(Float.self)
+        let g = try SlidingWindow.gaussian([4, 8, 8], device: .cpu).array(Float.self)
         #expect(g.min()! >= 1e-3)
         let centre = g[(1 * 8 + 3) * 8 + 3]
         #expect(g.max()! == centre)

@@ -97,7 +97,7 @@ public final class AttributionValidator {
         Intensity.zscore(&image, channels: c)
         let padded = LoaderConfig.roundUp(shape, to: SpineModel.requiredDivisor(config.model))
         let device = predictor.options.device
-        let x = try Predictor.padEnd(try Tensor(image, shape: [1, c] + shape), from: shape, to: padded).to(device: device)
+        let x = try Tensor(image, shape: [1, c] + shape).paddingEnd(from: shape, to: padded).to(device: device)
         // Gradient methods share one forward pass with the graph kept: each decision then costs one backward pass.
         let shared = settings.method == .saliency || settings.method == .gradientTimesInput
         let input = shared ? try x.detached().requiringGrad() : x
@@ -106,7 +106,7 @@ public final class AttributionValidator {
         let attributor = Attributor(settings: settings)
         return try decisions.map { decision in
             let regionMask = try Tensor(decision.region.map { $0 ? Float(1) : 0 }, shape: [1, 1] + shape)
-            let mask = try Predictor.padEnd(regionMask, from: shape, to: padded)[.at(0), .at(0)].to(device: device)
+            let mask = try regionMask.paddingEnd(from: shape, to: padded)[.at(0), .at(0)].to(device: device)
             let logits = try Torch.withGrad { try model.classify(features: features, regions: [(0, mask)]) }
             let probabilities = try logits.detached().softmax(dim: 1).to(.float64, device: .cpu).array(Double.self)
             let classIndex = decision.classIndex ?? probabilities.indices.max { probabilities[$0] < probabilities[$1] }!

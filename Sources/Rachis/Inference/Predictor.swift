@@ -182,7 +182,7 @@ public final class Predictor {
         public var windows: Int
     }
 
-    /// Runs the model over a volume (raw intensities `[C, D, H, W]`) and blends the windows.
+    /// Runs the model over a volume (raw intensities `[C, D, H, W]`) and blends the windows (`SlidingWindow`).
     public func maps(image raw: [Float], geometry: Geometry, source: String) throws -> Maps {
         let shape = geometry.shape, n = geometry.voxelCount, c = config.model.inChannels
         guard raw.count == c * n else { throw Error.channelMismatch(source: source, found: raw.count / max(n, 1), expected: c, names: channelNames) }
@@ -192,92 +192,29 @@ public final class Predictor {
         Intensity.zscore(&image, channels: c)
         let divisor = SpineModel.requiredDivisor(config.model)
         let requested = LoaderConfig.roundUp(options.window ?? config.loader.cropSize, to: divisor)
-        // Per axis: one window covering the axis (padded to the divisor), or windows of the requested size.
-        let window = (0..<3).map { shape[$0] <= requested[$0] ? LoaderConfig.roundUp([shape[$0]], to: [divisor[$0]])[0] : requested[$0] }
-        let padded = (0..<3).map { max(shape[$0], window[$0]) }
-        let starts = (0..<3).map { Self.windowStarts(length: padded[$0], window: window[$0], overlap: options.overlap) }
-        let single = starts.allSatisfy { $0.count == 1 }
-        let device = options.device
+        let sliding = SlidingWindow(shape: shape, requested: requested, divisor: divisor, overlap: options.overlap)
+        let (model, config) = (self.model, self.config)
         return try Torch.noGrad {
-            let input = try Self.padEnd(try Tensor(image, shape: [1, c] + shape), from: shape, to: padded).to(device: device)
-            let weight = single ? try Tensor.ones([1, 1] + window, device: device) : try Self.gaussian(window, device: device)
-            var accumulated: Tensor?
-            let weightSum = try Tensor.zeros([1, 1] + padded, device: device)
-            var layout: [(name: String, channels: Int)] = []
-            for d in starts[0] { for h in starts[1] { for w in starts[2] {
-                let origin = [d, h, w]
-                var crop = input
-                for axis in 0..<3 { crop = try crop.slice(dim: axis + 2, start: origin[axis], end: origin[axis] + window[axis]) }
-                var x = try crop.contiguous()
-                if config.train.channelsLast { x = try x.channelsLast3d() }
-                let output = try model(x)
-                var parts: [Tensor] = [output.features]
-                layout = [("features", output.features.shape[1])]
-                if config.model.heads.identification {
-                    let context = try model.context(output)
-                    parts.append(context)
-                    layout.append(("context", context.shape[1]))
-                }
-                if let s = output.segmentation { parts.append(try s.softmax(dim: 1)); layout.append(("structures", s.shape[1])) }
-                if let hm = output.heatmap { parts.append(hm); layout.append(("heatmap", 1)) }
-                if let l = output.levels { parts.append(try l.softmax(dim: 1)); layout.append(("levels", l.shape[1])) }
-                if let r = output.reconstruction { parts.append(r); layout.append(("reconstruction", r.shape[1])) }
-                let stacked = try Tensor.cat(parts, dim: 1).contiguous()
-                if accumulated == nil { accumulated = try Tensor.zeros([1, stacked.shape[1]] + padded, device: device) }
-                var target = accumulated!, targetWeight = weightSum
-                for axis in 0..<3 {
-                    target = try target.slice(dim: axis + 2, start: origin[axis], end: origin[axis] + window[axis])
-                    targetWeight = try targetWeight.slice(dim: axis + 2, start: origin[axis], end: origin[axis] + window[axis])
-                }
-                try target.add_(stacked * weight)
-                try targetWeight.add_(weight)
-            } } }
-            var blended = try accumulated! / weightSum
-            for axis in 0..<3 where padded[axis] > shape[axis] { blended = try blended.slice(dim: axis + 2, start: 0, end: shape[axis]) }
-            blended = try blended.contiguous()
-            var maps = Maps(features: try blended.slice(dim: 1, start: 0, end: layout[0].channels).contiguous(), input: image,
-                            windows: starts.reduce(1) { $0 * $1.count })
-            var channel = layout[0].channels
-            for (name, count) in layout.dropFirst() {
-                if name == "context" {
-                    maps.context = try blended.slice(dim: 1, start: channel, end: channel + count).contiguous()
-                    channel += count
-                    continue
-                }
-                let values = try blended.slice(dim: 1, start: channel, end: channel + count).to(.float32, device: .cpu).contiguous().array(Float.self)
-                switch name {
-                case "structures": maps.structures = values
-                case "heatmap": maps.heatmap = values
-                case "levels": maps.levels = values
-                default: maps.reconstruction = values
-                }
-                channel += count
+            let input = try Tensor(image, shape: [1, c] + shape).to(device: options.device)
+            var blended = try sliding.blend(input) { crop in
+                let output = try model(config.train.channelsLast ? try crop.channelsLast3d() : crop)
+                var parts: [SlidingWindow.Output: Tensor] = [.features: output.features]
+                if config.model.heads.identification { parts[.context] = try model.context(output) }
+                if let s = output.segmentation { parts[.structures] = try s.softmax(dim: 1) }
+                if let hm = output.heatmap { parts[.heatmap] = hm }
+                if let l = output.levels { parts[.levels] = try l.softmax(dim: 1) }
+                if let r = output.reconstruction { parts[.reconstruction] = r }
+                return parts
             }
-            return maps
+            // Maps the decoder reads become arrays one at a time, each tensor released once copied.
+            func values(_ output: SlidingWindow.Output) throws -> [Float]? {
+                defer { blended[output] = nil }
+                return try blended[output].map { try $0.to(.float32, device: .cpu).contiguous().array(Float.self) }
+            }
+            return Maps(structures: try values(.structures), heatmap: try values(.heatmap), levels: try values(.levels),
+                        reconstruction: try values(.reconstruction), features: blended[.features]!, context: blended[.context],
+                        input: image, windows: sliding.count)
         }
-    }
-
-    /// Window origins along one axis: evenly spaced from 0 to `length − window`, with steps of at most
-    /// `window · (1 − overlap)`.
-    static func windowStarts(length: Int, window: Int, overlap: Double) -> [Int] {
-        guard length > window else { return [0] }
-        let step = max(1, Int((Double(window) * (1 - overlap)).rounded(.down)))
-        let count = Int((Double(length - window) / Double(step)).rounded(.up)) + 1
-        return (0..<count).map { Int((Double($0) * Double(length - window) / Double(count - 1)).rounded()) }
-    }
-
-    /// `[1, 1, D, H, W]` Gaussian importance map, σ = window/8 per axis, peak 1, floored at 1e-3 so that every
-    /// voxel has weight.
-    static func gaussian(_ window: [Int], device: Device) throws -> Tensor {
-        let axes = window.map { size -> [Float] in
-            let centre = Double(size - 1) / 2, sigma = Double(size) / 8
-            return (0..<size).map { Float(exp(-pow(Double($0) - centre, 2) / (2 * sigma * sigma))) }
-        }
-        var values = [Float](repeating: 0, count: window.reduce(1, *))
-        for d in 0..<window[0] { for h in 0..<window[1] { for w in 0..<window[2] {
-            values[(d * window[1] + h) * window[2] + w] = max(axes[0][d] * axes[1][h] * axes[2][w], 1e-3)
-        } } }
-        return try Tensor(values, shape: [1, 1] + window).to(device: device)
     }
 
     /// The most probable structure of each voxel, from `[S, voxels]` probabilities.
@@ -304,12 +241,6 @@ public final class Predictor {
     static func mask(_ structures: [UInt8], of labels: Set<StructureLabel>) -> [Bool] {
         let values = Set(labels.map(\.rawValue))
         return structures.map { values.contains($0) }
-    }
-
-    /// `[N, C, D, H, W]` padded with zeros at the end of each spatial axis from `shape` to `padded`.
-    static func padEnd(_ x: Tensor, from shape: [Int], to padded: [Int]) throws -> Tensor {
-        let padding = (0..<3).reversed().flatMap { [0, padded[$0] - shape[$0]] }
-        return padding.contains(where: { $0 > 0 }) ? try x.pad(padding) : x
     }
 
     /// Predicts one subject.
