@@ -83,6 +83,9 @@ extension RachisCommand.Attribution {
         @Flag(help: "Do not write a NIfTI map per decision.")
         var noMaps = false
 
+        @Flag(help: "Run the model on the subject's own voxels instead of resampling it to the training spacing.")
+        var noResample = false
+
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
         var logLevel: Logger.Level = .info
 
@@ -111,6 +114,7 @@ extension RachisCommand.Attribution {
             settings.batch = batch
             var options = Predictor.Options()
             options.device = engine.device
+            options.resample = !noResample
             let predictor = try Predictor(checkpoint: URL(fileURLWithPath: checkpoint), options: options, logger: logger)
             let validator = try AttributionValidator(predictor: predictor, settings: settings)
             (validator.marginMM, validator.topK, validator.passThreshold) = (marginMM, topK, passMass)
