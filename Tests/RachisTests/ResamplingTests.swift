@@ -199,3 +199,79 @@ struct ResamplingInteropTests {
         #expect(Double(parts[0])! < 1e-2, "largest difference from SimpleITK: \(parts[0])")
     }
 }
+
+/// Training on a dataset that mixes spacings: the loader reads every subject at one spacing.
+struct HeterogeneousLoaderTests {
+    /// The same phantoms rendered at 4 x 3 x 3 mm and at 2 x 1.5 x 1.5 mm over the same field of view.
+    static func mixedDataset(in folder: TemporaryFolder) throws -> URL {
+        var recipe = PhantomRecipe()
+        (recipe.seed, recipe.count, recipe.shape, recipe.spacingMM, recipe.annotationModes) = (3, 4, [8, 48, 32], [4, 3, 3], ["full": 1])
+        let coarse = try PhantomGenerator(recipe: recipe).subjects()
+        (recipe.shape, recipe.spacingMM) = ([16, 96, 64], [2, 1.5, 1.5])
+        var fine = try PhantomGenerator(recipe: recipe).subjects()
+        for i in fine.indices { fine[i].id = "fine-" + fine[i].id }
+        let all = coarse + fine
+        let url = folder.file("mixed.h5")
+        let split = Split(name: "holdout", train: all.map(\.id), val: [], test: [], method: "all for training")
+        try TestData.writeDataset(all, to: url, splits: [split])
+        return url
+    }
+
+    @Test func subjectsAreReadAtTheConfiguredSpacing() throws {
+        let folder = try TemporaryFolder()
+        let reader = try DatasetReader(url: try Self.mixedDataset(in: folder))
+        var config = TrainingFixture.config().loader
+        config.spacingMM = [4, 3, 3]
+        let loader = try DataLoader(reader: reader, config: config, seed: 0)
+        #expect(reader.view.spacingMM == [4, 3, 3])
+        let coarseIDs = reader.subjectIDs.filter { !$0.hasPrefix("fine-") }
+        for id in coarseIDs {
+            let fine = "fine-" + id
+            #expect(try reader.storedGeometry(of: fine).shape == [16, 96, 64])
+            #expect(try reader.geometry(of: fine) == (try reader.geometry(of: id)))
+            // The fine rendering resampled to 4 x 3 x 3 mm labels the same anatomy as the coarse one.
+            let a = try reader.volumeCrop(id, "labels/vertebrae", offset: [0, 0, 0], size: [8, 48, 32])
+            let b = try reader.volumeCrop(fine, "labels/vertebrae", offset: [0, 0, 0], size: [8, 48, 32])
+            let labelled = zip(a, b).filter { $0 != 0 || $1 != 0 }.count
+            let agree = zip(a, b).filter { $0 == $1 && $0 != 0 }.count
+            #expect(Double(agree) > 0.7 * Double(labelled), "\(id): \(agree) of \(labelled)")
+        }
+        let batch = try loader.batch(epoch: 0, index: 0)
+        #expect(batch.image.shape == [config.batchSize, 2, 8, 48, 32])
+        #expect(batch.spacingMM.allSatisfy { $0 == [4, 3, 3] })
+    }
+
+    @Test func theTargetSpacingDefaultsToTheMedian() throws {
+        let folder = try TemporaryFolder()
+        let reader = try DatasetReader(url: try Self.mixedDataset(in: folder))
+        _ = try DataLoader(reader: reader, config: TrainingFixture.config().loader, seed: 0)
+        // Four subjects at 4 x 3 x 3 and four at 2 x 1.5 x 1.5: NumPy's median is the mean of the middle two.
+        #expect(reader.view.spacingMM == [3, 2.25, 2.25])
+        var off = TrainingFixture.config().loader
+        off.resample = false
+        let stored = try DatasetReader(url: reader.url)
+        _ = try DataLoader(reader: stored, config: off, seed: 0)
+        #expect(stored.view.spacingMM == nil)
+    }
+
+    @Test func channelsAreChosenByName() throws {
+        let folder = try TemporaryFolder()
+        let url = try TrainingFixture.dataset(in: folder)
+        var config = TrainingFixture.config()
+        config.loader.channels = ["STIR"]
+        let reader = try DatasetReader(url: url)
+        let loader = try DataLoader(reader: reader, config: config.loader, seed: 0)
+        #expect(try loader.batch(epoch: 0, index: 0).image.shape[1] == 1)
+        let id = reader.subjectIDs[0], shape = try reader.geometry(of: id).shape
+        let both = try DatasetReader(url: url).imageCrop(id, offset: [0, 0, 0], size: shape)
+        #expect(try reader.imageCrop(id, offset: [0, 0, 0], size: shape) == Array(both[(both.count / 2)...]))
+        // A trainer for a one-channel model records the channel it learns from.
+        config.model.inChannels = 1
+        let trainer = try Trainer(config: config, options: Trainer.Options(dataset: url, run: folder.url.appendingPathComponent("run")))
+        #expect(trainer.trainingData.channelNames == ["STIR"])
+        config.loader.channels = ["T2"]
+        #expect { try DataLoader(reader: try DatasetReader(url: url), config: config.loader, seed: 0) } throws: { error in
+            "\(error)".contains("loader.channels") && "\(error)".contains("no channel T2") && "\(error)".contains(url.lastPathComponent)
+        }
+    }
+}

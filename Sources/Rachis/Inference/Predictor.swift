@@ -118,7 +118,13 @@ public final class Predictor {
         if reader.subjectIDs.contains(id) { try reader.requireValid(subjects: [id]) }
         let geometry = try reader.geometry(of: id)
         let source = SubjectPrediction.Source(kind: "dataset", paths: [reader.url.path], subject: id)
+        // The model's channels by name (a model trained on some of the dataset's channels), else all in order.
         let names = reader.header.channelNames
+        if channelNames.allSatisfy(names.contains), names != channelNames {
+            let all = try reader.imageCrop(id, offset: [0, 0, 0], size: geometry.shape), n = geometry.voxelCount
+            let image = channelNames.flatMap { name in all[(names.firstIndex(of: name)! * n)..<((names.firstIndex(of: name)! + 1) * n)] }
+            return (image, geometry, source)
+        }
         guard names.count == config.model.inChannels else {
             throw Error.channelMismatch(source: "\(reader.url.path) subject \(id)", found: names.count, expected: config.model.inChannels, names: channelNames)
         }

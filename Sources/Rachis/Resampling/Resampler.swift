@@ -184,6 +184,7 @@ extension Geometry {
     /// `shape · spacing / newShape` mm. The centre of voxel 0 moves by half the change in spacing.
     public func resampled(toSpacingMM targetMM: [Double]) -> Geometry {
         let newShape = (0..<3).map { max(1, Int((Double(shape[$0]) * spacingMM[$0] / targetMM[$0]).rounded())) }
+        if newShape == shape { return self }
         let newSpacing = (0..<3).map { Double(shape[$0]) * spacingMM[$0] / Double(newShape[$0]) }
         // Voxel 0's centre sits half a new voxel inside the first edge: index (s'/s − 1)/2 of the old grid.
         let corner = (0..<3).map { (newSpacing[$0] / spacingMM[$0] - 1) / 2 }
