@@ -123,6 +123,23 @@ struct PredictCommandTests {
         #expect(check.terminationStatus == 0, "the outputs are not on the scan's grid")
         let geometry = prediction["geometry"] as! [String: Any]
         #expect(geometry["shape"] as? [Int] == [20, 120, 72], "\(geometry)")
+        // The commands that read the predictions take them on the scan's grid: attribution (on the model grid, maps
+        // back on the scan's) and the report (drawn on the canonical grid).
+        let attribution = try CLI.run(["attribution", "validate", "--checkpoint", "run/checkpoint_last.h5", "--predictions", "p",
+                                       "--pass-mass", "0", "--threads", "1"], in: scratch.url)
+        #expect(attribution.status == 0 || attribution.stdout.contains("decisions 0"), "\(attribution.stdout) \(attribution.stderr)")
+        if FileManager.default.fileExists(atPath: scratch.path("p/scan_attribution.nii.gz")) {
+            let heat = Process()
+            heat.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            heat.arguments = ["python3", "-c", "import nibabel as nib; assert nib.load('p/scan_attribution.nii.gz').shape == nib.load('scan_t1.nii.gz').shape"]
+            heat.currentDirectoryURL = scratch.url
+            try heat.run()
+            heat.waitUntilExit()
+            #expect(heat.terminationStatus == 0, "the attribution heat map is not on the scan's grid")
+        }
+        let report = try CLI.run(["report", "--predictions", "p", "--out", "r"], in: scratch.url)
+        #expect(report.status == 0, "\(report.stderr)")
+        #expect(FileManager.default.fileExists(atPath: scratch.path("r/scan.html")))
         // Bad input, refused by name with a non-zero exit and no output folder.
         let cases: [([String], String)] = [
             (["--image", "T1=scan_t1.nii.gz"], "the model needs channel STIR"),
