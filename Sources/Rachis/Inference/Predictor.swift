@@ -349,7 +349,7 @@ public final class Predictor {
             }
         }
         // Back onto the input's grid: the label maps, and each region's voxels counted there.
-        let labelMap = grid.resamples || grid.permutation != [0, 1, 2] || grid.flips.contains(true) ? grid.labelsToInput(decoded.labelMap) : decoded.labelMap
+        let labelMap = grid.labelsToInput(decoded.labelMap)
         var regionVoxels = [Int](repeating: 0, count: 256)
         for l in labelMap { regionVoxels[Int(l)] += 1 }
         let voxelML = geometry.spacingMM.reduce(1, *) / 1000
