@@ -59,6 +59,104 @@ struct PredictCommandTests {
         #expect(check.terminationStatus == 0, "the predicted label map is not on the image's grid (python3 and nibabel needed: scripts/setup.sh)")
     }
 
+    /// A scan with a real scan's geometry (VerSe-like: 1 x 1 x 2 mm, oblique, array axes in scanner order, not
+    /// Rachis's canonical order), two channels written by nibabel.
+    static let obliqueScan = """
+    import sys, numpy as np, nibabel as nib
+    shape = (72, 120, 20)
+    i, j, k = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+    body = ((i - 36) / 20.0) ** 2 + ((k - 10) / 8.0) ** 2 <= 1
+    bands = (j // 12) % 2 == 0
+    t1 = np.where(body & bands, 900.0, np.where(body, 500.0, 100.0)).astype(np.float32)
+    stir = np.where(body & ~bands, 800.0, 150.0).astype(np.float32)
+    t = np.radians(10)
+    rot = np.array([[1, 0, 0], [0, np.cos(t), -np.sin(t)], [0, np.sin(t), np.cos(t)]])
+    affine = np.eye(4)
+    affine[:3, :3] = rot @ np.array([[0, 0, 2.0], [1.0, 0, 0], [0, 1.0, 0]])  # i: anterior, j: superior, k: right
+    affine[:3, 3] = [-20, -40, -60]
+    nib.save(nib.Nifti1Image(t1, affine), "scan_t1.nii.gz")
+    nib.save(nib.Nifti1Image(stir, affine), "scan_stir.nii.gz")
+    shifted = affine.copy(); shifted[0, 3] += 5
+    nib.save(nib.Nifti1Image(stir, shifted), "shifted_stir.nii.gz")
+    plain = nib.Nifti1Image(stir, None)  # no qform or sform: the spacing comes from pixdim, set to NaN in the file
+    nib.save(plain, "nan_stir.nii")
+    with open("nan_stir.nii", "r+b") as f:
+        f.seek(80); f.write(np.array([np.nan], "<f4").tobytes())
+    """
+
+    @Test func aScanAtAnotherSpacingAndOrientationPredictsOnItsOwnGrid() throws {
+        let scratch = try Scratch()
+        try Self.trained(in: scratch)
+        let write = Process()
+        write.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        write.arguments = ["python3", "-c", Self.obliqueScan]
+        write.currentDirectoryURL = scratch.url
+        try write.run()
+        write.waitUntilExit()
+        try #require(write.terminationStatus == 0, "python3 with nibabel is needed (scripts/setup.sh)")
+        // Channels named, in the other order; no flag about the spacing.
+        let result = try CLI.run(["predict", "--checkpoint", "run/checkpoint_last.h5", "--image", "STIR=scan_stir.nii.gz",
+                                  "--image", "T1=scan_t1.nii.gz", "--id", "scan", "--out", "p", "--save-maps", "--threads", "1"], in: scratch.url)
+        try #require(result.status == 0, "\(result.stderr)")
+        let prediction = try Self.json(scratch.path("p/scan.json"))
+        #expect((prediction["source"] as! [String: Any])["paths"] as! [String] == ["scan_t1.nii.gz", "scan_stir.nii.gz"].map { scratch.path($0) })
+        #expect((prediction["warnings"] as! [String]).contains { $0.hasPrefix("resampled from 2 x 1 x 1 mm") }, "\(prediction["warnings"]!)")
+        // Every output lies on the scan's own grid (shape and affine as nibabel reads them), and each centroid's voxel
+        // index maps to its world position through that affine.
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        check.arguments = ["python3", "-c", """
+            import json, nibabel as nib, numpy as np
+            a = nib.load('scan_t1.nii.gz')
+            for name in ['vertebrae', 'structures', 'heatmap', 'probabilities']:
+                b = nib.load('p/scan_' + name + '.nii.gz')
+                assert b.shape[:3] == a.shape, (name, a.shape, b.shape)
+                assert np.allclose(a.affine, b.affine, atol=1e-3), (name, a.affine, b.affine)
+            p = json.load(open('p/scan.json'))
+            for v in p['vertebrae']:  # centroidVoxel is [d, h, w] = NIfTI (k, j, i)
+                world = (a.affine @ [*v['centroidVoxel'][::-1], 1])[:3]
+                assert np.allclose(world, v['centroidMM'], atol=1e-3), (world, v['centroidMM'])
+            """]
+        check.currentDirectoryURL = scratch.url
+        try check.run()
+        check.waitUntilExit()
+        #expect(check.terminationStatus == 0, "the outputs are not on the scan's grid")
+        let geometry = prediction["geometry"] as! [String: Any]
+        #expect(geometry["shape"] as? [Int] == [20, 120, 72], "\(geometry)")
+        // The commands that read the predictions take them on the scan's grid: attribution (on the model grid, maps
+        // back on the scan's) and the report (drawn on the canonical grid).
+        let attribution = try CLI.run(["attribution", "validate", "--checkpoint", "run/checkpoint_last.h5", "--predictions", "p",
+                                       "--pass-mass", "0", "--threads", "1"], in: scratch.url)
+        #expect(attribution.status == 0 || attribution.stdout.contains("decisions 0"), "\(attribution.stdout) \(attribution.stderr)")
+        if FileManager.default.fileExists(atPath: scratch.path("p/scan_attribution.nii.gz")) {
+            let heat = Process()
+            heat.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            heat.arguments = ["python3", "-c", "import nibabel as nib; assert nib.load('p/scan_attribution.nii.gz').shape == nib.load('scan_t1.nii.gz').shape"]
+            heat.currentDirectoryURL = scratch.url
+            try heat.run()
+            heat.waitUntilExit()
+            #expect(heat.terminationStatus == 0, "the attribution heat map is not on the scan's grid")
+        }
+        let report = try CLI.run(["report", "--predictions", "p", "--out", "r"], in: scratch.url)
+        #expect(report.status == 0, "\(report.stderr)")
+        #expect(FileManager.default.fileExists(atPath: scratch.path("r/scan.html")))
+        // Bad input, refused by name with a non-zero exit and no output folder.
+        let cases: [([String], String)] = [
+            (["--image", "T1=scan_t1.nii.gz"], "the model needs channel STIR"),
+            (["--image", "T1=scan_t1.nii.gz", "--image", "T2=scan_stir.nii.gz"], "the model has no channel T2; its channels are T1, STIR"),
+            (["--image", "T1=scan_t1.nii.gz", "--image", "T1=scan_stir.nii.gz"], "channel T1 is given twice"),
+            (["--image", "T1=scan_t1.nii.gz", "--image", "scan_stir.nii.gz"], "name the channel of every --image"),
+            (["--image", "T1=scan_t1.nii.gz", "--image", "STIR=shifted_stir.nii.gz"], "shifted_stir.nii.gz does not lie on the grid of"),
+            (["--image", "T1=scan_t1.nii.gz", "--image", "STIR=nan_stir.nii"], "nan_stir.nii"),
+        ]
+        for (arguments, message) in cases {
+            let bad = try CLI.run(["predict", "--checkpoint", "run/checkpoint_last.h5", "--out", "q"] + arguments, in: scratch.url)
+            #expect(bad.status != 0)
+            #expect(bad.stderr.contains(message), "\(arguments): \(bad.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: scratch.path("q")), "\(arguments)")
+        }
+    }
+
     @Test func badInputIsRefusedWithTheFileNamed() throws {
         let scratch = try Scratch()
         try Self.trained(in: scratch)

@@ -289,11 +289,11 @@ struct SlidingWindowTests {
     @Test(arguments: [(100, 40, 0.5, [0, 20, 40, 60]), (40, 40, 0.5, [0]), (45, 40, 0.5, [0, 5]), (100, 40, 0.0, [0, 30, 60]),
                       (30, 40, 0.5, [0])])
     func windowStartsCoverTheAxisEvenly(length: Int, window: Int, overlap: Double, expected: [Int]) {
-        #expect(Predictor.windowStarts(length: length, window: window, overlap: overlap) == expected)
+        #expect(SlidingWindow.windowStarts(length: length, window: window, overlap: overlap) == expected)
     }
 
     @Test func gaussianWeightsPeakAtTheCentreAndStayPositive() throws {
-        let g = try Predictor.gaussian([4, 8, 8], device: .cpu).array(Float.self)
+        let g = try SlidingWindow.gaussian([4, 8, 8], device: .cpu).array(Float.self)
         #expect(g.min()! >= 1e-3)
         let centre = g[(1 * 8 + 3) * 8 + 3]
         #expect(g.max()! == centre)
@@ -399,14 +399,21 @@ struct PredictorTests {
             #expect(throws: Predictor.Error.nonFinite(source: "x", count: 1)) {
                 try predictor.predict(id: "x", image: image, geometry: geometry, source: source)
             }
-            // A spacing 3x the training spacing is refused, 1.5x warns.
+            // Resampled by default: a spacing 3x the training spacing predicts, with every output on the input's grid.
             image[7] = 1
+            let coarseInput = Geometry(shape: [8, 48, 32], spacingMM: [12, 3, 3])
+            let (resampled, resampledVolumes) = try predictor.predict(id: "x", image: image, geometry: coarseInput, source: source)
+            #expect(resampled.geometry == coarseInput && resampledVolumes.vertebrae.count == n && resampledVolumes.structures?.count == n)
+            #expect(resampled.warnings.contains { $0.contains("resampled from 12 x 3 x 3 mm (8x48x32) to 4 x 3 x 3 mm (24x48x32)") })
+            // With --no-resample a spacing 3x the training spacing is refused, 1.5x warns.
+            options.resample = false
+            let native = try Predictor(checkpoint: try Self.checkpoint(in: folder), options: options)
             let coarse = Geometry(shape: [8, 48, 32], spacingMM: [12, 3, 3])
-            #expect { try predictor.predict(id: "x", image: image, geometry: coarse, source: source) } throws: { error in
+            #expect { try native.predict(id: "x", image: image, geometry: coarse, source: source) } throws: { error in
                 guard case Predictor.Error.spacingMismatch = error else { return false }
                 return "\(error)".contains("--allow-spacing-mismatch")
             }
-            let (prediction, _) = try predictor.predict(id: "x", image: image, geometry: Geometry(shape: [8, 48, 32], spacingMM: [6, 3, 3]), source: source)
+            let (prediction, _) = try native.predict(id: "x", image: image, geometry: Geometry(shape: [8, 48, 32], spacingMM: [6, 3, 3]), source: source)
             #expect(prediction.warnings.contains { $0.contains("training spacing") })
             options.allowSpacingMismatch = true
             let lenient = try Predictor(checkpoint: try Self.checkpoint(in: folder), options: options)

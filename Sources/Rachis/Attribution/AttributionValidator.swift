@@ -88,16 +88,19 @@ public final class AttributionValidator {
         (self.predictor, self.settings) = (predictor, settings)
     }
 
-    /// Checks the decisions of one subject; returns each row with its relevance map (`[D, H, W]`, summed over
-    /// channels).
+    /// Checks the decisions of one subject (image and regions on `geometry`); returns each row with its relevance
+    /// map (`[D, H, W]` on `geometry`, summed over channels). The model runs where it predicts: on the subject
+    /// resampled to the training spacing (`Predictor.grid(for:)`), with each region brought there; the consistency
+    /// metrics are computed on that grid, and the relevance maps come back onto `geometry`.
     public func check(image raw: [Float], geometry: Geometry, decisions: [AttributionDecision]) throws -> [(row: AttributionRow, relevance: [Float])] {
         let model = predictor.model, config = predictor.config
-        let shape = geometry.shape, c = config.model.inChannels
-        var image = raw
+        let grid = predictor.grid(for: geometry)
+        let shape = grid.model.shape, c = config.model.inChannels
+        var image = grid.imageToModel(raw, channels: c)
         Intensity.zscore(&image, channels: c)
         let padded = LoaderConfig.roundUp(shape, to: SpineModel.requiredDivisor(config.model))
         let device = predictor.options.device
-        let x = try Predictor.padEnd(try Tensor(image, shape: [1, c] + shape), from: shape, to: padded).to(device: device)
+        let x = try Tensor(image, shape: [1, c] + shape).paddingEnd(from: shape, to: padded).to(device: device)
         // Gradient methods share one forward pass with the graph kept: each decision then costs one backward pass.
         let shared = settings.method == .saliency || settings.method == .gradientTimesInput
         let input = shared ? try x.detached().requiringGrad() : x
@@ -105,8 +108,9 @@ public final class AttributionValidator {
             : try Torch.noGrad { try model.decode(levels: model.encode(x)).features }
         let attributor = Attributor(settings: settings)
         return try decisions.map { decision in
-            let regionMask = try Tensor(decision.region.map { $0 ? Float(1) : 0 }, shape: [1, 1] + shape)
-            let mask = try Predictor.padEnd(regionMask, from: shape, to: padded)[.at(0), .at(0)].to(device: device)
+            let regionOnModel = grid.maskToModel(decision.region)
+            let regionMask = try Tensor(regionOnModel.map { $0 ? Float(1) : 0 }, shape: [1, 1] + shape)
+            let mask = try regionMask.paddingEnd(from: shape, to: padded)[.at(0), .at(0)].to(device: device)
             let logits = try Torch.withGrad { try model.classify(features: features, image: input, regions: [(0, mask)]) }
             let probabilities = try logits.detached().softmax(dim: 1).to(.float64, device: .cpu).array(Double.self)
             let classIndex = decision.classIndex ?? probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
@@ -122,7 +126,7 @@ public final class AttributionValidator {
             }
             for axis in 0..<3 where padded[axis] > shape[axis] { map = try map.slice(dim: axis, start: 0, end: shape[axis]) }
             let relevance = try map.to(.float32, device: .cpu).contiguous().array(Float.self)
-            let region = AttributionConsistency.grow(decision.region, shape: shape, spacingMM: geometry.spacingMM, marginMM: marginMM)
+            let region = AttributionConsistency.grow(regionOnModel, shape: shape, spacingMM: grid.model.spacingMM, marginMM: marginMM)
             let consistency = AttributionConsistency.compute(relevance: relevance, mask: region, topK: topK)
             let name = (try? VertebraLevel(id: decision.levelID))?.name ?? "\(decision.levelID)"
             let row = AttributionRow(
@@ -130,7 +134,7 @@ public final class AttributionValidator {
                 decisionName: predictor.classNames[classIndex], probability: probabilities[classIndex], truth: decision.truth,
                 consistency: consistency,
                 passed: consistency.massInsidePositive.isNaN ? nil : consistency.massInsidePositive >= passThreshold)
-            return (row, relevance)
+            return (row, grid.mapsToInput(relevance, channels: 1))
         }
     }
 

@@ -213,8 +213,8 @@ public struct TrainingBenchmark: Sendable {
         var windows = 1
         _ = try predictor.maps(image: input.image, geometry: input.geometry, source: subject)
         let shape = input.geometry.shape
-        let volume = try Predictor.padEnd(try Tensor(input.image, shape: [1, config.model.inChannels] + shape), from: shape,
-                                          to: LoaderConfig.roundUp(shape, to: SpineModel.requiredDivisor(config.model)))
+        let volume = try Tensor(input.image, shape: [1, config.model.inChannels] + shape)
+            .paddingEnd(from: shape, to: LoaderConfig.roundUp(shape, to: SpineModel.requiredDivisor(config.model)))
         let x = config.train.channelsLast ? try volume.channelsLast3d() : volume
         predictor.model.eval()
         for _ in 0..<options.inferenceRepeats {

@@ -32,6 +32,34 @@ public final class DatasetReader: @unchecked Sendable {
     /// Bytes the volume cache holds now.
     public var cachedBytes: Int { cache?.bytes ?? 0 }
 
+    /// How `geometry(of:)`, `imageCrop` and `volumeCrop` present the subjects: as stored (the default), or, for the
+    /// training loader, resampled to one spacing and/or with some channels only. The file is never changed.
+    public struct View: Equatable, Sendable {
+        /// Every subject resampled over its field of view to this spacing [D, H, W] (`Geometry.resampled`): images
+        /// linear (nearest along a thick-slice axis, `SpacingRule`), label and mask volumes per label. nil: as stored.
+        public var spacingMM: [Double]?
+        /// Indices into `header.channelNames` of the channels `imageCrop` gives, in that order; nil: all.
+        public var channels: [Int]?
+        public init(spacingMM: [Double]? = nil, channels: [Int]? = nil) { (self.spacingMM, self.channels) = (spacingMM, channels) }
+        var isStored: Bool { spacingMM == nil && channels == nil }
+    }
+
+    public var view: View {
+        cacheLock.lock()
+        defer { cacheLock.unlock() }
+        return _view
+    }
+    private var _view = View()
+
+    /// Sets the view (and empties the volume cache, which holds volumes as the old view gave them).
+    public func setView(_ view: View) {
+        cacheLock.lock()
+        defer { cacheLock.unlock() }
+        guard view != _view else { return }
+        _view = view
+        if let capacity = _cache?.capacity { _cache = VolumeCache(capacity: capacity) }
+    }
+
     public init(url: URL) throws {
         self.url = url
         let file: File
@@ -78,7 +106,14 @@ public final class DatasetReader: @unchecked Sendable {
         .invalidContent(file: url.path, object: "/subjects/\(id)/\(object)", message: message)
     }
 
+    /// The subject's grid as the view presents it (`storedGeometry` resampled when the view sets a spacing).
     public func geometry(of id: String) throws -> Geometry {
+        let stored = try storedGeometry(of: id)
+        return view.spacingMM.map { stored.resampled(toSpacingMM: $0) } ?? stored
+    }
+
+    /// The subject's grid as stored in the file.
+    public func storedGeometry(of id: String) throws -> Geometry {
         let g = try group(id)
         let shape = try g.openDataset("image").shape
         guard shape.count == 4 else { throw invalid(id, "image", "expected [C, D, H, W], found shape \(shape)") }
@@ -256,8 +291,8 @@ public final class DatasetReader: @unchecked Sendable {
 
     /// A crop of every channel, `[C, size...]`, starting at voxel `offset` ([d, h, w]).
     public func imageCrop(_ id: String, offset: [Int], size: [Int]) throws -> [Float] {
-        if let cache {
-            let image = try cachedImage(id, cache)
+        if cache != nil || !view.isStored {
+            let image = try wholeImage(id)
             try checkCrop(id, offset, size, Array(image.shape.dropFirst()))
             return VolumeCache.crop(image.values, shape: image.shape, offset: [0] + offset, size: [image.shape[0]] + size)
         }
@@ -270,16 +305,23 @@ public final class DatasetReader: @unchecked Sendable {
     /// A crop of a `[D, H, W]` label or mask volume (e.g. "labels/vertebrae", "annotated/structures"); zeros when
     /// the subject has no such volume.
     public func volumeCrop(_ id: String, _ path: String, offset: [Int], size: [Int]) throws -> [UInt8] {
-        if let cache {
+        let view = view
+        if cache != nil || !view.isStored {
             // The loader reads the image first, so its cached entry gives the shape without another file access.
-            let shape = Array(try cachedImage(id, cache).shape.dropFirst())
+            let shape = Array(try wholeImage(id).shape.dropFirst())
             try checkCrop(id, offset, size, shape)
-            let volume = try cache.volume(id + "/" + path) { () throws -> VolumeCache.Volume<UInt8> in
-                let g = try group(id)
+            let load = { () throws -> VolumeCache.Volume<UInt8> in
+                let g = try self.group(id)
                 guard g.exists(path) else { return VolumeCache.Volume(values: [], shape: []) }
                 let whole = try g.openDataset(path).read(as: UInt8.self)
-                return VolumeCache.Volume(values: whole.values, shape: whole.shape)
+                guard let spacing = view.spacingMM else { return VolumeCache.Volume(values: whole.values, shape: whole.shape) }
+                let stored = try self.storedGeometry(of: id), target = stored.resampled(toSpacingMM: spacing)
+                guard whole.shape == stored.shape else { return VolumeCache.Volume(values: whole.values, shape: whole.shape) }
+                let values = Resampler.resampleLabels(whole.values, from: stored.shape, to: target.shape,
+                                                      interpolation: SpacingRule.interpolation(fromMM: stored.spacingMM, toMM: target.spacingMM))
+                return VolumeCache.Volume(values: values, shape: target.shape)
             }
+            let volume = try cache.map { try $0.volume(id + "/" + path, load: load) } ?? load()
             if volume.shape.isEmpty { return [UInt8](repeating: 0, count: size.reduce(1, *)) }
             guard volume.shape == shape else {
                 throw DatasetError.invalidContent(file: url.path, object: "subjects/\(id)/\(path)", message: "shape \(volume.shape) differs from the image's \(shape)")
@@ -293,12 +335,27 @@ public final class DatasetReader: @unchecked Sendable {
         return try g.openDataset(path).read(as: UInt8.self, offset: offset, count: size).values
     }
 
-    /// The subject's whole `[C, D, H, W]` image from the volume cache, read on a miss.
-    private func cachedImage(_ id: String, _ cache: VolumeCache) throws -> VolumeCache.Volume<Float> {
-        try cache.volume(id + "/image") { () throws -> VolumeCache.Volume<Float> in
-            let whole = try group(id).openDataset("image").read(as: Float.self)
-            return VolumeCache.Volume(values: whole.values, shape: whole.shape)
+    /// The subject's whole `[C, D, H, W]` image as the view presents it, from the volume cache when there is one
+    /// (read on a miss).
+    private func wholeImage(_ id: String) throws -> VolumeCache.Volume<Float> {
+        let view = view
+        let load = { () throws -> VolumeCache.Volume<Float> in
+            let whole = try self.group(id).openDataset("image").read(as: Float.self)
+            var (values, shape) = (whole.values, whole.shape)
+            if let channels = view.channels, shape.count == 4 {
+                let n = shape.dropFirst().reduce(1, *)
+                values = channels.flatMap { values[($0 * n)..<(($0 + 1) * n)] }
+                shape[0] = channels.count
+            }
+            if let spacing = view.spacingMM, shape.count == 4 {
+                let stored = try self.storedGeometry(of: id), target = stored.resampled(toSpacingMM: spacing)
+                values = Resampler.resample(values, channels: shape[0], from: stored.shape, to: target.shape,
+                                            interpolation: SpacingRule.interpolation(fromMM: stored.spacingMM, toMM: target.spacingMM))
+                shape = [shape[0]] + target.shape
+            }
+            return VolumeCache.Volume(values: values, shape: shape)
         }
+        return try cache.map { try $0.volume(id + "/image", load: load) } ?? load()
     }
 
     private func checkCrop(_ id: String, _ offset: [Int], _ size: [Int], _ shape: [Int]) throws {

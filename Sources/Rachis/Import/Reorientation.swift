@@ -30,6 +30,13 @@ extension Geometry {
         return (best, (0..<3).map { cosine(best[$0], $0) < 0 })
     }
 
+    /// The transform that undoes `permuted(permutation, flips:)`.
+    public static func inverse(permutation: [Int], flips: [Bool]) -> (permutation: [Int], flips: [Bool]) {
+        var inverse = [0, 1, 2], inverseFlips = [false, false, false]
+        for a in 0..<3 { (inverse[permutation[a]], inverseFlips[permutation[a]]) = (a, flips[a]) }
+        return (inverse, inverseFlips)
+    }
+
     /// This geometry after permuting and flipping its axes (see `orientationTransform`): new origin is the world
     /// position of the old voxel that becomes `[0, 0, 0]`.
     public func permuted(_ permutation: [Int], flips: [Bool]) -> Geometry {
@@ -48,6 +55,12 @@ extension ImageVolume {
     /// Each channel is moved the same way; world positions of voxels are unchanged.
     public func reoriented(to target: [[Double]] = Geometry.canonicalDirection) -> ImageVolume {
         let (permutation, flips) = geometry.orientationTransform(to: target)
+        return permuted(permutation, flips: flips)
+    }
+
+    /// The volume with its axes permuted and flipped: new axis `a` is old axis `permutation[a]`, reversed when
+    /// `flips[a]` (as `Geometry.permuted`).
+    public func permuted(_ permutation: [Int], flips: [Bool]) -> ImageVolume {
         if permutation == [0, 1, 2] && flips == [false, false, false] { return self }
         let old = geometry.shape
         let oldStride = [old[1] * old[2], old[2], 1]

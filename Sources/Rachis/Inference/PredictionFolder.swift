@@ -15,8 +15,8 @@ import Foundation
 ///                                   written before the first subject with `completed: false`, rewritten last
 ///                                   with `completed: true`; commands that read the folder refuse it otherwise
 ///
-/// The label maps lie on the subject's canonical grid (`SubjectPrediction.geometry`) with its world geometry, so they
-/// overlay the image in any viewer. Every file is written atomically.
+/// The label maps lie on the input's own grid (`SubjectPrediction.geometry`: an image file's array order and affine, a
+/// dataset subject's grid), so they overlay the image in any viewer. Every file is written atomically.
 public struct PredictionFolder: Sendable {
     public let url: URL
     public init(_ url: URL) { self.url = url }
@@ -198,7 +198,8 @@ public struct PredictionFolder: Sendable {
     public func readVolumes(_ prediction: SubjectPrediction) throws -> PredictedVolumes {
         let id = prediction.subjectID
         func read(_ file: URL) throws -> ImageVolume {
-            let volume = try ImageIO.read(file)
+            // As written: on the prediction's grid (the input's own array order), not reoriented.
+            let volume = try ImageIO.read(file, reorient: false)
             guard volume.geometry.shape == prediction.geometry.shape, volume.channels == 1 else {
                 throw Error.invalid(path: file.path, reason: "shape \(volume.geometry.shape) x \(volume.channels) channels, expected \(prediction.geometry.shape) as in \(json(id).lastPathComponent)")
             }

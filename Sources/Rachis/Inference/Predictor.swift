@@ -19,9 +19,14 @@ public final class Predictor {
         public var window: [Int]? = nil
         /// Below this, a vertebra's level or class is flagged as uncertain.
         public var minimumConfidence = 0.5
-        /// Refuse (rather than warn about) a voxel spacing more than this factor from the training spacing.
+        /// Resample each input to the training spacing, run the model there and bring every output back onto the
+        /// input's grid (`ModelGrid`). Off (`--no-resample`): the model runs on the input's own voxels, and the
+        /// spacing checks below apply.
+        public var resample = true
+        /// Without resampling: refuse (rather than warn about) a voxel spacing more than this factor from the
+        /// training spacing.
         public var maximumSpacingFactor = 2.0
-        /// Predict even when the spacing is beyond `maximumSpacingFactor` (with a warning).
+        /// Without resampling: predict even when the spacing is beyond `maximumSpacingFactor` (with a warning).
         public var allowSpacingMismatch = false
         public var decoder = VertebraDecoder()
         /// Vertebra candidates from the segmentation head's vertebral bodies (when it has one) instead of heatmap
@@ -38,6 +43,10 @@ public final class Predictor {
         case spacingMismatch(source: String, spacingMM: [Double], trainingMM: [Double], factor: Double)
         case geometryMismatch(first: String, other: String, reason: String)
         case nonFinite(source: String, count: Int)
+        case badSpacing(source: String, spacingMM: [Double])
+        case channelNotGiven(channel: String, given: [String], expected: [String])
+        case unknownChannel(channel: String, file: String, expected: [String])
+        case repeatedChannel(channel: String, files: [String])
         case badOption(String)
 
         public var description: String {
@@ -46,9 +55,16 @@ public final class Predictor {
             case let .channelMismatch(source, found, expected, names):
                 "\(source) has \(found) channel\(found == 1 ? "" : "s"); the model was trained on \(expected) (\(names.joined(separator: ", "))): give one image per channel, in that order"
             case let .spacingMismatch(source, spacing, training, factor):
-                "\(source) has voxel spacing \(Self.format(spacing)) mm, more than \(Self.format([factor]))x from the training spacing \(Self.format(training)) mm: resample it to about the training spacing, or pass --allow-spacing-mismatch to predict anyway"
+                "\(source) has voxel spacing \(Self.format(spacing)) mm, more than \(Self.format([factor]))x from the training spacing \(Self.format(training)) mm, and --no-resample keeps it: drop --no-resample (predict resamples to the training spacing), or pass --allow-spacing-mismatch to predict anyway"
             case let .geometryMismatch(first, other, reason): "\(other) does not lie on the grid of \(first): \(reason)"
             case let .nonFinite(source, count): "\(source) has \(count) NaN or infinite voxels"
+            case let .badSpacing(source, spacing):
+                "\(source): voxel spacing \(spacing) mm (pixdim / ElementSpacing) must be finite and positive on every axis: fix the file's header"
+            case let .channelNotGiven(channel, given, expected):
+                "the model needs channel \(channel) (it was trained on \(expected.joined(separator: ", "))), and no image was given for it\(given.isEmpty ? "" : " (given: \(given.joined(separator: ", ")))"): pass --image \(channel)=<file>"
+            case let .unknownChannel(channel, file, expected):
+                "--image \(channel)=\(file): the model has no channel \(channel); its channels are \(expected.joined(separator: ", "))"
+            case let .repeatedChannel(channel, files): "channel \(channel) is given twice (\(files.joined(separator: ", "))): give one image per channel"
             case let .badOption(message): message
             }
         }
@@ -102,7 +118,13 @@ public final class Predictor {
         if reader.subjectIDs.contains(id) { try reader.requireValid(subjects: [id]) }
         let geometry = try reader.geometry(of: id)
         let source = SubjectPrediction.Source(kind: "dataset", paths: [reader.url.path], subject: id)
+        // The model's channels by name (a model trained on some of the dataset's channels), else all in order.
         let names = reader.header.channelNames
+        if channelNames.allSatisfy(names.contains), names != channelNames {
+            let all = try reader.imageCrop(id, offset: [0, 0, 0], size: geometry.shape), n = geometry.voxelCount
+            let image = channelNames.flatMap { name in all[(names.firstIndex(of: name)! * n)..<((names.firstIndex(of: name)! + 1) * n)] }
+            return (image, geometry, source)
+        }
         guard names.count == config.model.inChannels else {
             throw Error.channelMismatch(source: "\(reader.url.path) subject \(id)", found: names.count, expected: config.model.inChannels, names: channelNames)
         }
@@ -111,13 +133,47 @@ public final class Predictor {
     }
 
     /// An image from NIfTI or MetaImage files: one file per channel in the model's channel order, or one file with
-    /// every channel. Each is reoriented to the canonical grid; the files must share it.
+    /// every channel. The image stays on the first file's own grid (array order and affine); the files must share it.
     public func input(files: [URL]) throws -> (image: [Float], geometry: Geometry, source: SubjectPrediction.Source) {
-        guard let first = files.first else { throw Error.badOption("give at least one image file") }
+        try input(images: files.map { ImageArgument(channel: nil, url: $0) })
+    }
+
+    /// An image from NIfTI or MetaImage files, each named by the channel it holds (`T1=a.nii.gz`) or, when none is
+    /// named, in the model's channel order. Named files are put in the model's channel order; a channel the model
+    /// needs and no file gives, a name the model does not know, and a channel given twice are refused by name. The
+    /// image stays on the first file's own grid; the files must share it.
+    public func input(images: [ImageArgument]) throws -> (image: [Float], geometry: Geometry, source: SubjectPrediction.Source) {
+        guard !images.isEmpty else { throw Error.badOption("give at least one image file") }
+        var ordered = images
+        let named = images.filter { $0.channel != nil }
+        if !named.isEmpty {
+            guard named.count == images.count else {
+                throw Error.badOption("name the channel of every --image (CHANNEL=FILE, the model's channels are \(channelNames.joined(separator: ", "))) or of none")
+            }
+            for image in images where !channelNames.contains(image.channel!) {
+                throw Error.unknownChannel(channel: image.channel!, file: image.url.path, expected: channelNames)
+            }
+            ordered = try channelNames.map { name in
+                let given = images.filter { $0.channel == name }
+                guard given.count <= 1 else { throw Error.repeatedChannel(channel: name, files: given.map(\.url.path)) }
+                guard let image = given.first else {
+                    throw Error.channelNotGiven(channel: name, given: images.compactMap(\.channel), expected: channelNames)
+                }
+                return image
+            }
+        }
+        let files = ordered.map(\.url)
+        let first = files[0]
         var volumes: [ImageVolume] = []
         for file in files {
-            let volume = try ImageIO.read(file)
+            let volume = try ImageIO.read(file, reorient: false)
+            guard volume.geometry.spacingMM.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                throw Error.badSpacing(source: file.path, spacingMM: volume.geometry.spacingMM)
+            }
             if let reference = volumes.first { try Self.checkSameGrid(reference.geometry, volume.geometry, first: first.path, other: file.path) }
+            if !named.isEmpty, volume.channels != 1 {
+                throw Error.channelMismatch(source: file.path, found: volume.channels, expected: 1, names: [ordered[volumes.count].channel!])
+            }
             volumes.append(volume)
         }
         let channels = volumes.reduce(0) { $0 + $1.channels }
@@ -182,7 +238,7 @@ public final class Predictor {
         public var windows: Int
     }
 
-    /// Runs the model over a volume (raw intensities `[C, D, H, W]`) and blends the windows.
+    /// Runs the model over a volume (raw intensities `[C, D, H, W]`) and blends the windows (`SlidingWindow`).
     public func maps(image raw: [Float], geometry: Geometry, source: String) throws -> Maps {
         let shape = geometry.shape, n = geometry.voxelCount, c = config.model.inChannels
         guard raw.count == c * n else { throw Error.channelMismatch(source: source, found: raw.count / max(n, 1), expected: c, names: channelNames) }
@@ -192,92 +248,29 @@ public final class Predictor {
         Intensity.zscore(&image, channels: c)
         let divisor = SpineModel.requiredDivisor(config.model)
         let requested = LoaderConfig.roundUp(options.window ?? config.loader.cropSize, to: divisor)
-        // Per axis: one window covering the axis (padded to the divisor), or windows of the requested size.
-        let window = (0..<3).map { shape[$0] <= requested[$0] ? LoaderConfig.roundUp([shape[$0]], to: [divisor[$0]])[0] : requested[$0] }
-        let padded = (0..<3).map { max(shape[$0], window[$0]) }
-        let starts = (0..<3).map { Self.windowStarts(length: padded[$0], window: window[$0], overlap: options.overlap) }
-        let single = starts.allSatisfy { $0.count == 1 }
-        let device = options.device
+        let sliding = SlidingWindow(shape: shape, requested: requested, divisor: divisor, overlap: options.overlap)
+        let (model, config) = (self.model, self.config)
         return try Torch.noGrad {
-            let input = try Self.padEnd(try Tensor(image, shape: [1, c] + shape), from: shape, to: padded).to(device: device)
-            let weight = single ? try Tensor.ones([1, 1] + window, device: device) : try Self.gaussian(window, device: device)
-            var accumulated: Tensor?
-            let weightSum = try Tensor.zeros([1, 1] + padded, device: device)
-            var layout: [(name: String, channels: Int)] = []
-            for d in starts[0] { for h in starts[1] { for w in starts[2] {
-                let origin = [d, h, w]
-                var crop = input
-                for axis in 0..<3 { crop = try crop.slice(dim: axis + 2, start: origin[axis], end: origin[axis] + window[axis]) }
-                var x = try crop.contiguous()
-                if config.train.channelsLast { x = try x.channelsLast3d() }
-                let output = try model(x)
-                var parts: [Tensor] = [output.features]
-                layout = [("features", output.features.shape[1])]
-                if config.model.heads.identification {
-                    let context = try model.fullResolutionContext(output)
-                    parts.append(context)
-                    layout.append(("context", context.shape[1]))
-                }
-                if let s = output.segmentation { parts.append(try s.softmax(dim: 1)); layout.append(("structures", s.shape[1])) }
-                if let hm = output.heatmap { parts.append(hm); layout.append(("heatmap", 1)) }
-                if let l = output.levels { parts.append(try l.softmax(dim: 1)); layout.append(("levels", l.shape[1])) }
-                if let r = output.reconstruction { parts.append(r); layout.append(("reconstruction", r.shape[1])) }
-                let stacked = try Tensor.cat(parts, dim: 1).contiguous()
-                if accumulated == nil { accumulated = try Tensor.zeros([1, stacked.shape[1]] + padded, device: device) }
-                var target = accumulated!, targetWeight = weightSum
-                for axis in 0..<3 {
-                    target = try target.slice(dim: axis + 2, start: origin[axis], end: origin[axis] + window[axis])
-                    targetWeight = try targetWeight.slice(dim: axis + 2, start: origin[axis], end: origin[axis] + window[axis])
-                }
-                try target.add_(stacked * weight)
-                try targetWeight.add_(weight)
-            } } }
-            var blended = try accumulated! / weightSum
-            for axis in 0..<3 where padded[axis] > shape[axis] { blended = try blended.slice(dim: axis + 2, start: 0, end: shape[axis]) }
-            blended = try blended.contiguous()
-            var maps = Maps(features: try blended.slice(dim: 1, start: 0, end: layout[0].channels).contiguous(), input: image,
-                            windows: starts.reduce(1) { $0 * $1.count })
-            var channel = layout[0].channels
-            for (name, count) in layout.dropFirst() {
-                if name == "context" {
-                    maps.context = try blended.slice(dim: 1, start: channel, end: channel + count).contiguous()
-                    channel += count
-                    continue
-                }
-                let values = try blended.slice(dim: 1, start: channel, end: channel + count).to(.float32, device: .cpu).contiguous().array(Float.self)
-                switch name {
-                case "structures": maps.structures = values
-                case "heatmap": maps.heatmap = values
-                case "levels": maps.levels = values
-                default: maps.reconstruction = values
-                }
-                channel += count
+            let input = try Tensor(image, shape: [1, c] + shape).to(device: options.device)
+            var blended = try sliding.blend(input) { crop in
+                let output = try model(config.train.channelsLast ? try crop.channelsLast3d() : crop)
+                var parts: [SlidingWindow.Output: Tensor] = [.features: output.features]
+                if config.model.heads.identification { parts[.context] = try model.fullResolutionContext(output) }
+                if let s = output.segmentation { parts[.structures] = try s.softmax(dim: 1) }
+                if let hm = output.heatmap { parts[.heatmap] = hm }
+                if let l = output.levels { parts[.levels] = try l.softmax(dim: 1) }
+                if let r = output.reconstruction { parts[.reconstruction] = r }
+                return parts
             }
-            return maps
+            // Maps the decoder reads become arrays one at a time, each tensor released once copied.
+            func values(_ output: SlidingWindow.Output) throws -> [Float]? {
+                defer { blended[output] = nil }
+                return try blended[output].map { try $0.to(.float32, device: .cpu).contiguous().array(Float.self) }
+            }
+            return Maps(structures: try values(.structures), heatmap: try values(.heatmap), levels: try values(.levels),
+                        reconstruction: try values(.reconstruction), features: blended[.features]!, context: blended[.context],
+                        input: image, windows: sliding.count)
         }
-    }
-
-    /// Window origins along one axis: evenly spaced from 0 to `length − window`, with steps of at most
-    /// `window · (1 − overlap)`.
-    static func windowStarts(length: Int, window: Int, overlap: Double) -> [Int] {
-        guard length > window else { return [0] }
-        let step = max(1, Int((Double(window) * (1 - overlap)).rounded(.down)))
-        let count = Int((Double(length - window) / Double(step)).rounded(.up)) + 1
-        return (0..<count).map { Int((Double($0) * Double(length - window) / Double(count - 1)).rounded()) }
-    }
-
-    /// `[1, 1, D, H, W]` Gaussian importance map, σ = window/8 per axis, peak 1, floored at 1e-3 so that every
-    /// voxel has weight.
-    static func gaussian(_ window: [Int], device: Device) throws -> Tensor {
-        let axes = window.map { size -> [Float] in
-            let centre = Double(size - 1) / 2, sigma = Double(size) / 8
-            return (0..<size).map { Float(exp(-pow(Double($0) - centre, 2) / (2 * sigma * sigma))) }
-        }
-        var values = [Float](repeating: 0, count: window.reduce(1, *))
-        for d in 0..<window[0] { for h in 0..<window[1] { for w in 0..<window[2] {
-            values[(d * window[1] + h) * window[2] + w] = max(axes[0][d] * axes[1][h] * axes[2][w], 1e-3)
-        } } }
-        return try Tensor(values, shape: [1, 1] + window).to(device: device)
     }
 
     /// The most probable structure of each voxel, from `[S, voxels]` probabilities.
@@ -306,23 +299,36 @@ public final class Predictor {
         return structures.map { values.contains($0) }
     }
 
-    /// `[N, C, D, H, W]` padded with zeros at the end of each spatial axis from `shape` to `padded`.
-    static func padEnd(_ x: Tensor, from shape: [Int], to padded: [Int]) throws -> Tensor {
-        let padding = (0..<3).reversed().flatMap { [0, padded[$0] - shape[$0]] }
-        return padding.contains(where: { $0 > 0 }) ? try x.pad(padding) : x
+    /// The grids an input on `geometry` goes through: resampled to the training spacing unless `--no-resample`.
+    public func grid(for geometry: Geometry) -> ModelGrid {
+        ModelGrid(input: geometry, targetSpacingMM: options.resample ? trainingSpacingMM : nil)
     }
 
-    /// Predicts one subject.
+    /// Predicts one subject from its image on its own grid (`[C, D, H, W]` on `geometry`): the image is brought to
+    /// the model grid (`grid(for:)`), vertebrae are decoded and classified there, and the label maps, the maps
+    /// and the centroids' voxel indices come back on `geometry`.
     public func predict(id: String, image: [Float], geometry: Geometry, source: SubjectPrediction.Source) throws -> (SubjectPrediction, PredictedVolumes) {
         let description = source.subject.map { "\(source.paths[0]) subject \($0)" } ?? source.paths.joined(separator: " + ")
-        var warnings = try checkSpacing(geometry.spacingMM, source: description)
-        let maps = try maps(image: image, geometry: geometry, source: description)
+        guard geometry.spacingMM.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw Error.badSpacing(source: description, spacingMM: geometry.spacingMM) }
+        let c = config.model.inChannels
+        guard image.count == c * geometry.voxelCount else {
+            throw Error.channelMismatch(source: description, found: image.count / max(geometry.voxelCount, 1), expected: c, names: channelNames)
+        }
+        let nonFinite = image.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+        guard nonFinite == 0 else { throw Error.nonFinite(source: description, count: nonFinite) }
+        let grid = grid(for: geometry)
+        var warnings = options.resample ? [] : try checkSpacing(grid.canonical.spacingMM, source: description)
+        if grid.resamples {
+            warnings.append("resampled from \(Error.format(grid.canonical.spacingMM)) mm (\(grid.canonical.shape.map(String.init).joined(separator: "x"))) to \(Error.format(grid.model.spacingMM)) mm (\(grid.model.shape.map(String.init).joined(separator: "x"))) for the model; outputs are on the input's grid")
+        }
+        let modelGeometry = grid.model
+        let maps = try maps(image: grid.imageToModel(image, channels: c), geometry: modelGeometry, source: description)
         if maps.windows > 1 { warnings.append("predicted with a sliding window: \(maps.windows) windows") }
-        let n = geometry.voxelCount
+        let n = modelGeometry.voxelCount
         let structures = maps.structures.map { Self.argmax($0, voxels: n) }
         var decoded = VertebraDecoder.Result(vertebrae: [], labelMap: [UInt8](repeating: 0, count: n), flags: [.noVertebrae])
         if let levels = maps.levels {
-            decoded = try options.decoder.decode(heatmap: maps.heatmap, levelProbabilities: levels, geometry: geometry,
+            decoded = try options.decoder.decode(heatmap: maps.heatmap, levelProbabilities: levels, geometry: modelGeometry,
                                                  bodyMask: options.bodyCandidates ? structures.map(Self.bodyMask) : nil,
                                                  boneMask: structures.map(Self.boneMask)) { owner, count in
                 guard let context = maps.context else { return nil }
@@ -334,17 +340,19 @@ public final class Predictor {
         var probabilities: [[Double]?] = decoded.vertebrae.map { _ in nil }
         if config.model.heads.classification, !decoded.vertebrae.isEmpty {
             probabilities = try Torch.noGrad {
-                let map = try Tensor(decoded.labelMap.map(Int64.init), shape: geometry.shape).to(device: options.device)
+                let map = try Tensor(decoded.labelMap.map(Int64.init), shape: modelGeometry.shape).to(device: options.device)
                 let regions = try decoded.vertebrae.map { (sample: 0, mask: try map.eq(Double($0.levelID)).to(.float32)) }
-                var normalised = image
-                Intensity.zscore(&normalised, channels: config.model.inChannels)
-                let input = try Tensor(normalised, shape: [1, config.model.inChannels] + geometry.shape).to(device: options.device)
+                let input = try Tensor(maps.input, shape: [1, c] + modelGeometry.shape).to(device: options.device)
                 let logits = try model.classify(features: maps.features, image: input, regions: regions)
                 let p = try logits.softmax(dim: 1).to(.float64, device: .cpu).array(Double.self)
                 let k = config.model.classes
                 return decoded.vertebrae.indices.map { Array(p[($0 * k)..<(($0 + 1) * k)]) }
             }
         }
+        // Back onto the input's grid: the label maps, and each region's voxels counted there.
+        let labelMap = grid.labelsToInput(decoded.labelMap)
+        var regionVoxels = [Int](repeating: 0, count: 256)
+        for l in labelMap { regionVoxels[Int(l)] += 1 }
         let voxelML = geometry.spacingMM.reduce(1, *) / 1000
         let vertebrae = decoded.vertebrae.enumerated().map { i, v in
             var flags: [VertebraFlag] = []
@@ -352,20 +360,24 @@ public final class Predictor {
             if let p = probabilities[i], (p.max() ?? 0) < options.minimumConfidence { flags.append(.lowClassConfidence) }
             if v.voxels == 0 { flags.append(.emptyRegion) }
             if v.touchesFieldOfViewEdge { flags.append(.cutByFieldOfView) }
-            return VertebraPrediction(levelID: v.levelID, centroidMM: v.centroidMM, centroidVoxel: v.centroidVoxel,
+            let voxels = grid.resamples ? regionVoxels[min(max(v.levelID, 0), 255)] : v.voxels
+            return VertebraPrediction(levelID: v.levelID, centroidMM: v.centroidMM, centroidVoxel: geometry.index(worldMM: v.centroidMM),
                                       detectionScore: v.detectionScore, identificationConfidence: v.identificationConfidence,
-                                      voxels: v.voxels, volumeML: Double(v.voxels) * voxelML, classProbabilities: probabilities[i], flags: flags)
+                                      voxels: voxels, volumeML: Double(voxels) * voxelML, classProbabilities: probabilities[i], flags: flags)
         }
         let psnr = maps.reconstruction.map { PSNRMetric.psnr(prediction: $0, target: maps.input) }
         let prediction = SubjectPrediction(
             subjectID: id, source: source, checkpoint: checkpointURL.path, geometry: geometry, channelNames: channelNames,
             classNames: classNames, vertebrae: vertebrae, flags: decoded.flags, reconstructionPSNR: psnr, warnings: warnings)
-        for warning in warnings where !warning.hasPrefix("predicted with") { logger.warning("\(id): \(warning)") }
-        var volumes = PredictedVolumes(vertebrae: decoded.labelMap, structures: structures)
+        for warning in warnings where !warning.hasPrefix("predicted with") && !warning.hasPrefix("resampled from") { logger.warning("\(id): \(warning)") }
+        let s = config.model.structureClasses
+        // Structure labels: the argmax of the probabilities brought back (as nnU-Net exports), not of the model grid.
+        let structureProbabilities = maps.structures.map { grid.mapsToInput($0, channels: s) }
+        var volumes = PredictedVolumes(vertebrae: labelMap, structures: structureProbabilities.map { Self.argmax($0, voxels: geometry.voxelCount) })
         if options.keepMaps {
-            volumes.heatmap = maps.heatmap
-            volumes.foreground = maps.levels.map { levels in (0..<n).map { 1 - levels[$0] } }
-            volumes.structureProbabilities = maps.structures
+            volumes.heatmap = maps.heatmap.map { grid.mapsToInput($0, channels: 1) }
+            volumes.foreground = maps.levels.map { levels in grid.mapsToInput((0..<n).map { 1 - levels[$0] }, channels: 1) }
+            volumes.structureProbabilities = structureProbabilities
         }
         return (prediction, volumes)
     }

@@ -33,6 +33,9 @@ public struct Relabeler {
         public var seed: UInt64 = 0
         public var device: Device = .cpu
         public var overwrite = false
+        /// Run the model at the training spacing (each subject resampled there, its probabilities brought back);
+        /// false: on the subject's own voxels.
+        public var resample = true
         public init() {}
     }
 
@@ -69,6 +72,7 @@ public struct Relabeler {
         guard options.samples >= 1 else { throw Error.badOption("--samples must be at least 1, found \(options.samples)") }
         var predictorOptions = Predictor.Options()
         predictorOptions.device = options.device
+        predictorOptions.resample = options.resample
         predictor = try Predictor(checkpoint: checkpoint, options: predictorOptions, logger: logger)
         guard predictor.config.model.heads.segmentation else {
             throw Error.mismatch(checkpoint: checkpoint.path, dataset: "relabeling", reason: "its model has no segmentation head (model.heads.segmentation is false)")
@@ -149,12 +153,17 @@ public struct Relabeler {
         }
         defer { model.eval() }
         Torch.manualSeed(options.seed)
-        var sum = [Float](repeating: 0, count: s * n)
+        // The passes run on the model grid (the subject resampled to the training spacing); their mean comes back
+        // onto the subject's grid, where the labels are.
+        let grid = predictor.grid(for: subject.geometry)
+        let image = grid.imageToModel(subject.image, channels: predictor.config.model.inChannels)
+        var modelSum = [Float](repeating: 0, count: s * grid.model.voxelCount)
         for _ in 0..<options.samples {
-            let maps = try predictor.maps(image: subject.image, geometry: subject.geometry, source: subject.id)
+            let maps = try predictor.maps(image: image, geometry: grid.model, source: subject.id)
             guard let p = maps.structures else { throw Error.badOption("the model gave no segmentation") }
-            for j in 0..<(s * n) { sum[j] += p[j] }
+            for j in modelSum.indices { modelSum[j] += p[j] }
         }
+        let sum = grid.mapsToInput(modelSum, channels: s)
         let scale = 1 / Float(options.samples)
         var labels = [UInt8](repeating: 0, count: n), confidence = [Float](repeating: 0, count: n)
         for i in 0..<n {

@@ -45,7 +45,7 @@ public struct VertebraPrediction: Codable, Equatable, Sendable {
     public var level: String
     /// Centroid in RAS+ world millimetres.
     public var centroidMM: [Double]
-    /// Centroid as a continuous voxel index `[d, h, w]` of the subject's (canonical) grid.
+    /// Centroid as a continuous voxel index `[d, h, w]` of `SubjectPrediction.geometry` (the input's own grid).
     public var centroidVoxel: [Double]
     /// The localization heatmap's value at the peak that found the vertebra.
     public var detectionScore: Double
@@ -109,7 +109,8 @@ public struct SubjectPrediction: Codable, Equatable, Sendable {
     public var checkpoint: String
     public var created: String
     public var rachisVersion: String
-    /// The grid of the predicted label maps (the subject's canonical grid).
+    /// The grid of the predicted label maps: the input's own grid (an image file's array order and affine, or the
+    /// dataset subject's grid), whatever grid the model ran on.
     public var geometry: Geometry
     public var channelNames: [String]
     public var classNames: [String]
@@ -148,4 +149,33 @@ public struct PredictedVolumes: Equatable, Sendable {
     /// The attribution heat map of `rachis attribution validate`, when it has run.
     public var attribution: [Float]? = nil
     public init(vertebrae: [UInt8], structures: [UInt8]?) { (self.vertebrae, self.structures) = (vertebrae, structures) }
+}
+
+extension SubjectPrediction {
+    /// The prediction described on the canonical grid of its geometry (the same voxels in PIR array order, permuted
+    /// and flipped, not resampled): the grid the report draws sagittal slices from. Centroid voxel indices follow.
+    public func onCanonicalGrid() -> SubjectPrediction {
+        let (permutation, flips) = geometry.orientationTransform()
+        guard permutation != [0, 1, 2] || flips.contains(true) else { return self }
+        var moved = self
+        moved.geometry = geometry.permuted(permutation, flips: flips)
+        for i in moved.vertebrae.indices { moved.vertebrae[i].centroidVoxel = moved.geometry.index(worldMM: vertebrae[i].centroidMM) }
+        return moved
+    }
+}
+
+extension PredictedVolumes {
+    /// The volumes (on `geometry`) on its canonical grid, as `SubjectPrediction.onCanonicalGrid`.
+    public func onCanonicalGrid(from geometry: Geometry) -> PredictedVolumes {
+        let (permutation, flips) = geometry.orientationTransform()
+        guard permutation != [0, 1, 2] || flips.contains(true) else { return self }
+        func move(_ values: [Float]) -> [Float] {
+            ImageVolume(geometry: geometry, channels: values.count / geometry.voxelCount, voxels: values).permuted(permutation, flips: flips).voxels
+        }
+        func labels(_ values: [UInt8]) -> [UInt8] { move(values.map(Float.init)).map { UInt8($0) } }
+        var moved = PredictedVolumes(vertebrae: labels(vertebrae), structures: structures.map(labels))
+        (moved.heatmap, moved.foreground) = (heatmap.map(move), foreground.map(move))
+        (moved.structureProbabilities, moved.attribution) = (structureProbabilities.map(move), attribution.map(move))
+        return moved
+    }
 }

@@ -51,6 +51,18 @@ public final class DataLoader: Sendable {
             throw LoaderError.unknownSplit(file: reader.url.path, split: config.split, available: splits.map(\.name))
         }
         guard !split.train.isEmpty else { throw LoaderError.emptySplit(file: reader.url.path, split: split.name, part: "train") }
+        // The subjects as the model sees them: the chosen channels, at one spacing (before any layout reads a geometry).
+        let names = try config.channelNames(in: reader.header, file: reader.url.path)
+        var view = DatasetReader.View(channels: names == reader.header.channelNames ? nil : names.map { reader.header.channelNames.firstIndex(of: $0)! })
+        if config.resample {
+            if config.spacingMM.isEmpty {
+                let stored = try split.train.map { try reader.storedGeometry(of: $0) }
+                view.spacingMM = SpacingRule.targetSpacing(spacingsMM: stored.map(\.spacingMM), shapes: stored.map(\.shape))
+            } else {
+                view.spacingMM = config.spacingMM
+            }
+        }
+        reader.setView(view)
         var layouts: [String: SubjectLayout] = [:]
         let descriptors = targets.descriptors == nil ? nil : Self.structureClasses
         for id in split.train + split.val where layouts[id] == nil {

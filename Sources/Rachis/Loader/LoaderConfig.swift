@@ -24,6 +24,14 @@ public struct LoaderConfig: Codable, Equatable, Sendable, DefaultConstructible {
     public var heatmapSigmaMM = 6.0
     public var normalization = Normalization.zscore
     public var augment = Augmentation()
+    /// Resample every subject to one spacing before crops are cut (`DatasetReader.View`), so that a dataset mixing
+    /// 1 mm and 4 mm scans trains one model; the checkpoint records the spacing for inference.
+    public var resample = true
+    /// The spacing [D, H, W] in mm subjects are resampled to; empty: the training subjects' median per axis, with
+    /// nnU-Net's rule for strongly anisotropic data (`SpacingRule.targetSpacing`).
+    public var spacingMM: [Double] = []
+    /// The dataset channels (by `channel_names`) the model is trained on, in this order; empty: all of them.
+    public var channels: [String] = []
 
     public init() {}
 
@@ -66,6 +74,15 @@ public struct LoaderConfig: Codable, Equatable, Sendable, DefaultConstructible {
         public init() {}
     }
 
+    /// The dataset channels this config trains on (`channels`, or all of them), checked against the file's names.
+    public func channelNames(in header: DatasetHeader, file: String) throws(LoaderError) -> [String] {
+        guard !channels.isEmpty else { return header.channelNames }
+        for name in channels where !header.channelNames.contains(name) {
+            throw .invalidConfig(key: "loader.channels", message: "\(file) has no channel \(name) (its channel_names are \(header.channelNames.joined(separator: ", ")))")
+        }
+        return channels
+    }
+
     /// `crop` rounded up to a multiple of `cropDivisor`.
     public var cropSize: [Int] { Self.roundUp(crop, to: cropDivisor) }
 
@@ -93,6 +110,9 @@ public struct LoaderConfig: Codable, Equatable, Sendable, DefaultConstructible {
         try check(workers >= 1, "workers", "must be at least 1, found \(workers)")
         try check(cacheMB >= 0 && cacheMB <= 1 << 30, "cacheMB", "must be 0 (off) to 2^30 MiB, found \(cacheMB)")
         try check(heatmapSigmaMM > 0 && heatmapSigmaMM.isFinite, "heatmapSigmaMM", "must be positive, found \(heatmapSigmaMM)")
+        try check(spacingMM.isEmpty || (spacingMM.count == 3 && spacingMM.allSatisfy { $0 > 0 && $0.isFinite }), "spacingMM",
+                  "expected [] (the dataset's median) or 3 positive finite spacings [D, H, W] in mm, found \(spacingMM)")
+        try check(Set(channels).count == channels.count, "channels", "names a channel twice: \(channels)")
         try range(augment.intensityScale, "intensityScale", lowest: 0, positive: true)
         try range(augment.intensityShift, "intensityShift", lowest: -.infinity)
         try range(augment.gamma, "gamma", lowest: 0, positive: true)

@@ -51,8 +51,10 @@ public struct ReportBuilder: Sendable {
         }
 
         var files: [(String, Data)] = [], pages: [(String, Data)] = [], reports: [SubjectReport] = []
-        for (i, prediction) in predictionList.enumerated() {
-            let volumes = try folder.readVolumes(prediction)
+        for (i, written) in predictionList.enumerated() {
+            // Sagittal slices are drawn from the canonical grid; predictions of image files lie on the files' own grids.
+            let prediction = written.onCanonicalGrid()
+            let volumes = try folder.readVolumes(written).onCanonicalGrid(from: written.geometry)
             let image = try SubjectImage.read(prediction, predictionFile: folder.json(prediction.subjectID))
             var (report, rendered) = try render(prediction, vertebraLabels: volumes.vertebrae, image: image,
                                                 predictionFile: folder.json(prediction.subjectID), heat: volumes.attribution)

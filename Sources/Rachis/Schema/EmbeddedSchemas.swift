@@ -1905,6 +1905,26 @@ extension JSONSchema {
         },
         "workers": {
           "type": "integer"
+        },
+        "resample": {
+          "type": "boolean",
+          "description": "Resample every subject to one spacing (spacingMM) before crops are cut, so that a dataset mixing spacings trains one model (docs/resampling.md)."
+        },
+        "spacingMM": {
+          "type": "array",
+          "items": {
+            "type": "number",
+            "exclusiveMinimum": 0
+          },
+          "maxItems": 3,
+          "description": "Spacing [D, H, W] in mm subjects are resampled to; [] (the default): the training subjects' median per axis, with nnU-Net's rule for strongly anisotropic data."
+        },
+        "channels": {
+          "type": "array",
+          "items": {
+            "type": "string"
+          },
+          "description": "Dataset channels (by channel_names) to train on, in this order; [] (the default): all."
         }
       },
       "additionalProperties": false,

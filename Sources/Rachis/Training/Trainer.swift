@@ -106,8 +106,9 @@ public final class Trainer {
         let reader = try DatasetReader(url: options.dataset)
         // What validate refuses is refused here too, in the subjects training reads (an unknown split is the loader's error).
         try reader.requireValid(subjects: try reader.splits().first { $0.name == config.loader.split }.map { $0.train + $0.val } ?? [])
-        guard reader.header.channelNames.count == config.model.inChannels else {
-            throw Error.channelMismatch(dataset: options.dataset.path, channels: reader.header.channelNames.count, model: config.model.inChannels)
+        let channelNames = try config.loader.channelNames(in: reader.header, file: options.dataset.path)
+        guard channelNames.count == config.model.inChannels else {
+            throw Error.channelMismatch(dataset: options.dataset.path, channels: channelNames.count, model: config.model.inChannels)
         }
         guard reader.header.classNames.count == config.model.classes else {
             throw Error.classMismatch(dataset: options.dataset.path, classes: reader.header.classNames.count, model: config.model.classes)
@@ -161,7 +162,7 @@ public final class Trainer {
         }
         let spacings = try (loader.labelledIDs + loader.unlabelledIDs).map { try reader.geometry(of: $0).spacingMM }
         trainingData = Checkpoint.TrainingData(
-            name: reader.header.name, channelNames: reader.header.channelNames, classNames: reader.header.classNames,
+            name: reader.header.name, channelNames: channelNames, classNames: reader.header.classNames,
             structureNames: reader.header.structureNames,
             spacingMM: (0..<3).map { axis in Self.median(spacings.map { $0[axis] }) ?? config.model.spacingMM[axis] })
         try model.move(to: options.device)

@@ -83,6 +83,9 @@ extension RachisCommand.Attribution {
         @Flag(help: "Do not write a NIfTI map per decision.")
         var noMaps = false
 
+        @Flag(help: "Run the model on the subject's own voxels instead of resampling it to the training spacing.")
+        var noResample = false
+
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
         var logLevel: Logger.Level = .info
 
@@ -111,78 +114,32 @@ extension RachisCommand.Attribution {
             settings.batch = batch
             var options = Predictor.Options()
             options.device = engine.device
+            options.resample = !noResample
             let predictor = try Predictor(checkpoint: URL(fileURLWithPath: checkpoint), options: options, logger: logger)
             let validator = try AttributionValidator(predictor: predictor, settings: settings)
-            validator.marginMM = marginMM
-            validator.topK = topK
-            validator.passThreshold = passMass
+            (validator.marginMM, validator.topK, validator.passThreshold) = (marginMM, topK, passMass)
+            let check = AttributionCheck(validator: validator, maxFailingFraction: maxFailing)
 
             let outURL = URL(fileURLWithPath: out ?? URL(fileURLWithPath: predictions!).appendingPathComponent("attribution").path)
             // The predictions folder (whose JSON files get the results) and --out are written: both are locked, the
             // predictions folder from the start, --out (created only when the results are in) before it is written.
             var locks: [OutputLock] = []
             defer { for lock in locks { lock.release() } }
-            if let predictions {
-                try PredictionFolder(URL(fileURLWithPath: predictions)).requireCompleteOrWarn()
-                locks.append(try OutputLock.folder(URL(fileURLWithPath: predictions)))
+            let folder = predictions.map { PredictionFolder(URL(fileURLWithPath: $0)) }
+            let regions: AttributionCheck.Regions
+            if let folder {
+                try folder.requireCompleteOrWarn()
+                locks.append(try OutputLock.folder(folder.url))
+                regions = .predicted(folder, subjects: dataset.subject)
+            } else {
+                let reader = try DatasetReader(url: URL(fileURLWithPath: dataset.data!))
+                regions = .reference(reader, subjects: try dataset.ids(reader, defaultSplit: predictor.config.loader.split))
             }
-            var rows: [AttributionRow] = []
-            var maps: [(name: String, geometry: Geometry, values: [Float])] = []
-            var updated: [(SubjectPrediction, [Float]?)] = []
-            let started = Date()
             let progress = ProgressBar("attribution", unit: "subjects")
-            if let predictions {
-                let folder = PredictionFolder(URL(fileURLWithPath: predictions))
-                let all = try folder.subjectIDs()
-                for id in dataset.subject where !all.contains(id) { throw PredictionFolder.Error.missing(path: folder.json(id).path) }
-                let ids = dataset.subject.isEmpty ? all : dataset.subject
-                for (i, id) in ids.enumerated() {
-                    var prediction = try folder.read(id)
-                    let volumes = try folder.readVolumes(prediction)
-                    let input = try predictor.input(source: prediction.source)
-                    let checked = try validator.check(image: input.image, geometry: prediction.geometry,
-                                                      decisions: AttributionValidator.decisions(prediction, volumes: volumes))
-                    for (row, relevance) in checked {
-                        rows.append(row)
-                        maps.append(("\(id)_\(row.level)", prediction.geometry, relevance))
-                        guard let v = prediction.vertebrae.firstIndex(where: { $0.levelID == row.levelID }) else { continue }
-                        prediction.vertebrae[v].attribution = VertebraAttribution(method: method, consistency: row.consistency, passed: row.passed)
-                        prediction.vertebrae[v].flags.removeAll { $0 == .evidenceOutsideVertebra }
-                        if row.passed == false { prediction.vertebrae[v].flags.append(.evidenceOutsideVertebra) }
-                    }
-                    updated.append((prediction, AttributionValidator.heat(checked.map(\.relevance))))
-                    progress.update(i + 1, of: ids.count)
-                }
-            } else if let data = dataset.data {
-                let reader = try DatasetReader(url: URL(fileURLWithPath: data))
-                let ids = try dataset.ids(reader, defaultSplit: predictor.config.loader.split)
-                for (i, id) in ids.enumerated() {
-                    let input = try predictor.input(dataset: reader, subject: id)
-                    let checked = try validator.check(image: input.image, geometry: input.geometry,
-                                                      decisions: AttributionValidator.referenceDecisions(reader, subject: id))
-                    rows += checked.map(\.row)
-                    maps += checked.map { ("\(id)_\($0.row.level)", input.geometry, $0.relevance) }
-                    progress.update(i + 1, of: ids.count)
-                }
-            }
-            let seconds = Date().timeIntervalSince(started)
-            let summary = validator.summary(rows: rows, source: predictions ?? dataset.data!, regions: predictions != nil ? "predicted" : "reference",
-                                            maxFailingFraction: maxFailing, seconds: seconds)
-            // Everything is computed; now write.
+            let result = try check.check(regions) { progress.update($0, of: $1) }
             locks.append(try OutputGuard.folder(outURL.path))
-            try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
-            try AttributionOutput.write(summary, to: outURL)
-            if !noMaps {
-                let mapsURL = outURL.appendingPathComponent("maps")
-                try FileManager.default.createDirectory(at: mapsURL, withIntermediateDirectories: true)
-                for map in maps {
-                    try ImageIO.write(ImageVolume(geometry: map.geometry, voxels: map.values), to: mapsURL.appendingPathComponent("\(map.name).nii.gz"))
-                }
-            }
-            if let predictions {
-                let folder = PredictionFolder(URL(fileURLWithPath: predictions))
-                for (prediction, heat) in updated { try folder.writeAttribution(prediction, heat: heat) }
-            }
+            try AttributionCheck.write(result, to: outURL, maps: !noMaps, predictions: folder)
+            let summary = result.summary
             print(AttributionOutput.table(summary))
             print("Attribution: \(outURL.appendingPathComponent("attribution.json").path)")
             if summary.evaluated == 0 {

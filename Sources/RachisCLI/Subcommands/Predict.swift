@@ -9,7 +9,10 @@ extension RachisCommand {
             abstract: "Find, identify and classify the vertebrae of whole volumes with a trained model.",
             discussion: """
                 Reads subjects of a dataset (--data, with --split/--part or --subject) or image files (--image, one \
-                per channel in the model's channel order; NIfTI or MetaImage). Writes into --out, per subject: \
+                per channel, named CHANNEL=FILE by the model's channel names or given in the model's channel order; \
+                NIfTI or MetaImage). Each image is resampled to the model's training spacing, predicted there, and \
+                its outputs brought back onto the image's own grid (shape and affine; docs/resampling.md); \
+                --no-resample runs the model on the image's own voxels. Writes into --out, per subject: \
                 <id>.json (vertebrae, levels, classes, flags; schemas/prediction.schema.json), <id>_vertebrae.nii.gz \
                 (regions by VerSe level id) and <id>_structures.nii.gz, and manifest.json (the checkpoint and its \
                 sha256, the dataset, split and subjects; completed: true once every subject is written). An existing \
@@ -22,7 +25,7 @@ extension RachisCommand {
 
         @OptionGroup var dataset: DatasetSubjects
 
-        @Option(help: "Image file (repeatable: one per channel, in the model's channel order).")
+        @Option(help: "Image file, CHANNEL=FILE or FILE (repeatable: one per channel, named by the model's channel names, or unnamed in its channel order).")
         var image: [String] = []
 
         @Option(help: "Subject id for --image (default: the first file's name).")
@@ -49,7 +52,10 @@ extension RachisCommand {
         @Flag(help: "Also write <id>_heatmap.nii.gz and <id>_foreground.nii.gz (what the vertebra decoder saw) and <id>_probabilities.nii.gz (the segmentation softmax, one channel per structure), each when the model has the head.")
         var saveMaps = false
 
-        @Flag(help: "Predict even when the voxel spacing is more than 2x from the training spacing.")
+        @Flag(help: "Run the model on the image's own voxels instead of resampling it to the training spacing (for experts: the model was trained at one spacing).")
+        var noResample = false
+
+        @Flag(help: "With --no-resample: predict even when the voxel spacing is more than 2x from the training spacing.")
         var allowSpacingMismatch = false
 
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -62,6 +68,7 @@ extension RachisCommand {
             if dataset.data == nil, !dataset.subject.isEmpty || dataset.split != nil { throw ValidationError("--subject and --split need --data.") }
             if dataset.data != nil, id != nil { throw ValidationError("--id names an --image subject; with --data use --subject.") }
             guard (0...1).contains(minConfidence) else { throw ValidationError("--min-confidence must be in [0, 1].") }
+            if allowSpacingMismatch, !noResample { throw ValidationError("--allow-spacing-mismatch only applies with --no-resample (predict resamples to the training spacing).") }
         }
 
         func run() throws {
@@ -73,6 +80,7 @@ extension RachisCommand {
             options.window = try window.map { try parseShape($0, option: "--window") }
             options.minimumConfidence = minConfidence
             options.allowSpacingMismatch = allowSpacingMismatch
+            options.resample = !noResample
             options.keepMaps = saveMaps
             guard ["peaks", "bodies"].contains(candidates) else { throw ValidationError("--candidates is peaks or bodies, got \"\(candidates)\".") }
             options.bodyCandidates = candidates == "bodies"
@@ -105,14 +113,14 @@ extension RachisCommand {
                         progress.update(i + 1, of: ids.count)
                     }
                 } else {
-                    let urls = image.map { URL(fileURLWithPath: $0) }
-                    let name = id ?? Self.stem(urls[0])
+                    let images = image.map(ImageArgument.init(parsing:))
+                    let name = id ?? Self.stem(images[0].url)
                     guard name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }), !name.isEmpty else {
                         throw ValidationError("subject id \"\(name)\" may only use letters, digits, '.', '_' and '-': pass --id.")
                     }
                     (manifest.images, manifest.subjects) = (image, [name])
                     try folder.writeManifest(manifest)
-                    let input = try predictor.input(files: urls)
+                    let input = try predictor.input(images: images)
                     let (prediction, volumes) = try predictor.predict(id: name, image: input.image, geometry: input.geometry, source: input.source)
                     try folder.write(prediction, volumes: volumes)
                     written.append(prediction)

@@ -9,7 +9,8 @@ extension RachisCommand {
             abstract: "Turn a model's confident predictions on unlabelled voxels into pseudo-labels, in a new dataset file.",
             discussion: """
                 For every subject whose structure labels leave voxels unlabelled (partial annotation), runs the model \
-                --samples times with dropout active (MC dropout) and gives each unlabelled voxel the consensus class \
+                --samples times with dropout active (MC dropout; at the training spacing, the mean probabilities \
+                brought back onto the subject's grid unless --no-resample) and gives each unlabelled voxel the consensus class \
                 when its mean probability reaches --threshold. The result is written to --out: the structure labels \
                 and annotated/structures gain the pseudo-labels, pseudo/structures marks them, and everything else \
                 (ground-truth voxels, vertebra labels, table, raters, splits) is copied. --data is never modified. A \
@@ -36,6 +37,9 @@ extension RachisCommand {
         @Flag(help: "Overwrite --out if it exists.")
         var force = false
 
+        @Flag(help: "Run the model on each subject's own voxels instead of resampling it to the training spacing.")
+        var noResample = false
+
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
         var logLevel: Logger.Level = .warning
 
@@ -51,6 +55,7 @@ extension RachisCommand {
             let logger = LogSetup.makeLogger(label: "rachis.relabel", level: logLevel)
             var options = Relabeler.Options()
             (options.threshold, options.samples, options.seed, options.device, options.overwrite) = (threshold, samples, engine.seed, engine.device, force)
+            options.resample = !noResample
             let relabeler = try Relabeler(checkpoint: URL(fileURLWithPath: checkpoint), options: options, logger: logger)
             let command = (["rachis"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
             let lock = try OutputGuard.file(out)
