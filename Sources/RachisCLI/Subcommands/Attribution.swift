@@ -83,6 +83,9 @@ extension RachisCommand.Attribution {
         @Flag(help: "Do not write a NIfTI map per decision.")
         var noMaps = false
 
+        @Flag(help: PredictionFolder.allowNoManifestHelp)
+        var allowNoManifest = false
+
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
         var logLevel: Logger.Level = .info
 
@@ -123,7 +126,7 @@ extension RachisCommand.Attribution {
             var locks: [OutputLock] = []
             defer { for lock in locks { lock.release() } }
             if let predictions {
-                try PredictionFolder(URL(fileURLWithPath: predictions)).requireCompleteOrWarn()
+                try PredictionFolder(URL(fileURLWithPath: predictions)).requireComplete(allowNoManifest: allowNoManifest)
                 locks.append(try OutputLock.folder(URL(fileURLWithPath: predictions)))
             }
             var rows: [AttributionRow] = []
