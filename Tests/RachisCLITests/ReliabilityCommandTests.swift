@@ -69,8 +69,9 @@ struct ReliabilityCommandTests {
             try FileManager.default.copyItem(atPath: scratch.path("p/\(name)"), toPath: scratch.path("pbad/\(name)"))
         }
         let json = try String(contentsOfFile: scratch.path("pbad/tiny-00000.json"), encoding: .utf8)
-        try #require(json.contains("\"d.h5\""))
-        try Data(json.replacingOccurrences(of: "\"d.h5\"", with: "\"bad.h5\"").utf8).write(to: URL(fileURLWithPath: scratch.path("pbad/tiny-00000.json")))
+        // The source path as the JSON writes it: absolute, slashes escaped.
+        try #require(json.contains("\\/d.h5\""))
+        try Data(json.replacingOccurrences(of: "\\/d.h5\"", with: "\\/bad.h5\"").utf8).write(to: URL(fileURLWithPath: scratch.path("pbad/tiny-00000.json")))
         let report = try CLI.run(["report", "--predictions", "pbad", "--out", "rep"], in: scratch.url)
         #expect(report.status != 0 && report.stderr.contains("bad.h5 fails validation") && report.stderr.contains(message), "report: \(report.stderr)")
         for name in ["run2", "p2", "e.json", "r.h5", "x.nii.gz", "rep"] { #expect(!FileManager.default.fileExists(atPath: scratch.path(name)), "\(name) was written") }
