@@ -100,6 +100,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "rachis", targets: ["RachisCLI"]),
+        .executable(name: "rachis-fuzz", targets: ["RachisFuzz"]),
         .library(name: "Rachis", targets: ["Rachis"]),
         .library(name: "Torch", targets: ["Torch"]),
         .library(name: "HDF5", targets: ["HDF5"]),
@@ -133,6 +134,8 @@ let package = Package(
             name: "RachisCLI",
             dependencies: ["Rachis", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // Fuzz targets of the file readers (scripts/fuzz.sh); a plain build is a replayer of inputs.
+        .executableTarget(name: "RachisFuzz", dependencies: ["Rachis"]),
         .testTarget(name: "TorchTests", dependencies: ["Torch"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
         .testTarget(name: "RachisTests", dependencies: ["Rachis"]),

@@ -21,7 +21,7 @@ struct EngineOptions: ParsableArguments {
     var seed: UInt64 { givenSeed ?? 0 }
 
     func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads).") }
+        try ThreadsOption.validate(threads)
         if case let .cuda(index) = device, index >= Torch.cudaDeviceCount {
             throw ValidationError(Torch.cudaDeviceCount == 0
                 ? "--device \(device): this libtorch has no CUDA device. Use --device cpu, or build with LIBTORCH pointing at a CUDA libtorch."
@@ -31,12 +31,7 @@ struct EngineOptions: ParsableArguments {
 
     /// The thread count libtorch gets: `--threads`, capped at the machine's cores (more only oversubscribes them:
     /// a run with --threads 100000 made no progress at all).
-    var threadCount: Int {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        guard let threads else { return cores }
-        if threads > cores { printError("warning: --threads \(threads) is more than the \(cores) cores of this machine; using \(cores).") }
-        return Swift.min(threads, cores)
-    }
+    var threadCount: Int { ThreadsOption.count(threads) }
 
     /// Applies the thread count to libtorch: `--threads`, else `fallback` (a resumed run's), else all cores.
     func apply(fallback: Int? = nil) throws {
@@ -44,6 +39,31 @@ struct EngineOptions: ParsableArguments {
         var options = self
         if threads == nil, let fallback { options.threads = fallback }
         try Torch.setThreads(options.threadCount)
+    }
+}
+
+/// `--threads` alone, for a command that computes on several threads without libtorch (`dataset synth`, whose own
+/// `--seed` is the recipe's).
+struct ThreadsOption: ParsableArguments {
+    @Option(help: "Threads, at most the machine's cores (default: all cores).")
+    var threads: Int?
+
+    func validate() throws { try Self.validate(threads) }
+
+    /// The thread count to use: `--threads` capped at the machine's cores, with a warning.
+    var count: Int { Self.count(threads) }
+
+    static func validate(_ threads: Int?) throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads).") }
+    }
+
+    /// `threads`, capped at the machine's cores (more only oversubscribes them: a run with --threads 100000 made no
+    /// progress at all); all cores when nil.
+    static func count(_ threads: Int?) -> Int {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        guard let threads else { return cores }
+        if threads > cores { printError("warning: --threads \(threads) is more than the \(cores) cores of this machine; using \(cores).") }
+        return Swift.min(threads, cores)
     }
 }
 
@@ -122,10 +142,17 @@ enum OutputGuard {
 }
 
 extension PredictionFolder {
-    /// `requireComplete()`, with a warning when the folder has no manifest to check against.
-    func requireCompleteOrWarn() throws {
-        if try requireComplete() == nil {
-            printError("warning: \(url.path) has no manifest.json (not written by this rachis predict): whether it is complete cannot be checked")
+    /// The help of `--allow-no-manifest`, the flag of every command that reads a predictions folder.
+    static let allowNoManifestHelp: ArgumentHelp = "Read a predictions folder that has no manifest.json (written by another tool or by hand): its completeness and origin are then not checked."
+
+    /// Refuses a folder that a predict did not finish or that mixes subjects (`requireComplete()`), and one without
+    /// a manifest unless `allowNoManifest` (then read with a warning): nothing says which subjects it should hold or
+    /// from which checkpoint they come.
+    func requireComplete(allowNoManifest: Bool) throws {
+        guard try requireComplete() == nil else { return }
+        guard allowNoManifest else {
+            throw OneLineError(description: "\(url.path) has no manifest.json, so whether it is complete and from one checkpoint cannot be checked: write it with rachis predict, or pass --allow-no-manifest to read it as it is.")
         }
+        printError("warning: \(url.path) has no manifest.json (not written by rachis predict): read unchecked (--allow-no-manifest)")
     }
 }

@@ -35,7 +35,7 @@ struct EvaluateCommandTests {
         try #require(synth.status == 0, "\(synth.stderr)")
         let ids = try Self.writePerfectPredictions(dataset: scratch.url.appendingPathComponent("d.h5"), to: scratch.url.appendingPathComponent("p"))
 
-        let result = try CLI.run(["evaluate", "--predictions", "p", "--data", "d.h5"], in: scratch.url)
+        let result = try CLI.run(["evaluate", "--allow-no-manifest", "--predictions", "p", "--data", "d.h5"], in: scratch.url)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("identification rate      1.000") && result.stdout.contains("VerSe get_hits"), "\(result.stdout)")
         #expect(result.stdout.contains("strict rule            1.000"), "\(result.stdout)")
@@ -53,15 +53,15 @@ struct EvaluateCommandTests {
         #expect(evaluation.aggregate.references.truth == 4 && evaluation.aggregate.segmentation.hd95Definition == .monai)
 
         // A second run (the evaluation is now in the folder) to another file with medpy's HD95, then an unknown subject.
-        let again = try CLI.run(["evaluate", "--predictions", "p", "--data", "d.h5", "--out", "e.json", "--hd95", "medpy"], in: scratch.url)
+        let again = try CLI.run(["evaluate", "--allow-no-manifest", "--predictions", "p", "--data", "d.h5", "--out", "e.json", "--hd95", "medpy"], in: scratch.url)
         #expect(again.status == 0 && FileManager.default.fileExists(atPath: scratch.path("e.json")), "\(again.stderr)")
         #expect(try JSONDecoder().decode(Evaluation.self, from: Data(contentsOf: URL(fileURLWithPath: scratch.path("e.json")))).aggregate.segmentation.hd95Definition == .medpy)
-        let badOption = try CLI.run(["evaluate", "--predictions", "p", "--data", "d.h5", "--hd95", "hd"], in: scratch.url)
+        let badOption = try CLI.run(["evaluate", "--allow-no-manifest", "--predictions", "p", "--data", "d.h5", "--hd95", "hd"], in: scratch.url)
         #expect(badOption.status != 0 && badOption.stderr.contains("--hd95"), "\(badOption.stderr)")
         var text = try String(contentsOfFile: scratch.path("p/\(ids[0]).json"), encoding: .utf8)
         text = text.replacingOccurrences(of: "\"subject\" : \"\(ids[0])\"", with: "\"subject\" : \"ghost\"")
         try Data(text.utf8).write(to: URL(fileURLWithPath: scratch.path("p/\(ids[0]).json")))
-        let unknown = try CLI.run(["evaluate", "--predictions", "p", "--data", "d.h5", "--out", "u.json"], in: scratch.url)
+        let unknown = try CLI.run(["evaluate", "--allow-no-manifest", "--predictions", "p", "--data", "d.h5", "--out", "u.json"], in: scratch.url)
         #expect(unknown.status != 0)
         #expect(unknown.stderr.contains("\(ids[0]).json: subject \"ghost\"") && unknown.stderr.contains("d.h5"), "\(unknown.stderr)")
         #expect(!FileManager.default.fileExists(atPath: scratch.path("u.json")))
@@ -80,7 +80,7 @@ struct EvaluateCommandTests {
         try FileManager.default.createDirectory(atPath: scratch.path("corrupt"), withIntermediateDirectories: true)
         try Data("{\"format\": \"rachis-prediction\", ".utf8).write(to: URL(fileURLWithPath: scratch.path("corrupt/bad.json")))
         try Data().write(to: URL(fileURLWithPath: scratch.path("corrupt/bad_vertebrae.nii.gz")))
-        let result = try CLI.run(["evaluate", "--predictions", folder, "--data", "d.h5"], in: scratch.url)
+        let result = try CLI.run(["evaluate", "--allow-no-manifest", "--predictions", folder, "--data", "d.h5"], in: scratch.url)
         #expect(result.status != 0)
         #expect(result.stderr.contains(message), "\(result.stderr)")
     }

@@ -51,11 +51,11 @@ struct ReportCommandTests {
         let synth = try CLI.run(["dataset", "synth", "--recipe", DatasetCommandTests.tinyRecipe, "--out", "d.h5", "--force"] + shape, in: folder)
         try #require(synth.status == 0, "\(synth.stderr)")
         let predictions = try Self.groundTruthPredictions(dataset: folder.appendingPathComponent("d.h5"), out: folder.appendingPathComponent("pred"))
-        let evaluate = try CLI.run(["evaluate", "--predictions", "pred", "--data", "d.h5", "--out", "eval.json"], in: folder)
+        let evaluate = try CLI.run(["evaluate", "--allow-no-manifest", "--predictions", "pred", "--data", "d.h5", "--out", "eval.json"], in: folder)
         try #require(evaluate.status == 0, "\(evaluate.stderr)")
         let evaluation = try JSONDecoder().decode(Evaluation.self, from: Data(contentsOf: folder.appendingPathComponent("eval.json")))
 
-        let result = try CLI.run(["report", "--predictions", "pred", "--out", "report", "--evaluation", "eval.json"], in: folder)
+        let result = try CLI.run(["report", "--allow-no-manifest", "--predictions", "pred", "--out", "report", "--evaluation", "eval.json"], in: folder)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("Report: ") && result.stdout.contains("(\(predictions.count) subjects"), "\(result.stdout)")
         let files = Set(try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("report").path))

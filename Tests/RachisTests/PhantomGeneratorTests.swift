@@ -27,6 +27,13 @@ struct PhantomGeneratorTests {
         #expect(a.image != recipe().subject(at: 2).image)
     }
 
+    /// `dataset synth --threads`: the thread count changes nothing but the speed.
+    @Test func subjectsDoNotDependOnTheThreadCount() {
+        let g = recipe { $0.count = 5 }
+        let one = g.samples(0..<5, threads: 1).map(\.subject), three = g.samples(0..<5, threads: 3).map(\.subject)
+        #expect(one == three && one == g.subjects(0..<5))
+    }
+
     @Test func subjectDoesNotDependOnCountOrOrder() {
         let few = recipe { $0.count = 3 }, many = recipe { $0.count = 40 }
         let concurrent = many.subjects(0..<4)

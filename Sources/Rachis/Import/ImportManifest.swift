@@ -91,7 +91,7 @@ public struct ImportManifest: Equatable, Sendable {
                         throw ImportError.invalidValue(file: path, field: field + "/classes/\(levelName)", message: error.description)
                     }
                     let classIndex: Int? = switch value {
-                    case let .number(n): classNames.indices.contains(Int(n)) ? Int(n) : nil
+                    case let .number(n): Int(exactly: n).flatMap { classNames.indices.contains($0) ? $0 : nil }
                     case let .string(s): classNames.firstIndex(of: s)
                     default: nil
                     }

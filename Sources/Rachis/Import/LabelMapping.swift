@@ -29,7 +29,7 @@ public struct LabelMapping: Equatable, Sendable {
             }
             let level: Int?
             switch value {
-            case let .number(n) where n == n.rounded() && (n == 0 || VertebraLevel.anatomicalIDs.contains(Int(n))): level = Int(n)
+            case let .number(n) where Int(exactly: n).map({ $0 == 0 || VertebraLevel.anatomicalIDs.contains($0) }) == true: level = Int(n)
             case let .string(name): level = try? VertebraLevel(name: name).id
             default: level = nil
             }

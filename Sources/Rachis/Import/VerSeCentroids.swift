@@ -44,7 +44,8 @@ public enum VerSeCentroids {
         for (i, item) in items.enumerated().dropFirst() {
             guard case let .number(label)? = item["label"] else { throw invalid("[\(i)].label", "missing or not a number") }
             let level: VertebraLevel
-            do { level = try VertebraLevel(id: Int(label)) } catch { throw ImportError.unknownLevel(file: file, value: Int(label)) }
+            guard let id = Int(exactly: label) else { throw invalid("[\(i)].label", "\(label) is not a level id (an integer)") }
+            do { level = try VertebraLevel(id: id) } catch { throw ImportError.unknownLevel(file: file, value: id) }
             var index = [0.0, 0.0, 0.0]
             for (k, key) in ["X", "Y", "Z"].enumerated() {
                 guard case let .number(v)? = item[key], v.isFinite else { throw invalid("[\(i)].\(key)", "missing or not a finite number") }

@@ -11,7 +11,8 @@ public enum PhantomDataset {
         public var volumesPerSecond: Double { Double(subjects) / Swift.max(seconds, 1e-9) }
     }
 
-    public static func write(recipe: PhantomRecipe, to url: URL, overwrite: Bool, command: String,
+    /// Generates on at most `threads` threads (default: all cores); the file does not depend on it.
+    public static func write(recipe: PhantomRecipe, to url: URL, overwrite: Bool, command: String, threads: Int? = nil,
                              onProgress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
         let start = Date()
         let generator = try PhantomGenerator(recipe: recipe)
@@ -21,13 +22,13 @@ public enum PhantomDataset {
         let header = DatasetHeader(name: recipe.name, classNames: recipe.classNames, channelNames: PhantomGenerator.channelNames)
         var members: [Splitting.Member] = []
         var vertebrae = 0
-        let batch = Swift.max(2, ProcessInfo.processInfo.activeProcessorCount * 2)
+        let batch = Swift.max(2, (threads ?? ProcessInfo.processInfo.activeProcessorCount) * 2)
         try DatasetFile.create(at: url, header: header, provenance: Provenance(command: command, recipe: recipeText), overwrite: overwrite) { writer in
             var next = 0
             onProgress(0, recipe.count)
             while next < recipe.count {
                 let range = next..<Swift.min(recipe.count, next + batch)
-                for sample in generator.samples(range) {
+                for sample in generator.samples(range, threads: threads) {
                     let subject = sample.subject
                     try writer.add(subject, truth: sample.truth.stored)
                     members.append(Splitting.Member(id: subject.id, stratum: Splitting.stratum(of: subject.vertebrae)))

@@ -52,12 +52,15 @@ public struct PhantomGenerator: Sendable {
     /// Subjects `range` (default: the recipe's count), generated concurrently.
     public func subjects(_ range: Range<Int>? = nil) -> [Subject] { samples(range).map(\.subject) }
 
-    /// Subjects `range` (default: the recipe's count) with their ground truth, generated concurrently.
-    public func samples(_ range: Range<Int>? = nil) -> [PhantomSample] {
+    /// Subjects `range` (default: the recipe's count) with their ground truth, generated concurrently on at most
+    /// `threads` threads (default: as many as the machine runs at once). Each subject depends on its index only, so
+    /// the thread count never changes the result.
+    public func samples(_ range: Range<Int>? = nil, threads: Int? = nil) -> [PhantomSample] {
         let range = range ?? 0..<recipe.count
         let results = SampleSlots(count: range.count)
-        DispatchQueue.concurrentPerform(iterations: range.count) { k in
-            results.set(k, sample(at: range.lowerBound + k))
+        let workers = Swift.max(1, Swift.min(threads ?? range.count, range.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for k in Swift.stride(from: worker, to: range.count, by: workers) { results.set(k, sample(at: range.lowerBound + k)) }
         }
         return results.values()
     }

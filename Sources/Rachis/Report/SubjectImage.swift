@@ -32,6 +32,8 @@ public struct SubjectImage: Sendable {
             guard reader.subjectIDs.contains(subject) else {
                 throw ReportError.unknownSubject(prediction: jsonPath, dataset: path, subject: subject)
             }
+            // As every command that reads a dataset: what validate refuses is refused here too.
+            try reader.requireValid(subjects: [subject])
             let geometry = try reader.geometry(of: subject)
             guard geometry.shape == expected else {
                 throw ReportError.geometryMismatch(prediction: jsonPath, image: "\(path) subject \(subject)", found: geometry.shape, expected: expected)

@@ -86,6 +86,9 @@ extension RachisCommand.Attribution {
         @Flag(help: "Run the model on the subject's own voxels instead of resampling it to the training spacing.")
         var noResample = false
 
+        @Flag(help: PredictionFolder.allowNoManifestHelp)
+        var allowNoManifest = false
+
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
         var logLevel: Logger.Level = .info
 
@@ -128,7 +131,7 @@ extension RachisCommand.Attribution {
             let folder = predictions.map { PredictionFolder(URL(fileURLWithPath: $0)) }
             let regions: AttributionCheck.Regions
             if let folder {
-                try folder.requireCompleteOrWarn()
+                try folder.requireComplete(allowNoManifest: allowNoManifest)
                 locks.append(try OutputLock.folder(folder.url))
                 regions = .predicted(folder, subjects: dataset.subject)
             } else {

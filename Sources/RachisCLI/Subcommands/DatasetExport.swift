@@ -33,16 +33,13 @@ extension RachisCommand.Dataset {
         }
 
         func run() throws {
-            do {
-                let reader = try DatasetReader(url: URL(fileURLWithPath: dataset))
-                try reader.requireValid(subjects: reader.subjectIDs.contains(subject) ? [subject] : [])
-                try DatasetExporter.export(reader, subject: subject, volume, channel: channel,
-                                           to: URL(fileURLWithPath: out), overwrite: force)
-                print("wrote \(out): subject \(subject), \(volume.rawValue)\(channel.map { " (\($0))" } ?? "")")
-            } catch {
-                printError("error: \(error)")
-                throw ExitCode.failure
-            }
+            let lock = try OutputGuard.file(out)
+            defer { lock.release() }
+            let reader = try DatasetReader(url: URL(fileURLWithPath: dataset))
+            try reader.requireValid(subjects: reader.subjectIDs.contains(subject) ? [subject] : [])
+            try DatasetExporter.export(reader, subject: subject, volume, channel: channel,
+                                       to: URL(fileURLWithPath: out), overwrite: force)
+            print("wrote \(out): subject \(subject), \(volume.rawValue)\(channel.map { " (\($0))" } ?? "")")
         }
     }
 }

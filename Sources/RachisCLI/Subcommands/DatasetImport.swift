@@ -25,24 +25,21 @@ extension RachisCommand.Dataset {
         var classNames: String?
 
         func run() throws {
-            do {
-                let names = classNames.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-                let loaded = try ImportManifest.load(contentsOf: URL(fileURLWithPath: manifest), classNames: names)
-                let summary = try DatasetImporter.run(loaded, to: URL(fileURLWithPath: out), overwrite: force,
-                                                      command: CommandLine.arguments.map(shellQuoted).joined(separator: " "))
-                print("""
-                    wrote \(summary.output.path)
-                      subjects    \(summary.subjects)
-                      vertebrae   \(summary.vertebrae) (\(summary.classifiedVertebrae) with a class)
-                      classes     \(loaded.classNames.isEmpty ? "none" : loaded.classNames.joined(separator: ", "))
-                      channels    \(loaded.channels.joined(separator: ", "))
-                      sources     \(summary.sourceFiles) files, SHA-256 in /provenance
-                      time        \(String(format: "%.2f", summary.seconds)) s
-                    """)
-            } catch {
-                printError("error: \(error)")
-                throw ExitCode.failure
-            }
+            let lock = try OutputGuard.file(out)
+            defer { lock.release() }
+            let names = classNames.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            let loaded = try ImportManifest.load(contentsOf: URL(fileURLWithPath: manifest), classNames: names)
+            let summary = try DatasetImporter.run(loaded, to: URL(fileURLWithPath: out), overwrite: force,
+                                                  command: CommandLine.arguments.map(shellQuoted).joined(separator: " "))
+            print("""
+                wrote \(summary.output.path)
+                  subjects    \(summary.subjects)
+                  vertebrae   \(summary.vertebrae) (\(summary.classifiedVertebrae) with a class)
+                  classes     \(loaded.classNames.isEmpty ? "none" : loaded.classNames.joined(separator: ", "))
+                  channels    \(loaded.channels.joined(separator: ", "))
+                  sources     \(summary.sourceFiles) files, SHA-256 in /provenance
+                  time        \(String(format: "%.2f", summary.seconds)) s
+                """)
         }
     }
 }

@@ -28,7 +28,11 @@ extension RachisCommand.Dataset {
 
         func run() throws {
             let url = URL(fileURLWithPath: data)
+            // The file is rewritten: locked as synth and import lock the file they write.
+            let lock = try OutputGuard.file(data)
+            defer { lock.release() }
             let reader = try DatasetReader(url: url)
+            try reader.requireValid()
             let members = try reader.subjectIDs.map { Splitting.Member(id: $0, stratum: Splitting.stratum(of: try reader.vertebrae(of: $0))) }
             let splits = if let folds {
                 try Splitting.folds(members, k: folds, seed: seed)

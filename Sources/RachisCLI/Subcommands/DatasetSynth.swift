@@ -29,6 +29,8 @@ extension RachisCommand.Dataset {
         @Flag(help: "Overwrite an existing output file.")
         var force = false
 
+        @OptionGroup var threads: ThreadsOption
+
         static func parseList(_ text: String) throws -> [Double] {
             let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
             guard values.count == 3, values.allSatisfy({ $0 != nil && $0! > 0 }) else {
@@ -48,8 +50,8 @@ extension RachisCommand.Dataset {
             let lock = try OutputGuard.file(out)
             defer { lock.release() }
             let progress = ProgressBar("synth", unit: "subjects")
-            let summary = try PhantomDataset.write(recipe: recipe, to: url, overwrite: force,
-                                                   command: CommandLine.arguments.joined(separator: " ")) { done, total in
+            let summary = try PhantomDataset.write(recipe: recipe, to: url, overwrite: force, command: CommandLine.arguments.joined(separator: " "),
+                                                   threads: threads.count) { done, total in
                 progress.update(done, of: total)
             }
             print(String(format: "Wrote %@: %d subjects, %d vertebrae, shape %@ at %@ mm, in %.1f s (%.1f volumes/s)",

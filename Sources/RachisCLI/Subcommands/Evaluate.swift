@@ -26,19 +26,32 @@ extension RachisCommand {
         @Option(help: "Output JSON file (default: <predictions>/evaluation.json).")
         var out: String?
 
+        @Flag(help: PredictionFolder.allowNoManifestHelp)
+        var allowNoManifest = false
+
         @Option(help: "HD95 definition of hd95MM and the table: monai (max of the two directed 95th percentiles) or medpy (95th percentile of the pooled distances). Both are always in the JSON.")
         var hd95: HD95Definition = .monai
 
         func run() throws {
             let folder = PredictionFolder(URL(fileURLWithPath: predictions))
-            try folder.requireCompleteOrWarn()
+            let url = out.map { URL(fileURLWithPath: $0) } ?? folder.url.appendingPathComponent("evaluation.json")
+            // What evaluate writes is locked: the predictions folder when the evaluation goes into it (predict and
+            // attribution validate lock it too), else the --out file.
+            let lock: OutputLock? = if out != nil {
+                try OutputGuard.file(url.path)
+            } else if (try? folder.url.resourceValues(forKeys: [.isDirectoryKey]))?.isDirectory == true {
+                try OutputGuard.folder(folder.url.path)
+            } else {
+                nil
+            }
+            defer { lock?.release() }
+            try folder.requireComplete(allowNoManifest: allowNoManifest)
             let reader = try DatasetReader(url: URL(fileURLWithPath: data))
             try reader.requireValid(subjects: try folder.subjectIDs().filter(reader.subjectIDs.contains))
             let progress = ProgressBar("evaluate", unit: "subjects")
             var evaluator = Evaluator(folder: folder, reader: reader)
             evaluator.hd95 = hd95
             let evaluation = try evaluator.evaluate { progress.update($0, of: $1) }
-            let url = out.map { URL(fileURLWithPath: $0) } ?? folder.url.appendingPathComponent("evaluation.json")
             try evaluation.write(to: url)
             print(Self.summary(evaluation))
             print("Evaluation: \(url.path)")

@@ -21,7 +21,7 @@ extension RachisCommand {
             }
             print("""
                 rachis    \(info.rachisVersion)
-                libtorch  \(info.libtorchVersion)
+                libtorch  \(info.libtorchVersion) (as its headers say: torch/version.h)
                 HDF5      \(info.hdf5Version)
                 threads   \(info.threads)
                 devices   \(info.devices.joined(separator: ", "))

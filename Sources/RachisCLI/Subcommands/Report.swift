@@ -28,6 +28,9 @@ extension RachisCommand {
         @Option(help: "Evaluation JSON from rachis evaluate (format rachis-evaluation) to summarise on the index page.")
         var evaluation: String?
 
+        @Flag(help: PredictionFolder.allowNoManifestHelp)
+        var allowNoManifest = false
+
         @Option(help: "Figure scale in pixels per millimetre.")
         var pixelsPerMm: Double = 3
 
@@ -39,7 +42,7 @@ extension RachisCommand {
             let builder = ReportBuilder(pixelsPerMM: pixelsPerMm)
             let bar = ProgressBar("report", unit: "subjects")
             let out = URL(fileURLWithPath: self.out)
-            try PredictionFolder(URL(fileURLWithPath: predictions)).requireCompleteOrWarn()
+            try PredictionFolder(URL(fileURLWithPath: predictions)).requireComplete(allowNoManifest: allowNoManifest)
             let result = try OutputGuard.withFolder(self.out) {
                 try builder.build(predictions: URL(fileURLWithPath: predictions), out: out,
                                   evaluation: evaluation.map { URL(fileURLWithPath: $0) }) { bar.update($0, of: $1) }

@@ -95,6 +95,7 @@ extension RachisCommand {
                 throw error
             }
             let main = trainer.isMain
+            let start = trainer.state
             let progress = ProgressBar("train", unit: "steps")
             let started = Date()
             let outcome = try trainer.run(stop: stop) { report in
@@ -110,14 +111,14 @@ extension RachisCommand {
             let seconds = Date().timeIntervalSince(started)
             if let distributed, !main {
                 switch outcome {
-                case let .finished(epochs): print("Rank \(distributed.rank) of \(distributed.worldSize): trained \(epochs) epoch\(epochs == 1 ? "" : "s"); rank 0 wrote \(run).")
+                case let .finished(epochs): print("Rank \(distributed.rank) of \(distributed.worldSize): trained \(Self.epochsTrained(from: start, to: epochs)); rank 0 wrote \(run).")
                 case let .stopped(signal, epoch, batch): print("Rank \(distributed.rank) of \(distributed.worldSize): stopped by \(signal) at epoch \(epoch + 1), batch \(batch).")
                 }
                 return
             }
             switch outcome {
             case let .finished(epochs):
-                print(String(format: "Trained %d epoch%@ in %.0f s. Run folder: %@", epochs, epochs == 1 ? "" : "s", seconds, run))
+                print(String(format: "Trained %@ in %.0f s. Run folder: %@", Self.epochsTrained(from: start, to: epochs), seconds, run))
                 if let best = trainer.state.bestValue, let epoch = trainer.state.bestEpoch {
                     print(String(format: "Best %@ = %.4f at epoch %d (checkpoint_best.h5)", trainer.state.bestMetric, best, epoch))
                 }
@@ -128,6 +129,21 @@ extension RachisCommand {
                 print("Stopped by \(signal) at epoch \(epoch + 1), batch \(batch); saved \(run)/checkpoint_last.h5. Continue with --resume.")
             }
         }
+    }
+}
+
+extension RachisCommand.Train {
+    /// What this run trained, from where it started to `epochs`: "1 epoch", "4 epochs (3-6 of 6, resumed)", "the
+    /// rest of epoch 3 and 3 more (of 6, resumed at batch 2)". A resume counts only what it ran itself.
+    static func epochsTrained(from start: Checkpoint.State, to epochs: Int) -> String {
+        let count = Swift.max(0, epochs - start.epoch)
+        func plural(_ n: Int) -> String { n == 1 ? "1 epoch" : "\(n) epochs" }
+        guard start.epoch > 0 || start.nextBatch > 0 else { return plural(count) }
+        if count == 0 { return "0 epochs (the run had finished its \(plural(epochs)))" }
+        let range = count == 1 ? "epoch \(start.epoch + 1) of \(epochs)" : "epochs \(start.epoch + 1)-\(epochs) of \(epochs)"
+        guard start.nextBatch > 0 else { return "\(plural(count)) (\(range), resumed)" }
+        let more = count - 1
+        return "the rest of epoch \(start.epoch + 1)\(more > 0 ? " and \(more) more" : "") (\(range), resumed at batch \(start.nextBatch + 1))"
     }
 }
 
