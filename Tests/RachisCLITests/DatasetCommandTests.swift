@@ -159,7 +159,7 @@ extension DatasetCommandTests {
         let result = try CLI.run(["dataset", "export", "d.h5", "--subject", "tiny-00000", "--volume", "image", "--channel", "T1", "--out", out] + extra,
                                  in: scratch.url)
         #expect(result.status == 1)
-        #expect(result.stderr == "error: cannot write \(out): \(reason)\n", "\(result.stderr)")
+        #expect(result.stderr == "Error: cannot write \(out): \(reason)\n", "\(result.stderr)")
         #expect(scratch.entries == before)
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path("folder.nii.gz")).isEmpty)
     }

@@ -38,28 +38,31 @@ public final class OutputLock: @unchecked Sendable {
         } catch {
             throw Error.cannotLock(output: folder.path, reason: "the folder cannot be created (\(FileErrors.reason(error)))")
         }
-        return try OutputLock(lockFile: folder.appendingPathComponent(folderLockName), output: folder.path, command: command)
+        return try OutputLock(lockFile: folder.appendingPathComponent(folderLockName), output: folder.path, command: command) { code in
+            Error.cannotLock(output: folder.path, reason: code == ENOENT ? "the folder \(folder.path) does not exist" : "\(String(cString: strerror(code))) (\(folder.path))")
+        }
     }
 
-    /// Locks the output file `file`, holding `.<name>.lock` in its folder.
+    /// Locks the output file `file`, holding `.<name>.lock` in its folder. When the folder cannot hold the lock
+    /// file (missing, not a folder, read-only) the error is the `AtomicFile.Error` the write itself would have
+    /// given: "cannot write <file as given>: <why>".
     public static func file(_ file: URL, command: String = OutputLock.commandLine) throws -> OutputLock {
         let lock = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).lock")
-        return try OutputLock(lockFile: lock, output: file.path, command: command)
+        return try OutputLock(lockFile: lock, output: file.path, command: command) { code in
+            AtomicFile.Error(path: file.relativePath, reason: AtomicFile.reason(code, folder: file.deletingLastPathComponent()))
+        }
     }
 
     /// This process's command line, as the lock file records it.
     public static var commandLine: String { CommandLine.arguments.map { URL(fileURLWithPath: $0).lastPathComponent == "rachis" ? "rachis" : $0 }.joined(separator: " ") }
 
-    init(lockFile: URL, output: String, command: String) throws {
+    /// `openFailure` is the error for an `open` of the lock file that failed with an errno.
+    init(lockFile: URL, output: String, command: String, openFailure: (Int32) -> Swift.Error) throws {
         url = lockFile
         // Retry when the file we locked was removed by a releasing holder in between (then another may lock a new one).
         for _ in 0..<20 {
             let fd = open(lockFile.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard fd >= 0 else {
-                let code = errno
-                let folder = lockFile.deletingLastPathComponent().path
-                throw Error.cannotLock(output: output, reason: code == ENOENT ? "the folder \(folder) does not exist" : "\(String(cString: strerror(code))) (\(folder))")
-            }
+            guard fd >= 0 else { throw openFailure(errno) }
             if flock(fd, LOCK_EX | LOCK_NB) != 0 {
                 let code = errno
                 let holder = (try? String(contentsOf: lockFile, encoding: .utf8)) ?? ""
