@@ -304,6 +304,26 @@ struct ClassificationHeadTests {
         #expect(abs(try target.score(x)[.at(0)].item() - direct.item()) < 1e-5)
     }
 
+    @Test func bodyClassifierRegionKeepsTheBodyAndLesionVoxelsOfTheVertebra() throws {
+        // Structures of 6 voxels: background, body, disc, canal, lesion, posterior elements; the 5th voxel's unknown.
+        let structures = try Tensor([0, 1, 2, 3, 4, 5].map(Int64.init), shape: [1, 1, 6])
+        let known = try Tensor([1, 1, 1, 1, 1, 0] as [Float], shape: [1, 1, 6])
+        #expect(try SpineModel.bodyVoxels(structures: structures).contiguous().array(Float.self) == [0, 1, 0, 0, 1, 0])
+        #expect(try SpineModel.bodyVoxels(structures: structures, known: known).contiguous().array(Float.self) == [0, 1, 0, 0, 1, 1])
+        let vertebra = try Tensor([0, 1, 1, 0, 1, 1] as [Float], shape: [1, 1, 6])
+        var config = tinyConfig()
+        let whole = try SpineModel(config)
+        let allowed = try SpineModel.bodyVoxels(structures: structures)
+        #expect(try whole.classifierRegion(vertebra, allowed: allowed).contiguous().array(Float.self) == [0, 1, 1, 0, 1, 1])
+        config.classifierRegion = .body
+        let body = try SpineModel(config)
+        #expect(try body.classifierRegion(vertebra, allowed: allowed).contiguous().array(Float.self) == [0, 1, 0, 0, 1, 0])
+        #expect(try body.classifierRegion(vertebra, allowed: nil).contiguous().array(Float.self) == [0, 1, 1, 0, 1, 1])
+        // A vertebra without a body voxel (a sliver of posterior elements) keeps its own voxels.
+        let sliver = try Tensor([0, 0, 0, 0, 0, 1] as [Float], shape: [1, 1, 6])
+        #expect(try body.classifierRegion(sliver, allowed: allowed).contiguous().array(Float.self) == [0, 0, 0, 0, 0, 1])
+    }
+
     @Test func predictedRegionsAreSoftmaxOfWinningLevels() throws {
         let model = try SeededTorch.run(9) { try SpineModel(tinyConfig()) }
         var values = [Float](repeating: 0, count: LevelIndex.count * 8)

@@ -104,13 +104,17 @@ public final class AttributionValidator {
         // Gradient methods share one forward pass with the graph kept: each decision then costs one backward pass.
         let shared = settings.method == .saliency || settings.method == .gradientTimesInput
         let input = shared ? try x.detached().requiringGrad() : x
-        let features = shared ? try Torch.withGrad { try model.decode(levels: model.encode(input)).features }
-            : try Torch.noGrad { try model.decode(levels: model.encode(x)).features }
+        let output = shared ? try Torch.withGrad { try model.decode(levels: model.encode(input)) }
+            : try Torch.noGrad { try model.decode(levels: model.encode(x)) }
+        let features = output.features
+        // The classifier's region of each decision, as inference pools it (`model.classifierRegion`: with `body`,
+        // the voxels the segmentation calls body or lesion); the consistency is measured on the whole vertebra.
+        let allowed = try output.segmentation.map { try SpineModel.bodyVoxels(structures: $0.detached().argmax(dim: 1)[.at(0)]) }
         let attributor = Attributor(settings: settings)
         return try decisions.map { decision in
             let regionOnModel = grid.maskToModel(decision.region)
             let regionMask = try Tensor(regionOnModel.map { $0 ? Float(1) : 0 }, shape: [1, 1] + shape)
-            let mask = try regionMask.paddingEnd(from: shape, to: padded)[.at(0), .at(0)].to(device: device)
+            let mask = try model.classifierRegion(regionMask.paddingEnd(from: shape, to: padded)[.at(0), .at(0)].to(device: device), allowed: allowed)
             let logits = try Torch.withGrad { try model.classify(features: features, image: input, regions: [(0, mask)]) }
             let probabilities = try logits.detached().softmax(dim: 1).to(.float64, device: .cpu).array(Double.self)
             let classIndex = decision.classIndex ?? probabilities.indices.max { probabilities[$0] < probabilities[$1] }!

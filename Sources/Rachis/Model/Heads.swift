@@ -146,6 +146,27 @@ extension SpineModel {
         return try classifier(pooled)
     }
 
+    /// The voxels of a vertebra's region `region` `[D, H, W]` that the classification head pools
+    /// (`config.classifierRegion`): the region itself, or with `.body` the region times `allowed` (`bodyVoxels`:
+    /// the body and lesion voxels). A region that keeps no voxel above ½ this way (no segmented body, e.g. a
+    /// sliver the field of view cuts) keeps all of its own; so does every region when `allowed` is nil.
+    public func classifierRegion(_ region: Tensor, allowed: Tensor?) throws -> Tensor {
+        guard config.classifierRegion == .body, let allowed else { return region }
+        let restricted = try region * allowed.to(region.dtype)
+        return try restricted.gt(0.5).any().item() != 0 ? restricted : region
+    }
+
+    /// `[..., D, H, W]` float32 0/1: the voxels a `.body` classifier region keeps: those `structures` (int, the
+    /// `StructureLabel` raw values) labels vertebral body or lesion, and, given `known` (float 0/1, the same
+    /// shape), every voxel whose structure is not known.
+    public static func bodyVoxels(structures: Tensor, known: Tensor? = nil) throws -> Tensor {
+        let body = try structures.eq(Double(StructureLabel.vertebralBody.rawValue)).to(.float32)
+            + structures.eq(Double(StructureLabel.lesion.rawValue)).to(.float32)
+        guard let known else { return body }
+        let k = try known.to(.float32)
+        return try body * k + (1 - k)
+    }
+
     /// The spinal-region head's context: the encoder's bottleneck `[N, B, d, h, w]`. `classifyRegions` averages it
     /// over each vertebra at its own resolution (the vertebra's mask averaged over each bottleneck cell), which costs
     /// nothing beside the full-resolution pooling.

@@ -18,6 +18,18 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
         public var multiplier: Int { self == .meanMax ? 2 : 1 }
     }
 
+    /// Which voxels of a vertebra the classification head pools (the decoder features and, with `poolImage`, the
+    /// image).
+    public enum ClassifierRegion: String, Codable, Sendable, CaseIterable {
+        /// The whole vertebra: body and posterior elements.
+        case vertebra
+        /// The vertebral body: the vertebra's voxels labelled vertebral body or lesion (in training from the labels,
+        /// where they are known; at inference from the segmentation). SpA's oedema and fat lesions lie in the
+        /// bodies, while the posterior elements border the spinal canal, whose fluid is as bright in STIR as an
+        /// oedema (docs/learning.md).
+        case body
+    }
+
     /// Which heads are built. A head that is off has no parameters and gives nil in `ModelOutput`.
     public struct Heads: Codable, Equatable, Sendable, DefaultConstructible {
         public var segmentation = true
@@ -65,12 +77,15 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
     /// features): the intensity statistics a reader weighs (the brightest STIR voxel of a vertebra is an oedema's),
     /// beside the learned features. Their evidence lies inside the vertebra by construction.
     public var poolImage = false
+    /// The voxels the classification head pools: the whole vertebra, or its body.
+    public var classifierRegion = ClassifierRegion.vertebra
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case inChannels, structureClasses, classes, width, stages, blocksPerStage, channelMultiplier, norm, normGroups,
-             dropout, spacingMM, heads, classifierHidden, classifierDropout, pooling, featureChannels, poolImage
+             dropout, spacingMM, heads, classifierHidden, classifierDropout, pooling, featureChannels, poolImage,
+             classifierRegion
     }
 
     /// Width of the pooled per-vertebra decoder features.

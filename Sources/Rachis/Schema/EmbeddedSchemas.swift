@@ -2242,6 +2242,13 @@ extension JSONSchema {
         "normGroups": {
           "type": "integer"
         },
+        "classifierRegion": {
+          "enum": [
+            "vertebra",
+            "body"
+          ],
+          "description": "The voxels of a vertebra the classification head pools: the whole vertebra, or its body (the voxels labelled vertebral body or lesion; at inference those the segmentation calls so)."
+        },
         "poolImage": {
           "type": "boolean",
           "description": "The classification head also pools the normalised input image's channels inside each vertebra (as pooling pools the features), beside the decoder features."

@@ -294,7 +294,7 @@ public final class Trainer {
     static let otherRankSignal = "a stop request on another rank"
 
     /// Class logits for the batch's vertebrae that have a class and a region: the labelled region when the labels
-    /// cover it, else the identification head's soft region (detached). Returns the logits and the batch restricted
+    /// cover it, else the identification head's soft region (detached), restricted by `SpineModel.classifierRegion`. Returns the logits and the batch restricted
     /// to exactly those vertebrae, in the same order.
     func classification(_ output: ModelOutput, _ batch: Batch) throws -> (Tensor?, Batch) {
         var restricted = batch
@@ -303,6 +303,9 @@ public final class Trainer {
             return (nil, restricted)
         }
         let probabilities = try output.levels.map { try $0.detached().softmax(dim: 1) }
+        // With `model.classifierRegion: body`, each region keeps its voxels labelled body or lesion (and those of
+        // unknown structure), as inference keeps those the segmentation calls so.
+        let allowed = config.model.classifierRegion == .body ? try SpineModel.bodyVoxels(structures: batch.structures, known: batch.structuresKnown) : nil
         var regions: [(sample: Int, mask: Tensor)] = []
         var kept: [VertebraTarget] = []
         for vertebra in batch.vertebrae where vertebra.classIndex != nil {
@@ -315,7 +318,7 @@ public final class Trainer {
             } else {
                 continue
             }
-            regions.append((vertebra.sample, try mask.to(device: options.device)))
+            regions.append((vertebra.sample, try model.classifierRegion(mask, allowed: allowed?[.at(vertebra.sample)]).to(device: options.device)))
             kept.append(vertebra)
         }
         restricted.vertebrae = kept
