@@ -208,3 +208,49 @@ struct TrainingTests {
         }
     }
 }
+
+struct ClassifierRegionTrainingTests {
+    /// With `model.classifierRegion: body` training classifies each labelled vertebra over its voxels labelled body
+    /// or lesion (and those of unknown structure), computed here independently from the batch's arrays; with
+    /// `segmentedBody`, over those the segmentation head calls so.
+    @Test(arguments: [ModelConfig.ClassifierRegion.body, .segmentedBody])
+    func trainingPoolsTheBodyOfEachLabelledVertebra(region: ModelConfig.ClassifierRegion) throws {
+        try Torch.exclusiveRandomness(seed: 5) {
+            let folder = try TemporaryFolder()
+            let url = try TrainingFixture.dataset(in: folder)
+            var config = TrainingFixture.config(epochs: 1)
+            config.model.classifierRegion = region
+            let trainer = try Trainer(config: config, options: Trainer.Options(dataset: url, run: folder.file("run")))
+            trainer.model.eval()
+            let batch = try #require(try trainer.loader.validationBatches().first { $0.vertebrae.contains { $0.hasRegion && $0.classIndex != nil } })
+            let output = try Torch.noGrad { try trainer.model(batch.image) }
+            let (logits, kept) = try Torch.noGrad { try trainer.classification(output, batch) }
+            let shape = Array(batch.levels.shape.dropFirst()), n = shape.reduce(1, *)
+            let levels = try batch.levels.contiguous().array(Int64.self)
+            let structures = region == .body ? try batch.structures.contiguous().array(Int64.self)
+                : try output.segmentation!.argmax(dim: 1).contiguous().array(Int64.self)
+            let known = region == .body ? try batch.structuresKnown.contiguous().array(Float.self) : [Float](repeating: 1, count: levels.count)
+            var regions: [(sample: Int, mask: Tensor)] = []
+            var rows: [Int] = []
+            var restrictedSome = false
+            for (row, v) in kept.vertebrae.enumerated() where v.hasRegion {
+                rows.append(row)
+                let index = Int64(LevelIndex.index(ofLevelID: v.levelID))
+                let base = v.sample * n
+                let whole = (0..<n).map { levels[base + $0] == index }
+                let body = (0..<n).map { whole[$0] && (known[base + $0] == 0 || [1, 4].contains(structures[base + $0])) }
+                let mask = body.contains(true) ? body : whole
+                restrictedSome = restrictedSome || mask != whole
+                regions.append((v.sample, try Tensor(mask.map { $0 ? Float(1) : 0 }, shape: shape)))
+            }
+            try #require(!regions.isEmpty)
+            if region == .body { #expect(restrictedSome, "the labelled posterior elements are left out") }
+            let expected = try Torch.noGrad { try trainer.model.classify(features: output.features, image: batch.image, regions: regions) }
+            let trained = try #require(logits)
+            for (i, row) in rows.enumerated() {
+                let difference = try (trained[.at(row)] - expected[.at(i)]).abs().max().item()
+                #expect(difference < 1e-5)
+            }
+        }
+    }
+}

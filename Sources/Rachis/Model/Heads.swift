@@ -151,7 +151,7 @@ extension SpineModel {
     /// the body and lesion voxels). A region that keeps no voxel above ½ this way (no segmented body, e.g. a
     /// sliver the field of view cuts) keeps all of its own; so does every region when `allowed` is nil.
     public func classifierRegion(_ region: Tensor, allowed: Tensor?) throws -> Tensor {
-        guard config.classifierRegion == .body, let allowed else { return region }
+        guard config.classifierRegion.isBody, let allowed else { return region }
         let restricted = try region * allowed.to(region.dtype)
         return try restricted.gt(0.5).any().item() != 0 ? restricted : region
     }

@@ -28,6 +28,12 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
         /// bodies, while the posterior elements border the spinal canal, whose fluid is as bright in STIR as an
         /// oedema (docs/learning.md).
         case body
+        /// The vertebral body as the segmentation head sees it, in training too (the labelled vertebra's voxels the
+        /// segmentation calls body or lesion): training pools the regions inference pools.
+        case segmentedBody
+
+        /// Whether the region is restricted to a body.
+        public var isBody: Bool { self != .vertebra }
     }
 
     /// Which heads are built. A head that is off has no parameters and gives nil in `ModelOutput`.

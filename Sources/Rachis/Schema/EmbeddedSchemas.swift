@@ -2245,7 +2245,8 @@ extension JSONSchema {
         "classifierRegion": {
           "enum": [
             "vertebra",
-            "body"
+            "body",
+            "segmentedBody"
           ],
           "description": "The voxels of a vertebra the classification head pools: the whole vertebra, or its body (the voxels labelled vertebral body or lesion; at inference those the segmentation calls so)."
         },

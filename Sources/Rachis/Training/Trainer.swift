@@ -305,7 +305,11 @@ public final class Trainer {
         let probabilities = try output.levels.map { try $0.detached().softmax(dim: 1) }
         // With `model.classifierRegion: body`, each region keeps its voxels labelled body or lesion (and those of
         // unknown structure), as inference keeps those the segmentation calls so.
-        let allowed = config.model.classifierRegion == .body ? try SpineModel.bodyVoxels(structures: batch.structures, known: batch.structuresKnown) : nil
+        let allowed: Tensor? = switch config.model.classifierRegion {
+        case .vertebra: nil
+        case .body: try SpineModel.bodyVoxels(structures: batch.structures, known: batch.structuresKnown)
+        case .segmentedBody: try output.segmentation.map { try SpineModel.bodyVoxels(structures: $0.detached().argmax(dim: 1)) }
+        }
         var regions: [(sample: Int, mask: Tensor)] = []
         var kept: [VertebraTarget] = []
         for vertebra in batch.vertebrae where vertebra.classIndex != nil {
