@@ -343,7 +343,7 @@ public final class Predictor {
                 let map = try Tensor(decoded.labelMap.map(Int64.init), shape: modelGeometry.shape).to(device: options.device)
                 // The classifier's region of each vertebra: with `model.classifierRegion: body`, the voxels the
                 // segmentation calls body or lesion.
-                let allowed = try structures.map { try Tensor(Self.bodyMask($0).map { $0 ? Float(1) : 0 }, shape: modelGeometry.shape).to(device: options.device) }
+                let allowed = try structures.map { try SpineModel.bodyVoxels(structures: Tensor($0.map(Int64.init), shape: modelGeometry.shape)).to(device: options.device) }
                 let regions = try decoded.vertebrae.map { (sample: 0, mask: try model.classifierRegion(map.eq(Double($0.levelID)).to(.float32), allowed: allowed)) }
                 let input = try Tensor(maps.input, shape: [1, c] + modelGeometry.shape).to(device: options.device)
                 let logits = try model.classify(features: maps.features, image: input, regions: regions)

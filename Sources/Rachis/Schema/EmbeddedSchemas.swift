@@ -2248,7 +2248,7 @@ extension JSONSchema {
             "body",
             "segmentedBody"
           ],
-          "description": "The voxels of a vertebra the classification head pools: the whole vertebra, or its body (the voxels labelled vertebral body or lesion; at inference those the segmentation calls so)."
+          "description": "The voxels of a vertebra the classification head pools: the whole vertebra, or its body (the voxels labelled vertebral body or lesion; at inference those the segmentation calls so); segmentedBody takes the body from the segmentation in training too."
         },
         "poolImage": {
           "type": "boolean",

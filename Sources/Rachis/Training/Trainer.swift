@@ -294,8 +294,9 @@ public final class Trainer {
     static let otherRankSignal = "a stop request on another rank"
 
     /// Class logits for the batch's vertebrae that have a class and a region: the labelled region when the labels
-    /// cover it, else the identification head's soft region (detached), restricted by `SpineModel.classifierRegion`. Returns the logits and the batch restricted
-    /// to exactly those vertebrae, in the same order.
+    /// cover it, else the identification head's soft region (detached), each restricted by
+    /// `SpineModel.classifierRegion`. Returns the logits and the batch restricted to exactly those vertebrae, in the
+    /// same order.
     func classification(_ output: ModelOutput, _ batch: Batch) throws -> (Tensor?, Batch) {
         var restricted = batch
         guard config.model.heads.classification else {
