@@ -46,14 +46,17 @@ struct LevelSequenceDecoderTests {
         #expect(VertebraDecoder.flags(positions: result.positions) == [.missingLevel])
     }
 
-    @Test(arguments: [1, 2, 3])
-    func viterbiAndMarginalsMatchBruteForceEnumeration(count: Int) throws {
+    @Test(arguments: [1, 2, 3], [false, true])
+    func viterbiAndMarginalsMatchBruteForceEnumeration(count: Int, startPrior: Bool) throws {
         var rng = SplitMix64(seed: UInt64(count))
         let k = LevelSequenceDecoder.levelCount
         let tables = (0..<count).map { _ -> [Double] in
             let raw = (0..<k).map { _ in pow(rng.uniform(0, 1), 4) }
             return raw.map { $0 / raw.reduce(0, +) }
         }
+        var decoder = decoder
+        let prior = (0..<k).map { _ in rng.uniform(0, 1) }
+        if startPrior { decoder.startPrior = prior.map { $0 / prior.reduce(0, +) } }
         let result = try decoder.decode(tables)
         // Every strictly increasing labelling with its score (in probability space).
         var labellings: [[Int]] = [[]]
@@ -64,7 +67,7 @@ struct LevelSequenceDecoderTests {
             var s = 1.0
             for (i, level) in l.enumerated() {
                 s *= max(tables[i][level], decoder.floor)
-                if i > 0 { s *= exp(decoder.logTransition(l[i - 1], level)) }
+                if i > 0 { s *= exp(decoder.logTransition(l[i - 1], level)) } else if let p = decoder.startPrior { s *= p[level] }
             }
             return s
         }
@@ -93,6 +96,33 @@ struct LevelSequenceDecoderTests {
             #expect(row.allSatisfy { (0...1).contains($0) }, "vertebra \(i): \(row.filter { $0 > 1 })")
             #expect(abs(row[i] - 1) < 1e-9)
         }
+    }
+
+    /// Six thoracic vertebrae and no boundary in view: every window of six thoracic levels scores the same. Without a
+    /// prior the most cranial (T1-T6) wins; with the training subjects' start counts (fields of view starting at T7
+    /// to T10), the window starting at the most frequent start.
+    @Test func theStartPriorPlacesAFieldOfViewWithNoBoundaryInView() throws {
+        let thoracic = SpinalRegion.levelTable(regionProbabilities: [0, 1, 0, 0, 0])
+        let tables = Array(repeating: thoracic, count: 6)
+        #expect(names(try decoder.decode(tables)) == ["T1", "T2", "T3", "T4", "T5", "T6"])
+        var counts = [Int](repeating: 0, count: LevelSequenceDecoder.levelCount)
+        for (name, n) in [("T7", 2), ("T8", 5), ("T9", 3), ("T10", 4)] { counts[position(name)] = n }
+        let prior = try #require(LevelSequenceDecoder.startPrior(counts: counts))
+        #expect(abs(prior[position("T8")] - 6.0 / 41) < 1e-12 && abs(prior[position("C1")] - 1.0 / 41) < 1e-12)
+        #expect(abs(prior.reduce(0, +) - 1) < 1e-12)
+        var withPrior = decoder
+        withPrior.startPrior = prior
+        // Five thoracic vertebrae fit from T8, the most frequent start; six fit from T7 at most (from T8 the sixth
+        // would be T13 or L1, which the region head rules out).
+        #expect(names(try withPrior.decode(Array(tables.prefix(5)))) == ["T8", "T9", "T10", "T11", "T12"])
+        #expect(names(try withPrior.decode(tables)) == ["T7", "T8", "T9", "T10", "T11", "T12"])
+        // A boundary in view outweighs the prior: T11 T12 L1 L2 counted from the junction.
+        let lumbar = SpinalRegion.levelTable(regionProbabilities: [0, 0, 0, 1, 0])
+        #expect(names(try withPrior.decode([thoracic, thoracic, lumbar, lumbar])) == ["T11", "T12", "L1", "L2"])
+        // No usable counts: no prior.
+        #expect(LevelSequenceDecoder.startPrior(counts: nil) == nil)
+        #expect(LevelSequenceDecoder.startPrior(counts: [1, 2]) == nil)
+        #expect(LevelSequenceDecoder.startPrior(counts: [Int](repeating: 0, count: LevelSequenceDecoder.levelCount)) == nil)
     }
 
     @Test func transitionPotentialsFollowTheRule() {

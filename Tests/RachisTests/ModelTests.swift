@@ -268,6 +268,35 @@ struct ClassificationHeadTests {
         }
     }
 
+    /// With `regionLateral` the region head also reads the features over the vertebra's lateral region: every D
+    /// slice at the (H, W) where the mask is set in some slice, computed here by hand on a 4x8x8 grid.
+    @Test func lateralRegionHeadReadsTheSlicesBesideTheVertebra() throws {
+        var config = tinyConfig()
+        config.regionLateral = true
+        #expect(config.regionFeatures == 2 * (2 * 4) + 16)
+        let model = try SeededTorch.run(12) { try SpineModel(config) }
+        model.eval()
+        let (features, image) = try SeededTorch.run(13) { (try Tensor.randn([1, 4, 4, 8, 8]), try Tensor.randn([1, 2, 4, 8, 8])) }
+        let context = try model.fullResolutionContext(try model(image))
+        var weights = [Float](repeating: 0, count: 4 * 8 * 8)
+        for i in [9, 10, 64 + 9, 128 + 37] { weights[i] = 1 }  // (d, h, w): (0,1,1) (0,1,2) (1,1,1) (2,4,5)
+        let mask = try Tensor(weights, shape: [4, 8, 8])
+        var lateral = [Float](repeating: 0, count: 4 * 8 * 8)
+        for d in 0..<4 { for hw in [9, 10, 37] { lateral[d * 64 + hw] = 1 } }
+        #expect(try SpineModel.lateralRegion(mask).array(Float.self) == lateral)
+        let lateralMask = try Tensor(lateral, shape: [4, 8, 8])
+        let head = try #require(model.spinalRegions)
+        let meanContext = try (context[.at(0)].reshape([16, -1]).matmul(mask.reshape([-1])) / 4).unsqueeze(dim: 0)
+        let expected = try head(Tensor.cat([model.pool(features: features, regions: [(0, mask)]), meanContext,
+                                            model.pool(features: features, regions: [(0, lateralMask)])], dim: 1))
+        #expect(try maxDifference(model.classifyRegions(features: features, context: context, regions: [(0, mask)]), expected) < 1e-5)
+        // Features beside the vertebra in its lateral region change the decision; features elsewhere do not.
+        let beside = try Tensor((0..<(4 * 64)).map { $0 == 3 * 64 + 10 ? Float(5) : 0 }, shape: [1, 1, 4, 8, 8])
+        #expect(try maxDifference(model.classifyRegions(features: features + beside, context: context, regions: [(0, mask)]), expected) > 1e-4)
+        let elsewhere = try Tensor((0..<(4 * 64)).map { $0 == 3 * 64 + 20 ? Float(5) : 0 }, shape: [1, 1, 4, 8, 8])
+        #expect(try maxDifference(model.classifyRegions(features: features + elsewhere, context: context, regions: [(0, mask)]), expected) < 1e-5)
+    }
+
     @Test func imagePoolingClassifierReadsTheImageInsideTheVertebra() throws {
         var config = tinyConfig()
         config.poolImage = true

@@ -209,6 +209,31 @@ struct TrainingTests {
     }
 }
 
+struct StartPriorTrainingTests {
+    /// The checkpoint counts where the labelled training subjects' fields of view start (their most cranial level,
+    /// from the generator's own subjects here), and the Predictor decodes with that prior.
+    @Test func theCheckpointRecordsWhereFieldsOfViewStartAndThePredictorUsesIt() throws {
+        try Torch.exclusiveRandomness {
+            let folder = try TemporaryFolder()
+            let url = try TrainingFixture.dataset(in: folder)
+            let trainer = try Trainer(config: TrainingFixture.config(epochs: 1, stepsPerEpoch: 1), options: Trainer.Options(dataset: url, run: folder.file("run")))
+            _ = try trainer.run()
+            let subjects = Dictionary(uniqueKeysWithValues: try TestData.phantomSubjects(count: 8).map { ($0.id, $0) })
+            var expected = [Int](repeating: 0, count: VertebraLevel.anatomicalIDs.count)
+            for id in trainer.loader.labelledIDs {
+                let first = try #require(subjects[id]?.vertebrae.map { VertebraLevel.anatomicalIDs.firstIndex(of: $0.level.id)! }.min())
+                expected[first] += 1
+            }
+            #expect(expected.reduce(0, +) == trainer.loader.labelledIDs.count && !trainer.loader.labelledIDs.isEmpty)
+            let checkpoint = try Checkpoint.read(from: folder.file("run").appendingPathComponent("checkpoint_last.h5"))
+            #expect(checkpoint.dataset?.firstLevelCounts == expected)
+            let predictor = try Predictor(checkpoint: folder.file("run").appendingPathComponent("checkpoint_last.h5"))
+            #expect(predictor.options.decoder.sequence.startPrior == LevelSequenceDecoder.startPrior(counts: expected))
+            #expect(predictor.options.decoder.sequence.startPrior != nil)
+        }
+    }
+}
+
 struct ClassifierRegionTrainingTests {
     /// With `model.classifierRegion: body` training classifies each labelled vertebra over its voxels labelled body
     /// or lesion (and those of unknown structure), computed here independently from the batch's arrays; with

@@ -11,7 +11,10 @@ import Foundation
 ///
 /// so consecutive levels cost nothing, skipping a regular level (a missed vertebra, say) costs `skipProbability` σ
 /// per level, skipping T13 or L6 is free (most spines have neither), and landing on one costs
-/// `transitionalProbability` τ. The first vertebra may have any level (the field of view can start anywhere).
+/// `transitionalProbability` τ. The first vertebra's level has the prior `startPrior` (where fields of view start:
+/// `Checkpoint.TrainingData.firstLevelCounts`, smoothed), or none (any level alike) when it is nil. Without it,
+/// a field of view with no boundary in view (all thoracic, say) scores every window of its region the same, and the
+/// most cranial one (T1 …) wins.
 ///
 /// `decode` returns the best labelling (Viterbi, in log space) and each vertebra's posterior marginal over levels
 /// (forward–backward under the same potentials), which is the identification confidence of a level.
@@ -20,13 +23,23 @@ public struct LevelSequenceDecoder: Sendable {
     public var transitionalProbability: Double
     /// Probabilities below this count as this, so that one confident-zero does not veto a labelling.
     public var floor: Double
+    /// Prior probability of each level (`levelCount`, summing to 1) for the most cranial vertebra; nil: uniform.
+    public var startPrior: [Double]?
 
     public static let levelCount = VertebraLevel.anatomicalIDs.count
     /// Anatomical positions of T13 and L6.
     static let optional: Set<Int> = [VertebraLevel.anatomicalIDs.firstIndex(of: 28)!, VertebraLevel.anatomicalIDs.firstIndex(of: 25)!]
 
-    public init(skipProbability: Double = 0.02, transitionalProbability: Double = 0.1, floor: Double = 1e-6) {
-        (self.skipProbability, self.transitionalProbability, self.floor) = (skipProbability, transitionalProbability, floor)
+    public init(skipProbability: Double = 0.02, transitionalProbability: Double = 0.1, floor: Double = 1e-6, startPrior: [Double]? = nil) {
+        (self.skipProbability, self.transitionalProbability, self.floor, self.startPrior) = (skipProbability, transitionalProbability, floor, startPrior)
+    }
+
+    /// The start prior from counts of the most cranial level of training subjects (one per `levelCount` level), with
+    /// add-one (Laplace) smoothing so that no level is ruled out; nil for nil, all-zero or mis-sized counts.
+    public static func startPrior(counts: [Int]?) -> [Double]? {
+        guard let counts, counts.count == levelCount, counts.allSatisfy({ $0 >= 0 }), counts.contains(where: { $0 > 0 }) else { return nil }
+        let total = Double(counts.reduce(0, +) + levelCount)
+        return counts.map { Double($0 + 1) / total }
     }
 
     public struct Result: Equatable, Sendable {
@@ -66,7 +79,10 @@ public struct LevelSequenceDecoder: Sendable {
         guard n <= k else { throw .tooMany(n) }
         for (i, row) in probabilities.enumerated() where row.count != k { throw .badRow(index: i, count: row.count) }
         if n == 0 { return Result(positions: [], marginals: [], logScore: 0) }
-        let emission = probabilities.map { row in row.map { log(Swift.max($0, floor)) } }
+        var emission = probabilities.map { row in row.map { log(Swift.max($0, floor)) } }
+        if let startPrior, startPrior.count == k {
+            for level in 0..<k { emission[0][level] += log(Swift.max(startPrior[level], floor)) }
+        }
         var transition = [[Double]](repeating: [Double](repeating: -.infinity, count: k), count: k)
         for a in 0..<k { for b in (a + 1)..<Swift.max(a + 1, k) { transition[a][b] = logTransition(a, b) } }
 

@@ -83,7 +83,6 @@ public final class Predictor {
 
     public init(checkpoint url: URL, options: Options = Options(), logger: Logger = Logger(label: "rachis.predict")) throws {
         checkpointURL = url
-        self.options = options
         self.logger = logger
         guard (0...0.9).contains(options.overlap) else { throw Error.badOption("--overlap must be in [0, 0.9], found \(options.overlap)") }
         let checkpoint = try Checkpoint.read(from: url)
@@ -103,6 +102,12 @@ public final class Predictor {
         model.eval()
         self.model = model
         let data = checkpoint.dataset
+        // Where the training subjects' fields of view start: the decoder's prior on the first vertebra's level.
+        var options = options
+        if options.decoder.sequence.startPrior == nil {
+            options.decoder.sequence.startPrior = LevelSequenceDecoder.startPrior(counts: data?.firstLevelCounts)
+        }
+        self.options = options
         channelNames = data?.channelNames ?? (0..<config.model.inChannels).map { "channel \($0)" }
         classNames = data?.classNames ?? (0..<config.model.classes).map { "class \($0)" }
         trainingSpacingMM = data?.spacingMM ?? config.model.spacingMM

@@ -203,7 +203,16 @@ extension SpineModel {
             return region
         }
         let pooledContext = try SpineModel.pool(features: context, regions: coarse, pooling: .mean)
-        return try spinalRegions(Tensor.cat([pool(features: features, regions: regions), pooledContext], dim: 1))
+        var inputs = [try pool(features: features, regions: regions), pooledContext]
+        if config.regionLateral { inputs.append(try pool(features: features, regions: regions.map { (sample: $0.sample, mask: try Self.lateralRegion($0.mask)) })) }
+        return try spinalRegions(Tensor.cat(inputs, dim: 1))
+    }
+
+    /// A vertebra's lateral region `[D, H, W]` from its mask: every slice along D (left-right) at the heights and
+    /// depths (H, W) where the mask is in any slice, so beside the vertebra too: where ribs join a thoracic vertebra
+    /// and the psoas lies beside a lumbar one (`ModelConfig.regionLateral`).
+    static func lateralRegion(_ mask: Tensor) throws -> Tensor {
+        try mask.max(dims: [0], keepDims: true).expand(mask.shape)
     }
 
     /// Level probabilities of vertebrae for `LevelSequenceDecoder` from the spinal-region head: `owner` gives each

@@ -85,13 +85,17 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
     public var poolImage = false
     /// The voxels the classification head pools: the whole vertebra, or its body.
     public var classifierRegion = ClassifierRegion.vertebra
+    /// The spinal-region head also pools the decoder features (by `pooling`) over each vertebra's lateral region:
+    /// every left-right slice at the heights and depths the vertebra occupies, where a thoracic vertebra's ribs
+    /// join it. Off in configs written before it existed.
+    public var regionLateral = false
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case inChannels, structureClasses, classes, width, stages, blocksPerStage, channelMultiplier, norm, normGroups,
              dropout, spacingMM, heads, classifierHidden, classifierDropout, pooling, featureChannels, poolImage,
-             classifierRegion
+             classifierRegion, regionLateral
     }
 
     /// Width of the pooled per-vertebra decoder features.
@@ -101,8 +105,9 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
     public var classifierInputs: Int { pooledFeatures + (poolImage ? inChannels * pooling.multiplier : 0) }
 
     /// Width of the spinal-region head's input: the pooled features and the bottleneck's channels averaged over the
-    /// vertebra (its context: ribs, the cord's end, the curvature).
-    public var regionFeatures: Int { pooledFeatures + (stageChannels.last ?? 0) }
+    /// vertebra (its context: ribs, the cord's end, the curvature), and with `regionLateral` the features pooled over
+    /// its lateral region.
+    public var regionFeatures: Int { pooledFeatures * (regionLateral ? 2 : 1) + (stageChannels.last ?? 0) }
 
     /// Channels of each stage: `width · channelMultiplier^s`.
     public var stageChannels: [Int] {

@@ -2250,6 +2250,10 @@ extension JSONSchema {
           ],
           "description": "The voxels of a vertebra the classification head pools: the whole vertebra, or its body (the voxels labelled vertebral body or lesion; at inference those the segmentation calls so); segmentedBody takes the body from the segmentation in training too."
         },
+        "regionLateral": {
+          "type": "boolean",
+          "description": "The spinal-region head also pools the decoder features over each vertebra's lateral region: every left-right slice at the heights and depths the vertebra occupies, where a thoracic vertebra's ribs join it."
+        },
         "poolImage": {
           "type": "boolean",
           "description": "The classification head also pools the normalised input image's channels inside each vertebra (as pooling pools the features), beside the decoder features."

@@ -33,8 +33,14 @@ public struct Checkpoint {
         public var structureNames: [String]
         /// Median voxel spacing [D, H, W] of the training subjects.
         public var spacingMM: [Double]
-        public init(name: String, channelNames: [String], classNames: [String], structureNames: [String], spacingMM: [Double]) {
-            (self.name, self.channelNames, self.classNames, self.structureNames, self.spacingMM) = (name, channelNames, classNames, structureNames, spacingMM)
+        /// How many labelled training subjects' fields of view start at each level (the most cranial vertebra, one
+        /// count per `VertebraLevel.anatomicalIDs`): the decoder's start prior (`LevelSequenceDecoder.startPrior`).
+        /// Nil in checkpoints written before it existed.
+        public var firstLevelCounts: [Int]?
+        public init(name: String, channelNames: [String], classNames: [String], structureNames: [String], spacingMM: [Double],
+                    firstLevelCounts: [Int]? = nil) {
+            (self.name, self.channelNames, self.classNames, self.structureNames, self.spacingMM, self.firstLevelCounts) =
+                (name, channelNames, classNames, structureNames, spacingMM, firstLevelCounts)
         }
     }
 

@@ -161,10 +161,15 @@ public final class Trainer {
             logger.info("segmentation structure weights", metadata: ["weights": "\(weights.map { ($0 * 1000).rounded() / 1000 })"])
         }
         let spacings = try (loader.labelledIDs + loader.unlabelledIDs).map { try reader.geometry(of: $0).spacingMM }
+        var firstLevelCounts = [Int](repeating: 0, count: VertebraLevel.anatomicalIDs.count)
+        for id in loader.labelledIDs {
+            if let first = try reader.vertebrae(of: id).map(\.level.anatomicalOrder).min() { firstLevelCounts[first] += 1 }
+        }
         trainingData = Checkpoint.TrainingData(
             name: reader.header.name, channelNames: channelNames, classNames: reader.header.classNames,
             structureNames: reader.header.structureNames,
-            spacingMM: (0..<3).map { axis in Self.median(spacings.map { $0[axis] }) ?? config.model.spacingMM[axis] })
+            spacingMM: (0..<3).map { axis in Self.median(spacings.map { $0[axis] }) ?? config.model.spacingMM[axis] },
+            firstLevelCounts: firstLevelCounts)
         try model.move(to: options.device)
         if config.train.channelsLast { try model.channelsLast3d() }
         try loss.move(to: options.device)
