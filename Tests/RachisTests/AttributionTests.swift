@@ -225,6 +225,28 @@ struct AttributionPenaltyTests {
     }
 }
 
+struct AttributionPenaltyEveryStepsTests {
+    /// With `everySteps: 2` the penalty is taken on optimizer steps 0, 2, 4, ... only (the others cost a plain step).
+    @Test func thePenaltyIsTakenOnEveryKthStep() throws {
+        try Torch.exclusiveRandomness(seed: 0) {
+            let folder = try TemporaryFolder()
+            var config = TrainingFixture.config(epochs: 1, stepsPerEpoch: 2)
+            config.loss.attribution.weight = 1
+            config.loss.attribution.everySteps = 2
+            let trainer = try Trainer(config: config, options: Trainer.Options(dataset: try TrainingFixture.dataset(in: folder), run: folder.file("run")))
+            let batch = try trainer.loader.batch(epoch: 0, index: 0)
+            var taken: [Bool] = []
+            for step in 0..<4 {
+                trainer.state.step = step
+                taken.append(try trainer.trainStep(batch, epoch: 0).losses["loss.attribution"] != nil)
+            }
+            #expect(taken == [true, false, true, false])
+            config.loss.attribution.everySteps = 0
+            #expect { try config.loss.validate() } throws: { "\($0)".contains("attribution.everySteps") }
+        }
+    }
+}
+
 struct AttributionValidatorTests {
     /// The validator's shared-forward gradient path gives the same maps as the attributor on its own.
     @Test(arguments: [AttributionMethod.saliency, .gradientTimesInput])

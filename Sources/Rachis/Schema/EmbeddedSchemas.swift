@@ -2027,6 +2027,11 @@ extension JSONSchema {
                 "gradientTimesInput"
               ]
             },
+            "everySteps": {
+              "type": "integer",
+              "minimum": 1,
+              "description": "The penalty is taken on every everySteps-th optimizer step (1: every step); each costs a second backpropagation, about 1.7x a step's time on CPU."
+            },
             "vertebraePerSample": {
               "type": "integer",
               "minimum": 1

@@ -78,7 +78,7 @@ public final class Trainer {
     public let loader: DataLoader
     public let optimizer: any Optimizer
     public let schedule: any LearningRateSchedule
-    public private(set) var state: Checkpoint.State
+    public internal(set) var state: Checkpoint.State
     /// The rows of metrics.csv so far.
     public var history: [[String: Double]] { log.rows }
     /// The epochs' rows and the running sums of the epoch in progress (kept in checkpoints so resumed logs match).
@@ -384,7 +384,7 @@ public final class Trainer {
 
     /// The attribution constraint's penalty on a batch (nil when off or when no vertebra has a labelled region):
     /// per sample, `vertebraePerSample` of its vertebrae with a class and a labelled region, taken in turn as the
-    /// steps go by.
+    /// constrained steps (every `everySteps`-th) go by.
     func attributionPenalty(logits: Tensor?, batch: Batch, image: Tensor) throws -> Tensor? {
         let constraint = config.loss.attribution
         guard constraint.weight > 0, let logits else { return nil }
@@ -395,7 +395,7 @@ public final class Trainer {
             let rows = batch.vertebrae.indices.filter { batch.vertebrae[$0].sample == sample && batch.vertebrae[$0].hasRegion }
             guard !rows.isEmpty else { continue }
             for k in 0..<Swift.min(constraint.vertebraePerSample, rows.count) {
-                let row = rows[(state.step * constraint.vertebraePerSample + k) % rows.count]
+                let row = rows[((state.step / constraint.everySteps) * constraint.vertebraePerSample + k) % rows.count]
                 let v = batch.vertebrae[row]
                 let mask = try margin.grow(batch.labelledRegion(of: v), spacingMM: spacing)
                 chosen.append(AttributionPenalty.Vertebra(sample: sample, row: row, classIndex: v.classIndex!, mask: mask))
@@ -428,7 +428,7 @@ public final class Trainer {
             defer { mark = now }
             return Double(now - mark) / 1e9
         }
-        let constrained = config.loss.attribution.weight > 0
+        let constrained = config.loss.attribution.weight > 0 && state.step % config.loss.attribution.everySteps == 0
         let pass = try forward(batch, inputGradients: constrained, shareAcrossRanks: true)
         let breakdown = pass.breakdown
         var objective = breakdown.total
