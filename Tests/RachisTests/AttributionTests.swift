@@ -210,13 +210,18 @@ struct AttributionPenaltyTests {
         #expect(try AttributionPenalty.outsideFraction(logits: logits, input: input, vertebrae: [], method: .saliency) == nil)
     }
 
+    /// A trainer with the attribution constraint on (weight 1) on the small fixture, `configure` setting the rest.
+    static func constrainedTrainer(in folder: TemporaryFolder, _ configure: (inout LossConfig.AttributionConstraint) -> Void) throws -> Trainer {
+        var config = TrainingFixture.config(epochs: 1, stepsPerEpoch: 2)
+        config.loss.attribution.weight = 1
+        configure(&config.loss.attribution)
+        return try Trainer(config: config, options: Trainer.Options(dataset: try TrainingFixture.dataset(in: folder), run: folder.file("run")))
+    }
+
     @Test func constrainedTrainingStepsRunAndLogThePenalty() throws {
         try Torch.exclusiveRandomness(seed: 0) {
             let folder = try TemporaryFolder()
-            var config = TrainingFixture.config(epochs: 1, stepsPerEpoch: 2)
-            config.loss.attribution.weight = 1
-            config.loss.attribution.marginMM = 4
-            let trainer = try Trainer(config: config, options: Trainer.Options(dataset: try TrainingFixture.dataset(in: folder), run: folder.file("run")))
+            let trainer = try Self.constrainedTrainer(in: folder) { $0.marginMM = 4 }
             _ = try trainer.run()
             let row = try #require(trainer.history.last)
             let penalty = try #require(row["train.loss.attribution"])
@@ -230,10 +235,7 @@ struct AttributionPenaltyEveryStepsTests {
     @Test func thePenaltyIsTakenOnEveryKthStep() throws {
         try Torch.exclusiveRandomness(seed: 0) {
             let folder = try TemporaryFolder()
-            var config = TrainingFixture.config(epochs: 1, stepsPerEpoch: 2)
-            config.loss.attribution.weight = 1
-            config.loss.attribution.everySteps = 2
-            let trainer = try Trainer(config: config, options: Trainer.Options(dataset: try TrainingFixture.dataset(in: folder), run: folder.file("run")))
+            let trainer = try AttributionPenaltyTests.constrainedTrainer(in: folder) { $0.everySteps = 2 }
             let batch = try trainer.loader.batch(epoch: 0, index: 0)
             var taken: [Bool] = []
             for step in 0..<4 {
@@ -241,6 +243,7 @@ struct AttributionPenaltyEveryStepsTests {
                 taken.append(try trainer.trainStep(batch, epoch: 0).losses["loss.attribution"] != nil)
             }
             #expect(taken == [true, false, true, false])
+            var config = trainer.config
             config.loss.attribution.everySteps = 0
             #expect { try config.loss.validate() } throws: { "\($0)".contains("attribution.everySteps") }
         }

@@ -130,6 +130,11 @@ public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
         /// Voxels within this distance of the vertebra count as inside.
         public var marginMM = 0.0
         public init() {}
+
+        /// Whether the penalty is taken on optimizer step `step` (0-based): on, and a multiple of `everySteps`.
+        public func isTaken(atStep step: Int) -> Bool { weight > 0 && step % everySteps == 0 }
+        /// How many constrained steps came before `step`: the vertebrae are taken in turn by it.
+        public func turn(atStep step: Int) -> Int { step / everySteps }
     }
 
     /// The log-barrier's t at an epoch (0-based): t0·tGrowth^epoch (Kervadec et al.: t0 = 5, ×1.1 per epoch).

@@ -145,9 +145,14 @@ public final class Trainer {
         loader = try DataLoader(reader: reader, config: loaderConfig, seed: seed,
                                 shard: distributed.map { DataLoader.Shard(rank: $0.rank, count: $0.worldSize) } ?? .whole,
                                 targets: LooseTargets(loss: config.loss))
+        // From each labelled training subject's vertebra table: the class counts (class weights) and the most
+        // cranial level (the level decoder's start prior, stored in the checkpoint).
         var classCounts = [Int](repeating: 0, count: config.model.classes)
+        var firstLevelCounts = [Int](repeating: 0, count: VertebraLevel.anatomicalIDs.count)
         for id in loader.labelledIDs {
-            for v in try reader.vertebrae(of: id) { if let c = v.classIndex, c < classCounts.count { classCounts[c] += 1 } }
+            let vertebrae = try reader.vertebrae(of: id)
+            for v in vertebrae { if let c = v.classIndex, c < classCounts.count { classCounts[c] += 1 } }
+            if let first = vertebrae.map(\.level.anatomicalOrder).min() { firstLevelCounts[first] += 1 }
         }
         var structureCounts: [Int]? = nil
         if config.loss.structureWeights == .balanced {
@@ -161,10 +166,6 @@ public final class Trainer {
             logger.info("segmentation structure weights", metadata: ["weights": "\(weights.map { ($0 * 1000).rounded() / 1000 })"])
         }
         let spacings = try (loader.labelledIDs + loader.unlabelledIDs).map { try reader.geometry(of: $0).spacingMM }
-        var firstLevelCounts = [Int](repeating: 0, count: VertebraLevel.anatomicalIDs.count)
-        for id in loader.labelledIDs {
-            if let first = try reader.vertebrae(of: id).map(\.level.anatomicalOrder).min() { firstLevelCounts[first] += 1 }
-        }
         trainingData = Checkpoint.TrainingData(
             name: reader.header.name, channelNames: channelNames, classNames: reader.header.classNames,
             structureNames: reader.header.structureNames,
@@ -395,7 +396,7 @@ public final class Trainer {
             let rows = batch.vertebrae.indices.filter { batch.vertebrae[$0].sample == sample && batch.vertebrae[$0].hasRegion }
             guard !rows.isEmpty else { continue }
             for k in 0..<Swift.min(constraint.vertebraePerSample, rows.count) {
-                let row = rows[((state.step / constraint.everySteps) * constraint.vertebraePerSample + k) % rows.count]
+                let row = rows[(constraint.turn(atStep: state.step) * constraint.vertebraePerSample + k) % rows.count]
                 let v = batch.vertebrae[row]
                 let mask = try margin.grow(batch.labelledRegion(of: v), spacingMM: spacing)
                 chosen.append(AttributionPenalty.Vertebra(sample: sample, row: row, classIndex: v.classIndex!, mask: mask))
@@ -428,7 +429,7 @@ public final class Trainer {
             defer { mark = now }
             return Double(now - mark) / 1e9
         }
-        let constrained = config.loss.attribution.weight > 0 && state.step % config.loss.attribution.everySteps == 0
+        let constrained = config.loss.attribution.isTaken(atStep: state.step)
         let pass = try forward(batch, inputGradients: constrained, shareAcrossRanks: true)
         let breakdown = pass.breakdown
         var objective = breakdown.total
