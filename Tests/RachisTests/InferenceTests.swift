@@ -46,8 +46,10 @@ struct LevelSequenceDecoderTests {
         #expect(VertebraDecoder.flags(positions: result.positions) == [.missingLevel])
     }
 
-    @Test(arguments: [1, 2, 3], [false, true])
-    func viterbiAndMarginalsMatchBruteForceEnumeration(count: Int, startPrior: Bool) throws {
+    /// `priorRow` nil: no prior; otherwise the start prior on that vertebra (0: the first; the last row of three: a
+    /// field of view whose first two vertebrae are cut, `priorOnFirstWhole`).
+    @Test(arguments: [1, 2, 3], [nil, 0, 2])
+    func viterbiAndMarginalsMatchBruteForceEnumeration(count: Int, priorRow: Int?) throws {
         var rng = SplitMix64(seed: UInt64(count))
         let k = LevelSequenceDecoder.levelCount
         let tables = (0..<count).map { _ -> [Double] in
@@ -56,8 +58,8 @@ struct LevelSequenceDecoderTests {
         }
         var decoder = decoder
         let prior = (0..<k).map { _ in rng.uniform(0, 1) }
-        if startPrior { decoder.startPrior = prior.map { $0 / prior.reduce(0, +) } }
-        let result = try decoder.decode(tables)
+        if priorRow != nil { decoder.startPrior = prior.map { $0 / prior.reduce(0, +) } }
+        let result = try decoder.decode(tables, priorRow: priorRow)
         // Every strictly increasing labelling with its score (in probability space).
         var labellings: [[Int]] = [[]]
         for _ in 0..<count {
@@ -67,7 +69,8 @@ struct LevelSequenceDecoderTests {
             var s = 1.0
             for (i, level) in l.enumerated() {
                 s *= max(tables[i][level], decoder.floor)
-                if i > 0 { s *= exp(decoder.logTransition(l[i - 1], level)) } else if let p = decoder.startPrior { s *= p[level] }
+                if i > 0 { s *= exp(decoder.logTransition(l[i - 1], level)) }
+                if i == priorRow, let p = decoder.startPrior { s *= p[level] }
             }
             return s
         }
@@ -119,6 +122,16 @@ struct LevelSequenceDecoderTests {
         // A boundary in view outweighs the prior: T11 T12 L1 L2 counted from the junction.
         let lumbar = SpinalRegion.levelTable(regionProbabilities: [0, 0, 0, 1, 0])
         #expect(names(try withPrior.decode([thoracic, thoracic, lumbar, lumbar])) == ["T11", "T12", "L1", "L2"])
+        // Counted from the first vertebra the field of view does not cut (T9 most often), the prior sits on the
+        // second vertebra when the first is a cut sliver above it: T8 (cut), then T9 ... T12.
+        var whole = [Int](repeating: 0, count: LevelSequenceDecoder.levelCount)
+        for (name, n) in [("T8", 2), ("T9", 5), ("T10", 3), ("T11", 4)] { whole[position(name)] = n }
+        withPrior.startPrior = LevelSequenceDecoder.startPrior(counts: whole)
+        #expect(names(try withPrior.decode(Array(tables.prefix(5)), priorRow: 1)) == ["T8", "T9", "T10", "T11", "T12"])
+        #expect(names(try withPrior.decode(Array(tables.prefix(4)), priorRow: 0)) == ["T9", "T10", "T11", "T12"])
+        // No row (every vertebra cut) or one out of range: no prior, the most cranial window.
+        #expect(names(try withPrior.decode(Array(tables.prefix(2)), priorRow: nil)) == ["T1", "T2"])
+        #expect(names(try withPrior.decode(Array(tables.prefix(2)), priorRow: 5)) == ["T1", "T2"])
         // No usable counts: no prior.
         #expect(LevelSequenceDecoder.startPrior(counts: nil) == nil)
         #expect(LevelSequenceDecoder.startPrior(counts: [1, 2]) == nil)
@@ -265,6 +278,18 @@ struct VertebraDecoderTests {
         decoder.minimumEdgeMM3 = 150
         decoder.minimumSeparationMM = 15
         #expect(try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry).vertebrae.count == 3)
+        // All four thoracic and a start prior at T9: on the first vertebra the sliver is T9; with priorOnFirstWhole
+        // the prior is on the first vertebra the field of view does not cut, so the sliver above it is T8.
+        decoder.minimumSeparationMM = 12
+        var counts = [Int](repeating: 0, count: LevelSequenceDecoder.levelCount)
+        counts[VertebraLevel.anatomicalIDs.firstIndex(of: 16)!] = 10
+        decoder.sequence.startPrior = LevelSequenceDecoder.startPrior(counts: counts)
+        let thoracic = { (_: [Int], count: Int) in [[Double]](repeating: SpinalRegion.levelTable(regionProbabilities: [0, 1, 0, 0, 0]), count: count) }
+        let first = try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry, levelTables: thoracic)
+        #expect(first.vertebrae.map(\.levelID) == [16, 17, 18, 19])
+        decoder.sequence.priorOnFirstWhole = true
+        let whole = try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry, levelTables: thoracic)
+        #expect(whole.vertebrae.map(\.levelID) == [15, 16, 17, 18] && whole.vertebrae.map(\.touchesFieldOfViewEdge) == [true, false, false, false])
     }
 
     @Test func withoutAHeatmapTheLevelRegionsGiveTheCandidates() throws {

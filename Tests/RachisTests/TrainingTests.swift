@@ -220,16 +220,22 @@ struct StartPriorTrainingTests {
             _ = try trainer.run()
             let subjects = Dictionary(uniqueKeysWithValues: try TestData.phantomSubjects(count: 8).map { ($0.id, $0) })
             var expected = [Int](repeating: 0, count: VertebraLevel.anatomicalIDs.count)
+            var expectedWhole = expected
             for id in trainer.loader.labelledIDs {
-                let first = try #require(subjects[id]?.vertebrae.map { VertebraLevel.anatomicalIDs.firstIndex(of: $0.level.id)! }.min())
+                let vertebrae = try #require(subjects[id]?.vertebrae)
+                let first = try #require(vertebrae.map { VertebraLevel.anatomicalIDs.firstIndex(of: $0.level.id)! }.min())
                 expected[first] += 1
+                let firstWhole = try #require(vertebrae.filter { !$0.cutByFieldOfView }.map { VertebraLevel.anatomicalIDs.firstIndex(of: $0.level.id)! }.min())
+                expectedWhole[firstWhole] += 1
             }
             #expect(expected.reduce(0, +) == trainer.loader.labelledIDs.count && !trainer.loader.labelledIDs.isEmpty)
+            #expect(expected != expectedWhole, "the fixture's fields of view should cut a first vertebra somewhere")
             let checkpoint = try Checkpoint.read(from: folder.file("run").appendingPathComponent("checkpoint_last.h5"))
             #expect(checkpoint.dataset?.firstLevelCounts == expected)
+            #expect(checkpoint.dataset?.firstWholeLevelCounts == expectedWhole)
             let predictor = try Predictor(checkpoint: folder.file("run").appendingPathComponent("checkpoint_last.h5"))
-            #expect(predictor.options.decoder.sequence.startPrior == LevelSequenceDecoder.startPrior(counts: expected))
-            #expect(predictor.options.decoder.sequence.startPrior != nil)
+            #expect(predictor.options.decoder.sequence.startPrior == LevelSequenceDecoder.startPrior(counts: expectedWhole))
+            #expect(predictor.options.decoder.sequence.startPrior != nil && predictor.options.decoder.sequence.priorOnFirstWhole)
         }
     }
 }

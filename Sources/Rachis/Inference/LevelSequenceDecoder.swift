@@ -11,10 +11,11 @@ import Foundation
 ///
 /// so consecutive levels cost nothing, skipping a regular level (a missed vertebra, say) costs `skipProbability` σ
 /// per level, skipping T13 or L6 is free (most spines have neither), and landing on one costs
-/// `transitionalProbability` τ. The first vertebra's level has the prior `startPrior` (where fields of view start:
-/// `Checkpoint.TrainingData.firstLevelCounts`, smoothed), or none (any level alike) when it is nil. Without it,
-/// a field of view with no boundary in view (all thoracic, say) scores every window of its region the same, and the
-/// most cranial one (T1 …) wins.
+/// `transitionalProbability` τ. One vertebra's level has the prior `startPrior` (where fields of view start, from
+/// the training subjects, smoothed), or none (any level alike) when it is nil: the first vertebra's, or with
+/// `priorOnFirstWhole` the first one the field of view does not cut (`decode`'s `priorRow`). Without a prior, a field
+/// of view with no boundary in view (all thoracic, say) scores every window of its region the same, and the most
+/// cranial one (T1 …) wins.
 ///
 /// `decode` returns the best labelling (Viterbi, in log space) and each vertebra's posterior marginal over levels
 /// (forward–backward under the same potentials), which is the identification confidence of a level.
@@ -23,8 +24,14 @@ public struct LevelSequenceDecoder: Sendable {
     public var transitionalProbability: Double
     /// Probabilities below this count as this, so that one confident-zero does not veto a labelling.
     public var floor: Double
-    /// Prior probability of each level (`levelCount`, summing to 1) for the most cranial vertebra; nil: uniform.
+    /// Prior probability of each level (`levelCount`, summing to 1) for the vertebra `decode` is told (`priorRow`);
+    /// nil: uniform.
     public var startPrior: [Double]?
+    /// `startPrior` is about the most cranial vertebra that the field of view does not cut
+    /// (`Checkpoint.TrainingData.firstWholeLevelCounts`), not the most cranial one (`firstLevelCounts`): a vertebra
+    /// cut to a sliver at the edge is often not detected, which would put the count one level above what the
+    /// decoder sees.
+    public var priorOnFirstWhole = false
 
     public static let levelCount = VertebraLevel.anatomicalIDs.count
     /// Anatomical positions of T13 and L6.
@@ -73,15 +80,17 @@ public struct LevelSequenceDecoder: Sendable {
         return value
     }
 
-    /// - Parameter probabilities: one row of `levelCount` probabilities per vertebra, cranial to caudal.
-    public func decode(_ probabilities: [[Double]]) throws(Error) -> Result {
+    /// - Parameters:
+    ///   - probabilities: one row of `levelCount` probabilities per vertebra, cranial to caudal.
+    ///   - priorRow: the vertebra `startPrior` applies to (nil or out of range: none).
+    public func decode(_ probabilities: [[Double]], priorRow: Int? = 0) throws(Error) -> Result {
         let n = probabilities.count, k = Self.levelCount
         guard n <= k else { throw .tooMany(n) }
         for (i, row) in probabilities.enumerated() where row.count != k { throw .badRow(index: i, count: row.count) }
         if n == 0 { return Result(positions: [], marginals: [], logScore: 0) }
         var emission = probabilities.map { row in row.map { log(Swift.max($0, floor)) } }
-        if let startPrior, startPrior.count == k {
-            for level in 0..<k { emission[0][level] += log(Swift.max(startPrior[level], floor)) }
+        if let startPrior, startPrior.count == k, let row = priorRow, (0..<n).contains(row) {
+            for level in 0..<k { emission[row][level] += log(Swift.max(startPrior[level], floor)) }
         }
         var transition = [[Double]](repeating: [Double](repeating: -.infinity, count: k), count: k)
         for a in 0..<k { for b in (a + 1)..<Swift.max(a + 1, k) { transition[a][b] = logTransition(a, b) } }

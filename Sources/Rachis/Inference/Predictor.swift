@@ -102,10 +102,16 @@ public final class Predictor {
         model.eval()
         self.model = model
         let data = checkpoint.dataset
-        // Where the training subjects' fields of view start: the decoder's prior on the first vertebra's level.
+        // Where the training subjects' fields of view start: the decoder's prior on the level of the first vertebra
+        // the field of view does not cut (in older checkpoints, of the first vertebra).
         var options = options
         if options.decoder.sequence.startPrior == nil {
-            options.decoder.sequence.startPrior = LevelSequenceDecoder.startPrior(counts: data?.firstLevelCounts)
+            if let whole = LevelSequenceDecoder.startPrior(counts: data?.firstWholeLevelCounts) {
+                options.decoder.sequence.startPrior = whole
+                options.decoder.sequence.priorOnFirstWhole = true
+            } else {
+                options.decoder.sequence.startPrior = LevelSequenceDecoder.startPrior(counts: data?.firstLevelCounts)
+            }
         }
         self.options = options
         channelNames = data?.channelNames ?? (0..<config.model.inChannels).map { "channel \($0)" }

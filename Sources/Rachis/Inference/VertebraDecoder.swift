@@ -174,7 +174,7 @@ public struct VertebraDecoder: Sendable {
             }
             for k in candidates.indices where counts[k] > 0 { candidates[k].voxel = positions[k].map { $0 / Double(counts[k]) } }
         }
-        let decoded = try sequence.decode(tables)
+        let decoded = try sequence.decode(tables, priorRow: sequence.priorOnFirstWhole ? candidates.indices.first { !touches[$0] } : 0)
         let ids = decoded.levelIDs
         let vertebrae = candidates.indices.map { c in
             Vertebra(levelID: ids[c], centroidVoxel: candidates[c].voxel, centroidMM: geometry.worldMM(index: candidates[c].voxel),

@@ -37,10 +37,15 @@ public struct Checkpoint {
         /// count per `VertebraLevel.anatomicalIDs`): the decoder's start prior (`LevelSequenceDecoder.startPrior`).
         /// Nil in checkpoints written before it existed.
         public var firstLevelCounts: [Int]?
+        /// The same for the most cranial vertebra that the field of view does not cut (`cut_by_field_of_view` 0 in
+        /// the vertebra table): the start prior the decoder prefers, applied to its first vertebra that does not touch
+        /// the field of view's top or bottom (`LevelSequenceDecoder.priorOnFirstWhole`). Nil in checkpoints written
+        /// before it existed.
+        public var firstWholeLevelCounts: [Int]?
         public init(name: String, channelNames: [String], classNames: [String], structureNames: [String], spacingMM: [Double],
-                    firstLevelCounts: [Int]? = nil) {
-            (self.name, self.channelNames, self.classNames, self.structureNames, self.spacingMM, self.firstLevelCounts) =
-                (name, channelNames, classNames, structureNames, spacingMM, firstLevelCounts)
+                    firstLevelCounts: [Int]? = nil, firstWholeLevelCounts: [Int]? = nil) {
+            (self.name, self.channelNames, self.classNames, self.structureNames, self.spacingMM, self.firstLevelCounts, self.firstWholeLevelCounts) =
+                (name, channelNames, classNames, structureNames, spacingMM, firstLevelCounts, firstWholeLevelCounts)
         }
     }
 

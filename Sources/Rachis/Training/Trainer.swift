@@ -146,13 +146,16 @@ public final class Trainer {
                                 shard: distributed.map { DataLoader.Shard(rank: $0.rank, count: $0.worldSize) } ?? .whole,
                                 targets: LooseTargets(loss: config.loss))
         // From each labelled training subject's vertebra table: the class counts (class weights) and the most
-        // cranial level (the level decoder's start prior, stored in the checkpoint).
+        // cranial level, of all vertebrae and of those the field of view does not cut (the level decoder's start
+        // prior, stored in the checkpoint).
         var classCounts = [Int](repeating: 0, count: config.model.classes)
         var firstLevelCounts = [Int](repeating: 0, count: VertebraLevel.anatomicalIDs.count)
+        var firstWholeLevelCounts = firstLevelCounts
         for id in loader.labelledIDs {
             let vertebrae = try reader.vertebrae(of: id)
             for v in vertebrae { if let c = v.classIndex, c < classCounts.count { classCounts[c] += 1 } }
             if let first = vertebrae.map(\.level.anatomicalOrder).min() { firstLevelCounts[first] += 1 }
+            if let first = vertebrae.filter({ !$0.cutByFieldOfView }).map(\.level.anatomicalOrder).min() { firstWholeLevelCounts[first] += 1 }
         }
         var structureCounts: [Int]? = nil
         if config.loss.structureWeights == .balanced {
@@ -170,7 +173,7 @@ public final class Trainer {
             name: reader.header.name, channelNames: channelNames, classNames: reader.header.classNames,
             structureNames: reader.header.structureNames,
             spacingMM: (0..<3).map { axis in Self.median(spacings.map { $0[axis] }) ?? config.model.spacingMM[axis] },
-            firstLevelCounts: firstLevelCounts)
+            firstLevelCounts: firstLevelCounts, firstWholeLevelCounts: firstWholeLevelCounts)
         try model.move(to: options.device)
         if config.train.channelsLast { try model.channelsLast3d() }
         try loss.move(to: options.device)
