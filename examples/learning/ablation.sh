@@ -9,13 +9,13 @@
 # (model.classifierRegion=vertebra: the shipped segmentedBody needs the segmentation head), and are scored from
 # their last checkpoint on a 60-subject development set drawn from the demo recipe with another seed (no training
 # run sees it). One row per run goes to $OUT/results.tsv.
-#   OUT (default out/ablation), SEEDS (default "0 1 2"), EPOCHS (default 40), RACHIS (default .build/release/rachis)
+#   OUT (default out/ablation), SEEDS (default "0 1 2"), EPOCHS (default 30), RACHIS (default .build/release/rachis)
 # The two variants of a seed train side by side, one thread each.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${OUT:-out/ablation}"
 seeds="${SEEDS:-0 1 2}"
-epochs="${EPOCHS:-40}"
+epochs="${EPOCHS:-30}"
 rachis() { "${RACHIS:-.build/release/rachis}" "$@"; }
 mkdir -p "$out"
 [ -f "$out/few.h5" ] || rachis dataset synth --recipe examples/learning/few-labels.yaml --out "$out/few.h5"
