@@ -210,6 +210,24 @@ struct VertebraDecoderTests {
         #expect(result.flags.isEmpty)
     }
 
+    /// A heatmap peaking beside the vertebra's centre (2 voxels posterior, as an unconverged one can) still gives the
+    /// region's centroid: the centroid of the voxels the vertebra owns, as the reference centroids are.
+    @Test func theCentroidIsTheRegionsNotThePeaks() throws {
+        var s = Self.scene()
+        let n = s.geometry.voxelCount
+        s.heatmap = (0..<n).map { i in s.heatmap[(i / 10) * 10 + Swift.max(0, i % 10 - 2)] }
+        var decoder = VertebraDecoder()
+        decoder.smoothingMM = 0
+        let peaks = decoder.peaks(s.heatmap, shape: s.geometry.shape, spacing: s.geometry.spacingMM)
+        #expect(peaks.count == 3 && peaks.allSatisfy { abs($0.voxel[2] - 6.5) < 0.5 })
+        let result = try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry)
+        #expect(result.vertebrae.map(\.levelID) == [20, 21, 22])
+        for (v, block) in zip(result.vertebrae, s.blocks) {
+            let centre = [1.5, Double(block.lowerBound + block.upperBound) / 2, 4.5]
+            #expect(zip(v.centroidVoxel, centre).allSatisfy { abs($0 - $1) < 1e-9 }, "centroid \(v.centroidVoxel) against \(centre)")
+        }
+    }
+
     @Test func aBoneMaskKeepsRegionsToVertebralBone() throws {
         // The segmentation calls the w = 2 column of every block soft tissue: the regions leave it out.
         let s = Self.scene()
@@ -338,6 +356,31 @@ struct VertebraDecoderTests {
         let peaks = decoder.peaks(s.heatmap, shape: s.geometry.shape, spacing: s.geometry.spacingMM)
         #expect(peaks.count == 2)
     }
+
+    /// Two maxima at one height, beside each other (along D) or one behind the other (along W), are one vertebra
+    /// when their offset, weighted by `crossSpineWeight`, is under the separation; two maxima as far apart along
+    /// the spine (H) stay two.
+    @Test(arguments: [(axis: 0, weight: 0.5, expected: 1), (axis: 0, weight: 1.0, expected: 2), (axis: 2, weight: 0.5, expected: 1),
+                      (axis: 2, weight: 1.0, expected: 2), (axis: 1, weight: 0.5, expected: 2)])
+    func maximaAcrossTheSpineAreOneVertebra(axis: Int, weight: Double, expected: Int) {
+        // [12, 24, 12] at 2 mm; maxima 18 mm apart along `axis` around the centre (6, 12, 6), each a narrow Gaussian.
+        let shape = [12, 24, 12], spacing = [2.0, 2, 2]
+        var a = [6.0, 12, 6], b = a
+        a[axis] -= 4.5; b[axis] += 4.5
+        var heatmap = [Float](repeating: 0, count: shape.reduce(1, *))
+        for d in 0..<12 { for h in 0..<24 { for w in 0..<12 {
+            let p = [Double(d), Double(h), Double(w)]
+            let r2 = { (c: [Double]) in (0..<3).reduce(0.0) { $0 + pow((p[$1] - c[$1]) * 2, 2) } }
+            heatmap[(d * 24 + h) * 12 + w] = Float(max(exp(-r2(a) / 8), 0.95 * exp(-r2(b) / 8)))
+        } } }
+        var decoder = VertebraDecoder()
+        decoder.crossSpineWeight = weight
+        #expect(decoder.minimumSeparationMM == 15)
+        let peaks = decoder.peaks(heatmap, shape: shape, spacing: spacing)
+        #expect(peaks.count == expected)
+        // The stronger maximum is the one kept.
+        #expect(peaks.first.map { zip($0.voxel, a).allSatisfy { abs($0 - $1) < 0.5 } } == true)
+    }
 }
 
 struct SlidingWindowTests {
@@ -387,7 +430,7 @@ struct PredictorTests {
             // [8, 48, 32] in windows of [8, 24, 16] at overlap 0.5: 1 x 3 x 3.
             #expect(maps.windows == 9)
             #expect(maps.features.shape == [1, 4] + input.geometry.shape)
-            for (probabilities, k) in [(maps.structures!, 6), (maps.levels!, LevelIndex.count)] {
+            for (probabilities, k) in [(maps.structures!, predictor.config.model.structureClasses), (maps.levels!, LevelIndex.count)] {
                 #expect(probabilities.count == k * n)
                 let worst = (0..<n).map { i in abs((0..<k).reduce(Float(0)) { $0 + probabilities[$1 * n + i] } - 1) }.max()!
                 #expect(worst < 1e-4)

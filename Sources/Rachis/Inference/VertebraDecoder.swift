@@ -7,10 +7,11 @@ import Foundation
 ///    scored by its mean heatmap value (1 without a heatmap); the centroid of the region it gets in step 2 is the
 ///    vertebra's centroid. Otherwise, local maxima of the localization heatmap smoothed with a Gaussian of
 ///    `smoothingMM` (3×3×3 neighbourhood) at or above `peakThreshold`,
-///    greedily kept from the highest down when at least `minimumSeparationMM` from every kept one, at most
+///    greedily kept from the highest down when `separated` from every kept one (at least `minimumSeparationMM`
+///    apart, offsets across the spine counted at `crossSpineWeight`), at most
 ///    `LevelSequenceDecoder.levelCount`, and only where the identification head calls the peak's `sampleRadiusMM`
 ///    ball vertebra (mean background probability at most `1 − minimumForeground`), so that heatmap bumps in the
-///    background are not vertebrae. The centroid is the heatmap-weighted mean over the peak's 3×3×3 neighbourhood. Without a heatmap (no localization head), the candidates are the per-level centroids of the
+///    background are not vertebrae. The peak's position is the heatmap-weighted mean over its 3×3×3 neighbourhood. Without a heatmap (no localization head), the candidates are the per-level centroids of the
 ///    identification head's argmax (`LevelMapDecoder`).
 ///    Then, with `edgeCandidates`, vertebrae that the field of view cuts at its top or bottom: a vertebra cut to a
 ///    sliver has no heatmap peak of its own (its centre lies outside the volume), and its voxels would otherwise join
@@ -19,8 +20,10 @@ import Foundation
 ///    `minimumEdgeMM3`, and lies at least `minimumSeparationMM` from every candidate is one more candidate, at its
 ///    centroid, scored by its mean heatmap value.
 /// 2. Regions: every voxel the identification head calls vertebra (background probability below 0.5), and the
-///    segmentation bone when a bone mask is given, goes to the nearest candidate centroid (in mm) within
-///    `maximumRadiusMM`.
+///    segmentation bone when a bone mask is given, goes to the nearest candidate (in mm) within `maximumRadiusMM`.
+///    A vertebra's centroid is then its region's (body and posterior elements, as the reference centroids are);
+///    a candidate with an empty region keeps its position. The region's centroid is the steadier one: a heatmap that
+///    has not converged can peak beside the vertebra's centre (docs/learning.md, sixth round).
 /// 3. Levels: each candidate's level probabilities come from the spinal-region head pooled over its region when the
 ///    caller gives them (`levelTables`: every level of a region gets the region's probability, so levels are
 ///    counted from the region boundaries in view), otherwise from the identification probabilities averaged over
@@ -36,6 +39,12 @@ public struct VertebraDecoder: Sendable {
     /// The smallest vertebral-body component that counts as a vertebra, in mm³.
     public var minimumBodyMM3 = 300.0
     public var sequence: LevelSequenceDecoder
+
+    /// The weight of offsets across the spine (D, left-right, and W, anterior-posterior) against offsets along it
+    /// (H) when candidates are kept apart by `minimumSeparationMM`. Neighbouring vertebrae lie one body height and
+    /// a disc apart along the spine; two heatmap maxima at one height, beside each other or one behind the other,
+    /// are one vertebra (a heatmap that has not converged splits a vertebra so).
+    public var crossSpineWeight = 0.5
 
     /// σ of the Gaussian that smooths the heatmap before peaks are sought (0: none), in mm.
     public var smoothingMM = 3.0
@@ -165,7 +174,7 @@ public struct VertebraDecoder: Sendable {
                 tables = rows
             }
         }
-        if bodyMask != nil {
+        do {
             // The vertebra's centroid: its region's (body and posterior elements), as the reference centroids are.
             var positions = [[Double]](repeating: [0, 0, 0], count: candidates.count)
             for i in 0..<n where owner[i] >= 0 {
@@ -245,10 +254,8 @@ public struct VertebraDecoder: Sendable {
             let rows = component.map { ($0 / shape[2]) % shape[1] }
             guard rows.contains(0) || rows.contains(shape[1] - 1) else { continue }
             let centre = (0..<3).map { axis in component.reduce(0.0) { $0 + Double(Self.coordinates($1, shape)[axis]) } / Double(component.count) }
-            let separated = (existing + added).allSatisfy { k in
-                (0..<3).reduce(0.0) { $0 + pow((k.voxel[$1] - centre[$1]) * spacing[$1], 2) } >= minimumSeparationMM * minimumSeparationMM
-            }
-            guard separated else { continue }
+            // Euclidean here: a sliver lies less than a body height from its whole neighbour along the spine.
+            guard (existing + added).allSatisfy({ separated($0.voxel, centre, spacing: spacing, crossSpineWeight: 1) }) else { continue }
             let score = heatmap.map { h in component.reduce(0.0) { $0 + Double(h[$1]) } / Double(component.count) } ?? 0
             added.append((centre, score))
         }
@@ -272,7 +279,15 @@ public struct VertebraDecoder: Sendable {
         return out.isEmpty ? [(nearest[0] * shape[1] + nearest[1]) * shape[2] + nearest[2]] : out
     }
 
-    /// Local maxima of the heatmap, strongest first, separated by `minimumSeparationMM`, that `accept` lets through.
+    /// Whether candidates at voxels `a` and `b` are two vertebrae: at least `minimumSeparationMM` apart, with the
+    /// offsets along D and W weighted by `crossSpineWeight`.
+    func separated(_ a: [Double], _ b: [Double], spacing: [Double], crossSpineWeight: Double) -> Bool {
+        let weights = [crossSpineWeight, 1, crossSpineWeight]
+        let squared = (0..<3).reduce(0.0) { $0 + pow(weights[$1] * (a[$1] - b[$1]) * spacing[$1], 2) }
+        return squared >= minimumSeparationMM * minimumSeparationMM
+    }
+
+    /// Local maxima of the heatmap, strongest first, `separated` from each other, that `accept` lets through.
     func peaks(_ heatmap: [Float], shape: [Int], spacing: [Double], accept: ([Double]) -> Bool = { _ in true }) -> [(voxel: [Double], score: Double)] {
         let (sd, sh, sw) = (shape[0], shape[1], shape[2])
         var maxima: [(index: Int, value: Float)] = []
@@ -304,10 +319,7 @@ public struct VertebraDecoder: Sendable {
                 }
             } }
             let voxel = total > 0 ? position.map { $0 / total } : [Double(d), Double(h), Double(w)]
-            let separated = kept.allSatisfy { k in
-                (0..<3).reduce(0.0) { $0 + pow((k.voxel[$1] - voxel[$1]) * spacing[$1], 2) } >= minimumSeparationMM * minimumSeparationMM
-            }
-            if separated, accept(voxel) { kept.append((voxel, Double(m.value))) }
+            if kept.allSatisfy({ separated($0.voxel, voxel, spacing: spacing, crossSpineWeight: crossSpineWeight) }), accept(voxel) { kept.append((voxel, Double(m.value))) }
         }
         return kept
     }
