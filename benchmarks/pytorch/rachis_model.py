@@ -50,7 +50,7 @@ class ModelConfig:
     """The `model:` section, with ModelConfig.swift's defaults."""
 
     inChannels: int = 2
-    structureClasses: int = 7
+    structureClasses: int = 6
     classes: int = 3
     width: int = 16
     stages: int = 4

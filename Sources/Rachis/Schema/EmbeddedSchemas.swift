@@ -883,7 +883,7 @@ extension JSONSchema {
                   "properties": {
                     "structure": {
                       "type": "object",
-                      "description": "[K] structure label value (1 vertebral body ... 5 posterior elements, 6 rib).",
+                      "description": "[K] structure label value (1 vertebral body ... 5 posterior elements).",
                       "required": [
                         "dtype",
                         "shape"
@@ -2095,7 +2095,7 @@ extension JSONSchema {
                 "maximum": 5
               },
               "minItems": 1,
-              "description": "Structure classes that get bounds (1 vertebral body, 2 disc, 3 spinal canal, 4 lesion, 5 posterior elements, 6 rib)."
+              "description": "Structure classes that get bounds (1 vertebral body, 2 disc, 3 spinal canal, 4 lesion, 5 posterior elements)."
             },
             "entropyWeight": {
               "type": "number",
@@ -2282,8 +2282,7 @@ extension JSONSchema {
           "type": "integer"
         },
         "structureClasses": {
-          "type": "integer",
-          "description": "Structure classes the segmentation head predicts: the first structureClasses of background, vertebral body, intervertebral disc, spinal canal, lesion, posterior elements, rib (default 7; 6 leaves out ribs). At least the number of structure names of the training dataset."
+          "type": "integer"
         },
         "width": {
           "type": "integer"
