@@ -207,6 +207,23 @@ struct TrainingTests {
             #expect { try Trainer(config: other, options: options) } throws: { "\($0)".contains("train.learningRate") }
         }
     }
+
+    /// A model segments at least the structures its dataset names (otherwise a label past its classes would reach
+    /// the loss): training refuses it, naming the file and the key, before anything is written.
+    @Test func theModelSegmentsEveryStructureTheDatasetNames() throws {
+        try Torch.exclusiveRandomness {
+            let folder = try TemporaryFolder()
+            let url = try TrainingFixture.dataset(in: folder)
+            #expect(try DatasetReader(url: url).header.structureNames.count == 6)
+            var config = TrainingFixture.config(epochs: 1, stepsPerEpoch: 1)
+            config.model.structureClasses = 5
+            let run = folder.file("run")
+            #expect { try Trainer(config: config, options: Trainer.Options(dataset: url, run: run)) } throws: {
+                "\($0)" == "\(url.path) names 6 structures (structure_names), the model config segments 5 (model.structureClasses): set it to at least 6"
+            }
+            #expect(!FileManager.default.fileExists(atPath: run.path))
+        }
+    }
 }
 
 struct StartPriorTrainingTests {

@@ -35,7 +35,7 @@ public enum ImportError: LocalizedError, Equatable, CustomStringConvertible {
         case let .unmappedLabel(file, value, mapping):
             "\(file): label value \(value) is not in the label mapping \(mapping); map it to a level id, or to 0 for background"
         case let .unknownStructure(file, value):
-            "\(file): structure value \(value) is not one of 0-5 (" + StructureLabel.allCases.map { "\($0.rawValue) \($0.name)" }.joined(separator: ", ") + ")"
+            "\(file): structure value \(value) is not one of 0-\(StructureLabel.allCases.count - 1) (" + StructureLabel.allCases.map { "\($0.rawValue) \($0.name)" }.joined(separator: ", ") + ")"
         case let .multiChannel(file, channels):
             "\(file): holds \(channels) channels; give each channel its own file"
         }

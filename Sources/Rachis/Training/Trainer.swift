@@ -50,6 +50,7 @@ public final class Trainer {
         case seedMismatch(run: String, stored: UInt64, given: UInt64)
         case channelMismatch(dataset: String, channels: Int, model: Int)
         case classMismatch(dataset: String, classes: Int, model: Int)
+        case structureMismatch(dataset: String, structures: Int, model: Int)
         case nonFiniteLoss(epoch: Int, batch: Int, subjects: [String])
 
         public var description: String {
@@ -64,6 +65,8 @@ public final class Trainer {
                 "\(dataset) has \(channels) image channels, the model config expects \(model) (model.inChannels)"
             case let .classMismatch(dataset, classes, model):
                 "\(dataset) names \(classes) vertebra classes, the model config has \(model) (model.classes)"
+            case let .structureMismatch(dataset, structures, model):
+                "\(dataset) names \(structures) structures (structure_names), the model config segments \(model) (model.structureClasses): set it to at least \(structures)"
             case let .nonFiniteLoss(epoch, batch, subjects):
                 "the loss is not finite at epoch \(epoch + 1), batch \(batch + 1) (subjects \(subjects.joined(separator: ", "))); lower train.learningRate or check those subjects with rachis dataset validate"
             }
@@ -112,6 +115,9 @@ public final class Trainer {
         }
         guard reader.header.classNames.count == config.model.classes else {
             throw Error.classMismatch(dataset: options.dataset.path, classes: reader.header.classNames.count, model: config.model.classes)
+        }
+        guard reader.header.structureNames.count <= config.model.structureClasses else {
+            throw Error.structureMismatch(dataset: options.dataset.path, structures: reader.header.structureNames.count, model: config.model.structureClasses)
         }
         let checkpoint: Checkpoint?
         if options.resume {
