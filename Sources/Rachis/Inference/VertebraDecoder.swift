@@ -133,6 +133,7 @@ public struct VertebraDecoder: Sendable {
         var counts = [Int](repeating: 0, count: candidates.count)
         var sums = [[Double]](repeating: [Double](repeating: 0, count: LevelIndex.count), count: candidates.count)
         var touches = [Bool](repeating: false, count: candidates.count)
+        var positions = [[Double]](repeating: [0, 0, 0], count: candidates.count)
         let r2max = maximumRadiusMM * maximumRadiusMM
         if !candidates.isEmpty {
             precondition(boneMask.map { $0.count == n } ?? true, "bone mask does not fit the geometry")
@@ -148,6 +149,7 @@ public struct VertebraDecoder: Sendable {
                 guard best >= 0 else { continue }
                 owner[i] = best
                 counts[best] += 1
+                positions[best][0] += Double(d); positions[best][1] += Double(h); positions[best][2] += Double(w)
                 if h == 0 || h == shape[1] - 1 { touches[best] = true }
                 for k in 0..<LevelIndex.count { sums[best][k] += Double(levelProbabilities[k * n + i]) }
             }
@@ -174,15 +176,8 @@ public struct VertebraDecoder: Sendable {
                 tables = rows
             }
         }
-        do {
-            // The vertebra's centroid: its region's (body and posterior elements), as the reference centroids are.
-            var positions = [[Double]](repeating: [0, 0, 0], count: candidates.count)
-            for i in 0..<n where owner[i] >= 0 {
-                let c = Self.coordinates(i, shape)
-                for axis in 0..<3 { positions[owner[i]][axis] += Double(c[axis]) }
-            }
-            for k in candidates.indices where counts[k] > 0 { candidates[k].voxel = positions[k].map { $0 / Double(counts[k]) } }
-        }
+        // The vertebra's centroid: its region's (body and posterior elements), as the reference centroids are.
+        for k in candidates.indices where counts[k] > 0 { candidates[k].voxel = positions[k].map { $0 / Double(counts[k]) } }
         let decoded = try sequence.decode(tables, priorRow: sequence.priorOnFirstWhole ? candidates.indices.first { !touches[$0] } : 0)
         let ids = decoded.levelIDs
         let vertebrae = candidates.indices.map { c in
