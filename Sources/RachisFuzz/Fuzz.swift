@@ -31,6 +31,9 @@ enum FuzzTarget: String, CaseIterable {
         return url
     }()
 
+    /// Removes `folder` once the inputs are read (a crash leaves it, with the input that crashed).
+    static func removeFolder() { try? FileManager.default.removeItem(at: folder) }
+
     static let centroidGeometry = Geometry(shape: [16, 24, 20], spacingMM: [2, 1.5, 1.5], originMM: [-10, 20, 5])
 
     /// Reads `bytes` as this target's file.
@@ -81,6 +84,7 @@ struct Fuzz {
             var argv = buffer.baseAddress
             return LLVMFuzzerRunDriver(&argc, &argv, fuzzOneInput)
         }
+        FuzzTarget.removeFolder()
         exit(status)
     }
 }
@@ -91,7 +95,7 @@ struct Replay {
         let arguments = CommandLine.arguments
         guard arguments.count >= 3, let target = FuzzTarget(rawValue: arguments[1]) else { usage() }
         for path in arguments.dropFirst(2) {
-            guard let bytes = FileManager.default.contents(atPath: path) else { print("\(path): cannot read"); exit(1) }
+            guard let bytes = FileManager.default.contents(atPath: path) else { print("\(path): cannot read"); FuzzTarget.removeFolder(); exit(1) }
             do {
                 try target.run(bytes)
                 print("\(path): read")
@@ -99,6 +103,7 @@ struct Replay {
                 print("\(path): threw: \(error)")
             }
         }
+        FuzzTarget.removeFolder()
     }
 }
 #endif

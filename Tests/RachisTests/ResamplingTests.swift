@@ -126,6 +126,7 @@ struct ResamplingInteropTests {
 
     @Test func labelsResampledToTheModelAndBackLandOnTheSameWorldPoints() throws {
         let folder = try Fixture.folder()
+        defer { Fixture.remove(folder) }
         let file = folder.appendingPathComponent("labels.nii.gz")
         guard let output = ImportInteropTests.python(Self.writer, [file.path]) else { return }
         let centroids = try JSONDecoder().decode([String: [Double]].self, from: Data(output.utf8))
@@ -179,6 +180,7 @@ struct ResamplingInteropTests {
 
     @Test func aResampledImageMatchesSimpleITKOnTheSameWorldPoints() throws {
         let folder = try Fixture.folder()
+        defer { Fixture.remove(folder) }
         let file = folder.appendingPathComponent("image.nii.gz")
         // A smooth image on an oblique grid in a non-canonical axis order.
         let (cosA, sinA) = (cos(0.2), sin(0.2))
