@@ -339,6 +339,7 @@ struct ClassificationHeadTests {
         let known = try Tensor([1, 1, 1, 1, 1, 0] as [Float], shape: [1, 1, 6])
         #expect(try SpineModel.bodyVoxels(structures: structures).contiguous().array(Float.self) == [0, 1, 0, 0, 1, 0])
         #expect(try SpineModel.bodyVoxels(structures: structures, known: known).contiguous().array(Float.self) == [0, 1, 0, 0, 1, 1])
+        #expect(try SpineModel.boneVoxels(structures: structures).contiguous().array(Float.self) == [0, 1, 0, 0, 1, 1])
         let vertebra = try Tensor([0, 1, 1, 0, 1, 1] as [Float], shape: [1, 1, 6])
         var config = tinyConfig()
         let whole = try SpineModel(config)

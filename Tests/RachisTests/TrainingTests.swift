@@ -257,6 +257,44 @@ struct StartPriorTrainingTests {
     }
 }
 
+struct RegionTrainingVoxelsTests {
+    /// With `model.regionTrainingVoxels: segmentedBone` the spinal-region head pools each labelled vertebra's voxels
+    /// the segmentation calls vertebral bone (body, lesion, posterior elements), computed here independently from the
+    /// batch's arrays; with `vertebra`, the whole labelled vertebra.
+    @Test(arguments: [ModelConfig.RegionTrainingVoxels.vertebra, .segmentedBone])
+    func theRegionHeadPoolsTheVoxelsInferenceWouldPool(voxels: ModelConfig.RegionTrainingVoxels) throws {
+        try Torch.exclusiveRandomness(seed: 5) {
+            let folder = try TemporaryFolder()
+            let url = try TrainingFixture.dataset(in: folder)
+            var config = TrainingFixture.config(epochs: 1)
+            config.model.regionTrainingVoxels = voxels
+            let trainer = try Trainer(config: config, options: Trainer.Options(dataset: url, run: folder.file("run")))
+            trainer.model.eval()
+            let batch = try #require(try trainer.loader.validationBatches().first { $0.vertebrae.contains { $0.hasRegion } })
+            let output = try Torch.noGrad { try trainer.model(batch.image) }
+            let trained = try #require(try Torch.noGrad { try trainer.spinalRegions(output, batch) })
+            let shape = Array(batch.levels.shape.dropFirst()), n = shape.reduce(1, *)
+            let levels = try batch.levels.contiguous().array(Int64.self)
+            let structures = try output.segmentation!.argmax(dim: 1).contiguous().array(Int64.self)
+            var regions: [(sample: Int, mask: Tensor)] = []
+            var restrictedSome = false
+            for v in batch.vertebrae where v.hasRegion && SpinalRegion.index(ofLevelID: v.levelID) != nil {
+                let index = Int64(LevelIndex.index(ofLevelID: v.levelID))
+                let base = v.sample * n
+                let whole = (0..<n).map { levels[base + $0] == index }
+                let bone = (0..<n).map { whole[$0] && [1, 4, 5].contains(structures[base + $0]) }
+                let mask = voxels == .segmentedBone && bone.contains(true) ? bone : whole
+                restrictedSome = restrictedSome || mask != whole
+                regions.append((v.sample, try Tensor(mask.map { $0 ? Float(1) : 0 }, shape: shape)))
+            }
+            try #require(regions.count == trained.targets.count && !regions.isEmpty)
+            #expect(restrictedSome == (voxels == .segmentedBone), "an untrained segmentation calls some labelled voxels something else")
+            let expected = try Torch.noGrad { try trainer.model.classifyRegions(features: output.features, context: trainer.model.context(output), regions: regions) }
+            #expect(try (trained.logits - expected).abs().max().item() < 1e-5)
+        }
+    }
+}
+
 struct ClassifierRegionTrainingTests {
     /// With `model.classifierRegion: body` training classifies each labelled vertebra over its voxels labelled body
     /// or lesion (and those of unknown structure), computed here independently from the batch's arrays; with

@@ -151,9 +151,23 @@ extension SpineModel {
     /// the body and lesion voxels). A region that keeps no voxel above ½ this way (no segmented body, e.g. a
     /// sliver the field of view cuts) keeps all of its own; so does every region when `allowed` is nil.
     public func classifierRegion(_ region: Tensor, allowed: Tensor?) throws -> Tensor {
-        guard config.classifierRegion.isBody, let allowed else { return region }
+        guard config.classifierRegion.isBody else { return region }
+        return try Self.restrict(region, to: allowed)
+    }
+
+    /// `region` times `allowed` (0/1 on the same grid), or `region` itself when that keeps no voxel above ½ or
+    /// `allowed` is nil.
+    static func restrict(_ region: Tensor, to allowed: Tensor?) throws -> Tensor {
+        guard let allowed else { return region }
         let restricted = try region * allowed.to(region.dtype)
         return try restricted.gt(0.5).any().item() != 0 ? restricted : region
+    }
+
+    /// The voxels of a labelled vertebra's region `region` `[D, H, W]` the spinal-region head pools in training
+    /// (`config.regionTrainingVoxels`): the region, or with `.segmentedBone` the region times `bone`
+    /// (`boneVoxels` of the segmentation), keeping the whole region when that leaves no voxel.
+    public func regionTrainingRegion(_ region: Tensor, bone: Tensor?) throws -> Tensor {
+        config.regionTrainingVoxels == .segmentedBone ? try Self.restrict(region, to: bone) : region
     }
 
     /// `[..., D, H, W]` float32 0/1: the voxels a `.body` classifier region keeps: those `structures` (int, the
@@ -165,6 +179,12 @@ extension SpineModel {
         guard let known else { return body }
         let k = try known.to(.float32)
         return try body * k + (1 - k)
+    }
+
+    /// `[..., D, H, W]` float32 0/1: the voxels `structures` (int, the `StructureLabel` raw values) labels vertebral
+    /// bone: body, lesion or posterior elements (what a vertebra's region holds).
+    public static func boneVoxels(structures: Tensor) throws -> Tensor {
+        try bodyVoxels(structures: structures) + structures.eq(Double(StructureLabel.posteriorElements.rawValue)).to(.float32)
     }
 
     /// The spinal-region head's context: the encoder's bottleneck `[N, B, d, h, w]`. `classifyRegions` averages it

@@ -36,6 +36,16 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
         public var isBody: Bool { self != .vertebra }
     }
 
+    /// Which voxels of a labelled vertebra the spinal-region head pools in training. At inference it pools the
+    /// decoded region: the voxels nearest the vertebra's candidate that the segmentation calls vertebral bone.
+    public enum RegionTrainingVoxels: String, Codable, Sendable, CaseIterable {
+        /// Every voxel of the labelled vertebra.
+        case vertebra
+        /// The labelled vertebra's voxels the segmentation calls vertebral bone (body, lesion, posterior elements),
+        /// as inference pools them; a vertebra with none keeps all of its voxels.
+        case segmentedBone
+    }
+
     /// Which heads are built. A head that is off has no parameters and gives nil in `ModelOutput`.
     public struct Heads: Codable, Equatable, Sendable, DefaultConstructible {
         public var segmentation = true
@@ -89,13 +99,16 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
     /// every left-right slice at the heights and depths the vertebra occupies, where a thoracic vertebra's ribs
     /// join it. Off in configs written before it existed.
     public var regionLateral = false
+    /// The voxels of each labelled vertebra the spinal-region head pools in training. Written configs without it
+    /// pool the whole vertebra.
+    public var regionTrainingVoxels = RegionTrainingVoxels.vertebra
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case inChannels, structureClasses, classes, width, stages, blocksPerStage, channelMultiplier, norm, normGroups,
              dropout, spacingMM, heads, classifierHidden, classifierDropout, pooling, featureChannels, poolImage,
-             classifierRegion, regionLateral
+             classifierRegion, regionLateral, regionTrainingVoxels
     }
 
     /// Width of the pooled per-vertebra decoder features.

@@ -2259,6 +2259,13 @@ extension JSONSchema {
           "type": "boolean",
           "description": "The spinal-region head also pools the decoder features over each vertebra's lateral region: every left-right slice at the heights and depths the vertebra occupies, where a thoracic vertebra's ribs join it."
         },
+        "regionTrainingVoxels": {
+          "enum": [
+            "vertebra",
+            "segmentedBone"
+          ],
+          "description": "The voxels of each labelled vertebra the spinal-region head pools in training: all of them, or those the segmentation calls vertebral bone (body, lesion, posterior elements), as inference pools the decoded region (a vertebra with none keeps all)."
+        },
         "poolImage": {
           "type": "boolean",
           "description": "The classification head also pools the normalised input image's channels inside each vertebra (as pooling pools the features), beside the decoder features."

@@ -324,7 +324,7 @@ public final class Trainer {
         let allowed: Tensor? = switch config.model.classifierRegion {
         case .vertebra: nil
         case .body: try SpineModel.bodyVoxels(structures: batch.structures, known: batch.structuresKnown)
-        case .segmentedBody: try output.segmentation.map { try SpineModel.bodyVoxels(structures: $0.detached().argmax(dim: 1)) }
+        case .segmentedBody: try Self.segmented(output).map { try SpineModel.bodyVoxels(structures: $0) }
         }
         var regions: [(sample: Int, mask: Tensor)] = []
         var kept: [VertebraTarget] = []
@@ -346,14 +346,22 @@ public final class Trainer {
         return (try model.classify(features: output.features, image: batch.image, regions: regions), restricted)
     }
 
-    /// Spinal-region logits for the batch's vertebrae whose region the labels give (nil without the region head).
+    /// The segmentation's structure of every voxel `[N, D, H, W]` (int64, detached), or nil without the head.
+    static func segmented(_ output: ModelOutput) throws -> Tensor? {
+        try output.segmentation.map { try $0.detached().argmax(dim: 1) }
+    }
+
+    /// Spinal-region logits for the batch's vertebrae whose region the labels give (nil without the region head),
+    /// each region restricted by `SpineModel.regionTrainingRegion`.
     func spinalRegions(_ output: ModelOutput, _ batch: Batch) throws -> RegionLogits? {
         guard config.model.heads.identification else { return nil }
+        let bone: Tensor? = config.model.regionTrainingVoxels == .segmentedBone
+            ? try Self.segmented(output).map { try SpineModel.boneVoxels(structures: $0) } : nil
         var regions: [(sample: Int, mask: Tensor)] = []
         var targets: [Int] = []
         for vertebra in batch.vertebrae where vertebra.hasRegion {
             guard let target = SpinalRegion.index(ofLevelID: vertebra.levelID) else { continue }
-            regions.append((vertebra.sample, try batch.labelledRegion(of: vertebra)))
+            regions.append((vertebra.sample, try model.regionTrainingRegion(batch.labelledRegion(of: vertebra), bone: bone?[.at(vertebra.sample)])))
             targets.append(target)
         }
         guard !regions.isEmpty else { return nil }
