@@ -133,7 +133,7 @@ struct LoaderTests {
         var config = LoaderFixture.config()
         config.batchSize = 1
         let loader = try DataLoader(reader: f.reader, config: config, seed: 11)
-        #expect(loader.batchesPerEpoch == 8)
+        #expect(loader.batchesPerEpoch == 7)  // 6 labelled subjects and the unlabelled one
         let synchronous = try (0..<loader.batchesPerEpoch).map { try loader.batch(epoch: 1, index: $0) }
         var streamed: [Batch] = []
         let whole = loader.batches(epoch: 1)
@@ -163,17 +163,23 @@ struct LoaderTests {
         dropped = nil
     }
 
-    @Test func theUnlabelledShareOfAnEpochMatchesTheConfig() throws {
+    /// The fixture's training split holds 6 labelled subjects and 1 unlabelled one (a share of 1/7), batches of 2.
+    /// A smaller `unlabelledFraction` is met (8 samples, of which 0.1 · 8 rounds to none); a larger one is capped at
+    /// 1/7, so the unlabelled subject is drawn once an epoch, as each labelled one is (without the cap, 0.3 would
+    /// make 10 samples with 3 unlabelled, 0.9 60 with 54).
+    @Test(arguments: [(0.1, 0), (0.3, 1), (0.9, 1)])
+    func theUnlabelledShareOfAnEpochIsTheConfigsAtMostTheSplits(asked: Double, unlabelledPerEpoch: Int) throws {
         let f = try LoaderFixture()
         var config = LoaderFixture.config()
-        config.unlabelledFraction = 0.3
+        config.unlabelledFraction = asked
+        #expect(config.batchSize == 2)
         let loader = try DataLoader(reader: f.reader, config: config, seed: 5)
-        #expect(loader.unlabelledIDs == [f.subject(.unlabelled).id])
+        #expect(loader.unlabelledIDs == [f.subject(.unlabelled).id] && loader.labelledIDs.count == 6)
+        #expect(loader.samplesPerEpoch == 8)
         for epoch in 0..<3 {
             let order = loader.epochOrder(epoch)
-            #expect(order.count == loader.samplesPerEpoch && order.count % config.batchSize == 0)
-            let unlabelled = order.filter { loader.unlabelledIDs.contains($0) }.count
-            #expect(abs(Double(unlabelled) / Double(order.count) - 0.3) <= 1 / Double(order.count))
+            #expect(order.count == loader.samplesPerEpoch)
+            #expect(order.filter { loader.unlabelledIDs.contains($0) }.count == unlabelledPerEpoch)
             #expect(Set(order).isSuperset(of: loader.labelledIDs))
         }
     }

@@ -28,7 +28,8 @@ public final class DataLoader: Sendable {
     public let labelledIDs: [String], unlabelledIDs: [String]
     public let validationIDs: [String]
     /// Samples per epoch over all shards (a multiple of the global batch size): every labelled training subject at least once, topped up so
-    /// that `unlabelledFraction` of the samples are unlabelled ones (when the split has any).
+    /// that `unlabelledFraction` of the samples are unlabelled ones (when the split has any; at most the split's share of
+    /// unlabelled subjects, `unlabelledShare`).
     public let samplesPerEpoch: Int
     let layouts: [String: SubjectLayout]
     let classCount: Int
@@ -80,8 +81,12 @@ public final class DataLoader: Sendable {
         samplesPerEpoch = (samples + global - 1) / global * global
     }
 
+    /// The share of an epoch's samples drawn from unlabelled subjects: `asked` (`unlabelledFraction`), at most the
+    /// split's own share of unlabelled subjects, so that an epoch does not draw an unlabelled subject more often than
+    /// the labelled ones (with 2 unlabelled subjects among 29, a quarter of the samples would repeat those 2 four
+    /// or five times an epoch, at a quarter of the training time).
     static func unlabelledShare(labelled: Int, unlabelled: Int, asked: Double) -> Double {
-        labelled == 0 ? 1 : unlabelled == 0 ? 0 : asked
+        labelled == 0 ? 1 : unlabelled == 0 ? 0 : Swift.min(asked, Double(unlabelled) / Double(labelled + unlabelled))
     }
 
     // MARK: Sampling

@@ -11,7 +11,9 @@ public struct LoaderConfig: Codable, Equatable, Sendable, DefaultConstructible {
     public var cropDivisor = [1, 8, 8]
     /// The dataset split: training draws from its `train` ids, validation from its `val` ids.
     public var split = "holdout"
-    /// Share of the samples of an epoch drawn from subjects annotated only for autoencoding (when the split has any).
+    /// Share of the samples of an epoch drawn from subjects annotated only for autoencoding (when the split has any),
+    /// at most their share of the split's training subjects: an unlabelled subject is not drawn more often than a
+    /// labelled one.
     public var unlabelledFraction = 0.25
     /// Batches prepared ahead of the consumer.
     public var prefetch = 4

@@ -1901,7 +1901,7 @@ extension JSONSchema {
         },
         "unlabelledFraction": {
           "type": "number",
-          "description": "Share of samples drawn from subjects annotated only for autoencoding."
+          "description": "Share of samples drawn from subjects annotated only for autoencoding, at most their share of the split's training subjects (an unlabelled subject is not drawn more often than a labelled one)."
         },
         "workers": {
           "type": "integer"
