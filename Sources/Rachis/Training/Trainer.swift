@@ -278,8 +278,11 @@ public final class Trainer {
             state.epoch += 1
             state.nextBatch = 0
             var improved = false
+            var validationTime = ""
             if state.epoch % config.train.validateEvery == 0 || state.epoch == epochs {
+                let validationClock = ContinuousClock.now
                 let metrics = try validate()
+                validationTime = String(format: ", validation %.1f s", DistributedContext.seconds(ContinuousClock.now - validationClock))
                 row.merge(metrics) { $1 }
                 improved = TrainingLog.recordBest(metrics, metric: config.train.bestMetric, higherIsBetter: config.train.bestMetricHigherIsBetter,
                                                   epochs: state.epoch, in: &state)
@@ -297,7 +300,7 @@ public final class Trainer {
                 .compactMap { name, key in row[key].map { "\(name)=\(String(format: "%.3f", $0))" } }.joined(separator: " ")
             if isMain {
                 logger.info("epoch \(state.epoch)/\(epochs) \(brief)\(throughput) (all values in metrics.csv)")
-                folder.appendLog("epoch \(state.epoch)/\(epochs) \(summary)\(throughput)")
+                folder.appendLog("epoch \(state.epoch)/\(epochs) \(summary)\(throughput)\(validationTime)")
             }
             let stopNow = try distributed.map { try $0.any(stop.requested != nil) } ?? (stop.requested != nil)
             if stopNow { return .stopped(signal: stop.requested ?? Self.otherRankSignal, epoch: state.epoch, batch: 0) }
