@@ -4,12 +4,7 @@ import Torch
 /// voxels where the level is known (`levelsKnown`) in samples annotated for identification; plus, when the model
 /// has the spinal-region head, the mean cross-entropy of its per-vertebra region logits (`regions`).
 public struct IdentificationLoss: Sendable {
-    /// Label smoothing ε of the `regions` term.
-    public var regionLabelSmoothing: Double
-
-    public init(regionLabelSmoothing: Double = 0) {
-        self.regionLabelSmoothing = regionLabelSmoothing
-    }
+    public init() {}
 
     /// - Parameters:
     ///   - logits: `[N, LevelIndex.count, D, H, W]`.
@@ -32,19 +27,13 @@ public struct IdentificationLoss: Sendable {
     }
 
     /// The spinal-region term: mean cross-entropy of `[V, SpinalRegion.count]` logits against each vertebra's
-    /// region index (`SpinalRegion.index(ofLevelID:)`), the target smoothed to (1 − ε)·onehot + ε/K
-    /// (`regionLabelSmoothing`): (1 − ε)·CE − ε·mean_k log softmax(z)_k per vertebra; count V.
+    /// region index (`SpinalRegion.index(ofLevelID:)`); count V.
     public func regions(logits: Tensor, targets: [Int]) throws -> MaskedLoss {
         guard logits.rank == 2, logits.shape[0] == targets.count, logits.shape[1] == SpinalRegion.count else {
             throw LossError.invalidTarget(loss: "identification", message: "region logits \(logits.shape) for \(targets.count) vertebrae, expected [V, \(SpinalRegion.count)]")
         }
         guard !targets.isEmpty else { return MaskedLoss(value: try logits.sum() * 0, count: 0) }
         let target = try Tensor(targets.map(Int64.init), shape: [targets.count]).to(device: logits.device)
-        var value = try Loss.crossEntropy(logits, target)
-        if regionLabelSmoothing > 0 {
-            let uniform = try logits.logSoftmax(dim: 1).mean(dims: [1]).mean().neg()
-            value = try value * (1 - regionLabelSmoothing) + uniform * regionLabelSmoothing
-        }
-        return MaskedLoss(value: value, count: targets.count)
+        return MaskedLoss(value: try Loss.crossEntropy(logits, target), count: targets.count)
     }
 }

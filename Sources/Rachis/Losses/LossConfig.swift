@@ -106,10 +106,6 @@ public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
     public var heatmapPeakWeight = 10.0
     public var classWeights = ClassWeights.balanced
     public var labelSmoothing = 0.05
-    /// Label smoothing ε of the spinal-region term (`IdentificationLoss.regions`). It bounds how confident the
-    /// region head can get, so that one vertebra it calls wrongly and surely cannot outvote its neighbours in the
-    /// level-sequence decoder. Written configs without it train the region term with none.
-    public var regionLabelSmoothing = 0.0
     public var autoencoderLoss = AutoencoderLoss.Kind.l1
     /// Attribution-constrained training: off while `weight` is 0.
     public var attribution = AttributionConstraint()
@@ -222,9 +218,6 @@ public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
         }
         guard labelSmoothing >= 0, labelSmoothing < 1 else {
             throw Error(key: "labelSmoothing", message: "must be in [0, 1), found \(labelSmoothing)")
-        }
-        guard regionLabelSmoothing >= 0, regionLabelSmoothing < 1 else {
-            throw Error(key: "regionLabelSmoothing", message: "must be in [0, 1), found \(regionLabelSmoothing)")
         }
         guard attribution.weight.isFinite, attribution.weight >= 0 else {
             throw Error(key: "attribution.weight", message: "must be a finite number ≥ 0, found \(attribution.weight)")

@@ -65,7 +65,7 @@ public final class MultitaskLoss: Module, @unchecked Sendable {
         }
         segmentation = SegmentationLoss(diceWeight: config.diceWeight, classWeights: structureWeights)
         localization = LocalizationLoss(peakWeight: config.heatmapPeakWeight)
-        identification = IdentificationLoss(regionLabelSmoothing: config.regionLabelSmoothing)
+        identification = IdentificationLoss()
         let weights: [Double] = switch config.classWeights {
         case .balanced: ClassificationLoss.balancedWeights(counts: classCounts)
         case let .explicit(values): values

@@ -1984,10 +1984,6 @@ extension JSONSchema {
         "labelSmoothing": {
           "type": "number"
         },
-        "regionLabelSmoothing": {
-          "type": "number",
-          "description": "Label smoothing of the spinal-region term (0: none): bounds the region head's confidence, so that one vertebra it calls wrongly cannot outvote its neighbours in the level-sequence decoder."
-        },
         "weighting": {
           "enum": [
             "fixed",

@@ -52,25 +52,6 @@ struct IdentificationLossTests {
         #expect(try none.value.item() == 0)
         #expect(throws: LossError.self) { try IdentificationLoss().regions(logits: Tensor.zeros([2, 3]), targets: [0, 1]) }
     }
-
-    @Test func smoothedSpinalRegionTermIsTheCrossEntropyAgainstTheSmoothedTarget() throws {
-        // Vertebra 1 (logit 3 on lumbar, its target) with ε = 0.1: target (1 − ε)·onehot + ε/5, so the loss is
-        // −Σ_k t_k (z_k − log Σ e^z) = log(e³ + 4) − (0.9 + 0.02)·3.
-        let logits = try floats([0, 0, 0, 3, 0], [1, 5]).requiringGrad()
-        let smoothing = 0.1
-        let loss = try IdentificationLoss(regionLabelSmoothing: smoothing).regions(logits: logits, targets: [3])
-        let expected = log(exp(3.0) + 4) - (1 - smoothing + smoothing / 5) * 3
-        #expect(abs(try loss.value.item() - expected) < 1e-6)
-        // d/dz: softmax − smoothed target.
-        let g = try gradient(of: loss.value, wrt: logits)
-        let p = exp(3.0) / (exp(3.0) + 4)
-        #expect(abs(g[3] - (p - (1 - smoothing + smoothing / 5))) < 1e-6)
-        #expect(abs(g[0] - ((1 - p) / 4 - smoothing / 5)) < 1e-6)
-        // The minimum: every wrong region at ε/K, not at 0 (the confidence is bounded).
-        let best = try floats([0, 0, 0, log((1 - smoothing + smoothing / 5) / (smoothing / 5)), 0], [1, 5]).requiringGrad()
-        let atBest = try gradient(of: IdentificationLoss(regionLabelSmoothing: smoothing).regions(logits: best, targets: [3]).value, wrt: best)
-        #expect(atBest.allSatisfy { abs($0) < 1e-6 })
-    }
 }
 
 struct AutoencoderLossTests {
