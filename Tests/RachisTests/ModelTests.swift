@@ -21,6 +21,12 @@ private func maxDifference(_ a: Tensor, _ b: Tensor) throws -> Double {
     try (a - b).abs().max().item()
 }
 
+/// `maxDifference` over the larger magnitude of `b` (at least 1): for two float32 paths that sum in different orders,
+/// whose rounding grows with the values and differs between CPUs.
+private func relativeDifference(_ a: Tensor, _ b: Tensor) throws -> Double {
+    try maxDifference(a, b) / max(1, try b.abs().max().item())
+}
+
 struct ModelConfigTests {
     @Test func poolingFactorsFollowSpacing() {
         let iso = [[2, 2, 2], [2, 2, 2], [2, 2, 2]]
@@ -256,7 +262,8 @@ struct ClassificationHeadTests {
         // The bottleneck itself (training's context) gives the same logits: each mask is averaged over the cells.
         let coarse = try model.context(output)
         #expect(coarse.shape == [1, 16, 1, 2, 2])
-        #expect(try maxDifference(logits, model.classifyRegions(features: features, context: coarse, regions: [(0, mask)])) < 1e-5)
+        // Averaging the cells is the same sum as the matmul in another order: equal up to float32 rounding.
+        #expect(try relativeDifference(logits, model.classifyRegions(features: features, context: coarse, regions: [(0, mask)])) < 1e-4)
         // Independently: cells are 4×4×4 voxels; voxels 9 and 10 (d 0, h 1, w 1-2) lie in cell 0, 6 (h 0, w 6) in
         // cell 1 (h 0, w 1), 37 (h 4, w 5) in cell 3 (h 1, w 1).
         let cells = try coarse[.at(0)].reshape([16, 4])
