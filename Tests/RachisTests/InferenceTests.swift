@@ -324,16 +324,48 @@ struct VertebraDecoderTests {
             let h = (i / 10) % 40, w = i % 10
             return s.blocks.contains { $0.contains(h) } && (2...4).contains(w)
         }
-        let result = try VertebraDecoder().decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry, bodyMask: bodies)
+        var decoder = VertebraDecoder()
+        decoder.candidates = .bodies
+        let result = try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry, bodyMask: bodies)
         #expect(result.vertebrae.map(\.levelID) == [20, 21, 22])
         // The centroid is the whole region's (w 2...7), not the body's.
         for (v, block) in zip(result.vertebrae, s.blocks) {
             #expect(zip(v.centroidVoxel, [1.5, Double(block.lowerBound + block.upperBound) / 2, 4.5]).allSatisfy { abs($0 - $1) < 1e-9 })
         }
         // Components below the minimum size are not vertebrae.
-        var decoder = VertebraDecoder()
         decoder.minimumBodyMM3 = 4 * 6 * 3 * 8 + 1
         #expect(try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry, bodyMask: bodies).vertebrae.isEmpty)
+    }
+
+    /// `fused` candidates: the heatmap's peaks, and each body that no peak marks. The heatmap here has no peak at the
+    /// middle block (a heatmap that missed a vertebra).
+    @Test func fusedCandidatesAddTheBodiesNoPeakMarks() throws {
+        var s = Self.scene()
+        let n = s.geometry.voxelCount
+        for i in 0..<n where s.blocks[1].contains((i / 10) % 40) { s.heatmap[i] = 0.05 }
+        var bodies = (0..<n).map { i in s.blocks.contains { $0.contains((i / 10) % 40) } && (2...4).contains(i % 10) }
+        var decoder = VertebraDecoder()
+        #expect(decoder.candidates == .fused && decoder.crossSpineWeight == 0)
+        let fused = try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry, bodyMask: bodies)
+        // The middle vertebra comes from its body.
+        #expect(fused.vertebrae.map(\.levelID) == [20, 21, 22] && fused.vertebrae.map(\.voxels) == [144, 144, 144])
+        #expect(abs(fused.vertebrae[1].centroidVoxel[1] - 19.5) < 1e-9)
+        // The peaks alone miss it: its voxels join the neighbours' regions.
+        decoder.candidates = .peaks
+        let peaks = try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry, bodyMask: bodies)
+        #expect(peaks.vertebrae.count == 2 && peaks.vertebrae.map(\.voxels).reduce(0, +) == 3 * 144)
+        // Without a body mask, fused is peaks.
+        decoder.candidates = .fused
+        #expect(try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry).vertebrae.count == 2)
+        // A body fragment behind the first block (w 8, rows 7...25: a posterior element the segmentation calls body),
+        // and the middle body missed too. The fragment's centroid (h 16) lies 17 mm from the nearest peak, but its
+        // rows hold the first peak: it is no vertebra of its own.
+        for i in 0..<n where s.blocks[1].contains((i / 10) % 40) { bodies[i] = false }
+        for d in 0..<4 { for h in 7...25 { bodies[(d * 40 + h) * 10 + 8] = true } }
+        #expect(try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry, bodyMask: bodies).vertebrae.count == 2)
+        // The bodies alone take it for one.
+        decoder.candidates = .bodies
+        #expect(try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry, bodyMask: bodies).vertebrae.count == 3)
     }
 
     @Test func smoothingKeepsAConstantAndSpreadsAPoint() {
@@ -361,7 +393,8 @@ struct VertebraDecoderTests {
     /// when their offset, weighted by `crossSpineWeight`, is under the separation; two maxima as far apart along
     /// the spine (H) stay two.
     @Test(arguments: [(axis: 0, weight: 0.5, expected: 1), (axis: 0, weight: 1.0, expected: 2), (axis: 2, weight: 0.5, expected: 1),
-                      (axis: 2, weight: 1.0, expected: 2), (axis: 1, weight: 0.5, expected: 2)])
+                      (axis: 2, weight: 1.0, expected: 2), (axis: 1, weight: 0.5, expected: 2), (axis: 2, weight: 0.0, expected: 1),
+                      (axis: 1, weight: 0.0, expected: 2)])
     func maximaAcrossTheSpineAreOneVertebra(axis: Int, weight: Double, expected: Int) {
         // [12, 24, 12] at 2 mm; maxima 18 mm apart along `axis` around the centre (6, 12, 6), each a narrow Gaussian.
         let shape = [12, 24, 12], spacing = [2.0, 2, 2]

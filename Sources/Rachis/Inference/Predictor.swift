@@ -28,10 +28,9 @@ public final class Predictor {
         public var maximumSpacingFactor = 2.0
         /// Without resampling: predict even when the spacing is beyond `maximumSpacingFactor` (with a warning).
         public var allowSpacingMismatch = false
+        /// Decodes the vertebrae; its `candidates` says whether they come from the heatmap's peaks, the
+        /// segmentation's vertebral bodies (when the model has a segmentation head), or both.
         public var decoder = VertebraDecoder()
-        /// Vertebra candidates from the segmentation head's vertebral bodies (when it has one) instead of heatmap
-        /// peaks. Bodies need a model that separates them by discs.
-        public var bodyCandidates = false
         /// Keep the heatmap and the vertebra probability in the returned volumes.
         public var keepMaps = false
         public init() {}
@@ -340,7 +339,7 @@ public final class Predictor {
         var decoded = VertebraDecoder.Result(vertebrae: [], labelMap: [UInt8](repeating: 0, count: n), flags: [.noVertebrae])
         if let levels = maps.levels {
             decoded = try options.decoder.decode(heatmap: maps.heatmap, levelProbabilities: levels, geometry: modelGeometry,
-                                                 bodyMask: options.bodyCandidates ? structures.map(Self.bodyMask) : nil,
+                                                 bodyMask: structures.map(Self.bodyMask),
                                                  boneMask: structures.map(Self.boneMask)) { owner, count in
                 guard let context = maps.context else { return nil }
                 return try self.model.levelTables(features: maps.features, context: context, owner: owner, count: count)

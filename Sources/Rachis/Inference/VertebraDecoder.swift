@@ -2,17 +2,21 @@ import Foundation
 
 /// Turns the model's whole-volume outputs into vertebrae: centroids, regions and levels.
 ///
-/// 1. Candidates: with a vertebral-body mask (from the segmentation head: voxels labelled vertebral body or lesion),
-///    its 6-connected components of at least `minimumBodyMM3` (intervertebral discs keep bodies apart), each
-///    scored by its mean heatmap value (1 without a heatmap); the centroid of the region it gets in step 2 is the
-///    vertebra's centroid. Otherwise, local maxima of the localization heatmap smoothed with a Gaussian of
-///    `smoothingMM` (3×3×3 neighbourhood) at or above `peakThreshold`,
-///    greedily kept from the highest down when `separated` from every kept one (at least `minimumSeparationMM`
-///    apart, offsets across the spine counted at `crossSpineWeight`), at most
-///    `LevelSequenceDecoder.levelCount`, and only where the identification head calls the peak's `sampleRadiusMM`
-///    ball vertebra (mean background probability at most `1 − minimumForeground`), so that heatmap bumps in the
-///    background are not vertebrae. The peak's position is the heatmap-weighted mean over its 3×3×3 neighbourhood. Without a heatmap (no localization head), the candidates are the per-level centroids of the
-///    identification head's argmax (`LevelMapDecoder`).
+/// 1. Candidates (`candidates`, default `fused`): local maxima of the localization heatmap smoothed with a Gaussian
+///    of `smoothingMM` (3×3×3 neighbourhood) at or above `peakThreshold`, greedily kept from the highest down when
+///    `separated` from every kept one (at least `minimumSeparationMM` apart along the spine, offsets across it
+///    counted at `crossSpineWeight`), at most `LevelSequenceDecoder.levelCount`, and only where the identification
+///    head calls the peak's `sampleRadiusMM` ball vertebra (mean background probability at most
+///    `1 − minimumForeground`), so that heatmap bumps in the background are not vertebrae. The peak's position is
+///    the heatmap-weighted mean over its 3×3×3 neighbourhood. With a vertebral-body mask (from the segmentation
+///    head: voxels labelled vertebral body or lesion), its 6-connected components of at least `minimumBodyMM3`
+///    (intervertebral discs keep bodies apart), each scored by its mean heatmap value, are candidates too: `fused`
+///    adds, largest first, each component that no candidate marks (none lies within its rows, H) and that is
+///    `separated` from every candidate, so a vertebra the heatmap missed is found from its body, and a fragment of a
+///    body (a posterior element the segmentation calls body, a body split at a lesion) is not one more vertebra;
+///    `bodies` takes the components alone, `peaks` the peaks alone. A candidate's centroid becomes its region's in
+///    step 2. Without a heatmap (no localization head), the candidates are the components, or without a body mask
+///    the per-level centroids of the identification head's argmax (`LevelMapDecoder`).
 ///    Then, with `edgeCandidates`, vertebrae that the field of view cuts at its top or bottom: a vertebra cut to a
 ///    sliver has no heatmap peak of its own (its centre lies outside the volume), and its voxels would otherwise join
 ///    the neighbour's region. Each 6-connected component of the vertebra voxels (step 2's: identification
@@ -43,11 +47,23 @@ public struct VertebraDecoder: Sendable {
     /// The weight of offsets across the spine (D, left-right, and W, anterior-posterior) against offsets along it
     /// (H) when candidates are kept apart by `minimumSeparationMM`. Neighbouring vertebrae lie one body height and
     /// a disc apart along the spine; two heatmap maxima at one height, beside each other or one behind the other,
-    /// are one vertebra (a heatmap that has not converged splits a vertebra so).
-    public var crossSpineWeight = 0.5
+    /// are one vertebra (a heatmap that has not converged splits a vertebra so, or peaks at a spinous process 35 mm
+    /// behind its body, which a weight of 0.5 took for a vertebra of its own: docs/learning.md, ninth round).
+    public var crossSpineWeight = 0.0
 
     /// σ of the Gaussian that smooths the heatmap before peaks are sought (0: none), in mm.
     public var smoothingMM = 3.0
+    /// Where step 1 finds candidates when both a heatmap and a body mask are given.
+    public enum CandidateSource: String, Sendable, CaseIterable {
+        /// Heatmap peaks alone.
+        case peaks
+        /// Vertebral-body components alone.
+        case bodies
+        /// Heatmap peaks, then each body component that lies `separated` from every candidate so far.
+        case fused
+    }
+    public var candidates = CandidateSource.fused
+
     /// Add the vertebrae the field of view cuts at its top or bottom (step 1).
     public var edgeCandidates = true
     /// The smallest cut vertebra at the field of view's edge that counts as one, in mm³.
@@ -99,24 +115,33 @@ public struct VertebraDecoder: Sendable {
         precondition(heatmap.map { $0.count == n } ?? true, "heatmap does not fit the geometry")
         let spacing = geometry.spacingMM
         var candidates: [(voxel: [Double], score: Double)]
-        if let bodyMask {
+        let bodies = bodyMask.flatMap { mask -> [(voxel: [Double], score: Double, voxels: Int, rows: ClosedRange<Double>)]? in
+            guard self.candidates != .peaks || heatmap == nil else { return nil }
             let minimum = Swift.max(1, Int((minimumBodyMM3 / spacing.reduce(1, *)).rounded(.up)))
-            candidates = Self.components(bodyMask, shape: shape).filter { $0.count >= minimum }.map { voxels in
+            return Self.components(mask, shape: shape).filter { $0.count >= minimum }.map { voxels in
                 let centre = (0..<3).map { axis in voxels.reduce(0.0) { total, i in total + Double(Self.coordinates(i, shape)[axis]) } / Double(voxels.count) }
                 let score = heatmap.map { h in voxels.reduce(0.0) { $0 + Double(h[$1]) } / Double(voxels.count) } ?? 1
-                return (centre, score)
+                let rows = voxels.map { Double(($0 / shape[2]) % shape[1]) }
+                return (centre, score, voxels.count, rows.min()!...rows.max()!)
             }
-            // The strongest when there are more than levels.
-            if candidates.count > LevelSequenceDecoder.levelCount {
-                candidates = Array(candidates.sorted { $0.score > $1.score }.prefix(LevelSequenceDecoder.levelCount))
-            }
-        } else if let heatmap {
+        }
+        if let heatmap, bodies == nil || self.candidates == .fused {
             let smoothed = smoothingMM > 0 ? Self.smooth(heatmap, shape: shape, sigmaVoxels: spacing.map { smoothingMM / $0 }) : heatmap
             candidates = peaks(smoothed, shape: shape, spacing: spacing) { voxel in
                 let voxels = ball(around: voxel, shape: shape, spacing: spacing)
                 let background = voxels.reduce(0.0) { $0 + Double(levelProbabilities[$1]) } / Double(voxels.count)
                 return 1 - background >= minimumForeground
             }
+            // Fused: a body the segmentation separates and no peak marks (none lies within its rows, H) is one more
+            // vertebra (largest first).
+            for body in (bodies ?? []).sorted(by: { $0.voxels > $1.voxels }) where candidates.count < LevelSequenceDecoder.levelCount
+                && !candidates.contains(where: { body.rows.contains($0.voxel[1]) })
+                && candidates.allSatisfy({ separated($0.voxel, body.voxel, spacing: spacing, crossSpineWeight: crossSpineWeight) }) {
+                candidates.append((body.voxel, body.score))
+            }
+        } else if let bodies {
+            // The strongest when there are more than levels.
+            candidates = Array(bodies.sorted { $0.score > $1.score }.prefix(LevelSequenceDecoder.levelCount).map { ($0.voxel, $0.score) })
         } else {
             candidates = LevelMapDecoder(minimumVoxels: 20).decode(probabilities: levelProbabilities, shape: shape, geometry: geometry)
                 .map { (geometry.index(worldMM: $0.centroidMM), $0.confidence) }

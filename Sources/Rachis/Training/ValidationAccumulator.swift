@@ -88,10 +88,9 @@ struct ValidationAccumulator {
                 let heatmap = try output.heatmap.map { try $0[.at(sample), .at(0)].to(.float32, device: .cpu).contiguous().array(Float.self) }
                 let features = try output.features.slice(dim: 0, start: sample, end: sample + 1)
                 let sampleContext = try context?.slice(dim: 0, start: sample, end: sample + 1)
-                let bone = try output.segmentation.map {
-                    Predictor.boneMask(try $0[.at(sample)].argmax(dim: 0).to(.uint8, device: .cpu).contiguous().array(UInt8.self))
-                }
-                let predicted = try decoder.decode(heatmap: heatmap, levelProbabilities: probabilities, geometry: geometry, boneMask: bone) { owner, count in
+                let structures = try output.segmentation.map { try $0[.at(sample)].argmax(dim: 0).to(.uint8, device: .cpu).contiguous().array(UInt8.self) }
+                let predicted = try decoder.decode(heatmap: heatmap, levelProbabilities: probabilities, geometry: geometry,
+                                                   bodyMask: structures.map(Predictor.bodyMask), boneMask: structures.map(Predictor.boneMask)) { owner, count in
                     guard let model, let sampleContext else { return nil }
                     return try model.levelTables(features: features, context: sampleContext, owner: owner, count: count)
                 }.vertebrae

@@ -46,8 +46,8 @@ extension RachisCommand {
         @Option(help: "Flag levels and classes decided with a probability below this.")
         var minConfidence: Double = 0.5
 
-        @Option(help: "Vertebra candidates: peaks (of the localization heatmap) or bodies (connected vertebral bodies of the segmentation).")
-        var candidates: String = "peaks"
+        @Option(help: "Vertebra candidates: fused (the localization heatmap's peaks, and every vertebral body the segmentation separates that no peak marks), peaks (the heatmap's alone) or bodies (the segmentation's connected vertebral bodies alone).")
+        var candidates: String = VertebraDecoder.CandidateSource.fused.rawValue
 
         @Flag(help: "Also write <id>_heatmap.nii.gz and <id>_foreground.nii.gz (what the vertebra decoder saw) and <id>_probabilities.nii.gz (the segmentation softmax, one channel per structure), each when the model has the head.")
         var saveMaps = false
@@ -82,8 +82,10 @@ extension RachisCommand {
             options.allowSpacingMismatch = allowSpacingMismatch
             options.resample = !noResample
             options.keepMaps = saveMaps
-            guard ["peaks", "bodies"].contains(candidates) else { throw ValidationError("--candidates is peaks or bodies, got \"\(candidates)\".") }
-            options.bodyCandidates = candidates == "bodies"
+            guard let source = VertebraDecoder.CandidateSource(rawValue: candidates) else {
+                throw ValidationError("--candidates is one of \(VertebraDecoder.CandidateSource.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(candidates)\".")
+            }
+            options.decoder.candidates = source
             let checkpointURL = URL(fileURLWithPath: checkpoint)
             let predictor = try Predictor(checkpoint: checkpointURL, options: options, logger: logger)
             let folder = PredictionFolder(URL(fileURLWithPath: out))
