@@ -310,6 +310,30 @@ struct VertebraDecoderTests {
         #expect(whole.vertebrae.map(\.levelID) == [15, 16, 17, 18] && whole.vertebrae.map(\.touchesFieldOfViewEdge) == [true, false, false, false])
     }
 
+    /// A cut vertebra whose spinous process the cut separates from its body gives two components at the edge; the
+    /// smaller, at whose rows the larger one's candidate lies, is no vertebra of its own.
+    @Test func aPieceOfACutVertebraIsNotOneMore() throws {
+        var s = Self.scene()
+        let n = s.geometry.voxelCount, k = LevelIndex.count
+        func setVertebra(rows: ClosedRange<Int>, columns: ClosedRange<Int>) {
+            for d in 0..<4 { for h in rows { for w in columns {
+                let i = (d * 40 + h) * 10 + w
+                for c in 0..<k { s.levels[c * n + i] = c == LevelIndex.index(ofLevelID: 19) ? 0.8 : 0.2 / Float(k - 1) }
+            } } }
+        }
+        // The body's part: rows 0...3, w 2...4 (48 voxels of 8 mm³), centroid (h 1.5, w 3), 12.4 mm from L1's
+        // (h 7.5, w 4.5); the spinous process's: rows 0...2, w 7...9 (36 voxels), centroid (h 1, w 8), 10.05 mm
+        // from the body's: separated at 8 mm, but the body's candidate lies within its rows.
+        setVertebra(rows: 0...3, columns: 2...4)
+        setVertebra(rows: 0...2, columns: 7...9)
+        var decoder = VertebraDecoder()
+        decoder.minimumSeparationMM = 8
+        let result = try decoder.decode(heatmap: s.heatmap, levelProbabilities: s.levels, geometry: s.geometry)
+        #expect(result.vertebrae.map(\.levelID) == [19, 20, 21, 22])
+        // The piece joins the cut vertebra's region.
+        #expect(result.vertebrae[0].touchesFieldOfViewEdge && result.vertebrae[0].voxels == 48 + 36)
+    }
+
     @Test func withoutAHeatmapTheLevelRegionsGiveTheCandidates() throws {
         let s = Self.scene()
         let result = try VertebraDecoder().decode(heatmap: nil, levelProbabilities: s.levels, geometry: s.geometry)

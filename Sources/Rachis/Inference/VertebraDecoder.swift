@@ -21,8 +21,9 @@ import Foundation
 ///    sliver has no heatmap peak of its own (its centre lies outside the volume), and its voxels would otherwise join
 ///    the neighbour's region. Each 6-connected component of the vertebra voxels (step 2's: identification
 ///    foreground, within the bone mask when given) that touches the first or last H slice, holds at least
-///    `minimumEdgeMM3`, and lies at least `minimumSeparationMM` from every candidate is one more candidate, at its
-///    centroid, scored by its mean heatmap value.
+///    `minimumEdgeMM3`, lies at least `minimumSeparationMM` from every candidate, and has no candidate within its
+///    rows (largest first: a cut vertebra's spinous process, apart from its body, is not one more) is one more
+///    candidate, at its centroid, scored by its mean heatmap value.
 /// 2. Regions: every voxel the identification head calls vertebra (background probability below 0.5), and the
 ///    segmentation bone when a bone mask is given, goes to the nearest candidate (in mm) within `maximumRadiusMM`.
 ///    A vertebra's centroid is then its region's (body and posterior elements, as the reference centroids are);
@@ -265,17 +266,20 @@ public struct VertebraDecoder: Sendable {
 
     /// Candidates for the vertebrae the field of view cuts (step 1 of `decode`): components of `foreground` touching
     /// the first or last H slice, of `minimumEdgeMM3` or more, `minimumSeparationMM` or more from every other
-    /// candidate.
+    /// candidate and with none within their rows, largest first.
     func cutVertebrae(foreground: [Bool], heatmap: [Float]?, shape: [Int], spacing: [Double],
                       existing: [(voxel: [Double], score: Double)]) -> [(voxel: [Double], score: Double)] {
         let minimum = Swift.max(1, Int((minimumEdgeMM3 / spacing.reduce(1, *)).rounded(.up)))
         var added: [(voxel: [Double], score: Double)] = []
-        for component in Self.components(foreground, shape: shape) where component.count >= minimum {
+        // Largest first, so that a piece of a cut vertebra (its spinous process, cut off from its body) meets the body.
+        for component in Self.components(foreground, shape: shape).sorted(by: { $0.count > $1.count }) where component.count >= minimum {
             let rows = component.map { ($0 / shape[2]) % shape[1] }
             guard rows.contains(0) || rows.contains(shape[1] - 1) else { continue }
             let centre = (0..<3).map { axis in component.reduce(0.0) { $0 + Double(Self.coordinates($1, shape)[axis]) } / Double(component.count) }
-            // Euclidean here: a sliver lies less than a body height from its whole neighbour along the spine.
-            guard (existing + added).allSatisfy({ separated($0.voxel, centre, spacing: spacing, crossSpineWeight: 1) }) else { continue }
+            // Euclidean here: a sliver lies less than a body height from its whole neighbour along the spine. But a
+            // component at whose rows a candidate lies is a piece of that candidate's vertebra.
+            let span = Double(rows.min()!)...Double(rows.max()!)
+            guard (existing + added).allSatisfy({ separated($0.voxel, centre, spacing: spacing, crossSpineWeight: 1) && !span.contains($0.voxel[1]) }) else { continue }
             let score = heatmap.map { h in component.reduce(0.0) { $0 + Double(h[$1]) } / Double(component.count) } ?? 0
             added.append((centre, score))
         }
