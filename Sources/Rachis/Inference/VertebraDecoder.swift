@@ -60,9 +60,11 @@ public struct VertebraDecoder: Sendable {
         case peaks
         /// Vertebral-body components alone.
         case bodies
-        /// Heatmap peaks, then each body component that lies `separated` from every candidate so far.
+        /// Heatmap peaks, then each body component at whose rows no candidate lies and that is `separated` from
+        /// every candidate so far, largest first.
         case fused
     }
+    /// Where step 1 finds candidates: `fused` unless a caller asks for one source (`rachis predict --candidates`).
     public var candidates = CandidateSource.fused
 
     /// Add the vertebrae the field of view cuts at its top or bottom (step 1).
