@@ -138,8 +138,7 @@ public struct VertebraDecoder: Sendable {
             // Fused: a body the segmentation separates and no peak marks (none lies within its rows, H) is one more
             // vertebra (largest first).
             for body in (bodies ?? []).sorted(by: { $0.voxels > $1.voxels }) where candidates.count < LevelSequenceDecoder.levelCount
-                && !candidates.contains(where: { body.rows.contains($0.voxel[1]) })
-                && candidates.allSatisfy({ separated($0.voxel, body.voxel, spacing: spacing, crossSpineWeight: crossSpineWeight) }) {
+                && isAnother(body.voxel, rows: body.rows, than: candidates, spacing: spacing, crossSpineWeight: crossSpineWeight) {
                 candidates.append((body.voxel, body.score))
             }
         } else if let bodies {
@@ -278,10 +277,9 @@ public struct VertebraDecoder: Sendable {
             let rows = component.map { ($0 / shape[2]) % shape[1] }
             guard rows.contains(0) || rows.contains(shape[1] - 1) else { continue }
             let centre = (0..<3).map { axis in component.reduce(0.0) { $0 + Double(Self.coordinates($1, shape)[axis]) } / Double(component.count) }
-            // Euclidean here: a sliver lies less than a body height from its whole neighbour along the spine. But a
-            // component at whose rows a candidate lies is a piece of that candidate's vertebra.
-            let span = Double(rows.min()!)...Double(rows.max()!)
-            guard (existing + added).allSatisfy({ separated($0.voxel, centre, spacing: spacing, crossSpineWeight: 1) && !span.contains($0.voxel[1]) }) else { continue }
+            // Euclidean here: a sliver lies less than a body height from its whole neighbour along the spine.
+            guard isAnother(centre, rows: Double(rows.min()!)...Double(rows.max()!), than: existing + added, spacing: spacing,
+                            crossSpineWeight: 1) else { continue }
             let score = heatmap.map { h in component.reduce(0.0) { $0 + Double(h[$1]) } / Double(component.count) } ?? 0
             added.append((centre, score))
         }
@@ -303,6 +301,13 @@ public struct VertebraDecoder: Sendable {
             }
         }
         return out.isEmpty ? [(nearest[0] * shape[1] + nearest[1]) * shape[2] + nearest[2]] : out
+    }
+
+    /// Whether a component (its centroid and the rows, H, it spans) is a vertebra besides `candidates`: `separated`
+    /// from each, and none lies within its rows (a component at a candidate's rows is a piece of that vertebra).
+    func isAnother(_ centre: [Double], rows: ClosedRange<Double>, than candidates: [(voxel: [Double], score: Double)],
+                   spacing: [Double], crossSpineWeight: Double) -> Bool {
+        candidates.allSatisfy { !rows.contains($0.voxel[1]) && separated($0.voxel, centre, spacing: spacing, crossSpineWeight: crossSpineWeight) }
     }
 
     /// Whether candidates at voxels `a` and `b` are two vertebrae: at least `minimumSeparationMM` apart, with the

@@ -3,6 +3,8 @@ import Foundation
 import Logging
 import Rachis
 
+extension VertebraDecoder.CandidateSource: ExpressibleByArgument {}
+
 extension RachisCommand {
     struct Predict: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -47,7 +49,7 @@ extension RachisCommand {
         var minConfidence: Double = 0.5
 
         @Option(help: "Vertebra candidates: fused (the localization heatmap's peaks, and every vertebral body the segmentation separates that no peak marks), peaks (the heatmap's alone) or bodies (the segmentation's connected vertebral bodies alone).")
-        var candidates: String = VertebraDecoder.CandidateSource.fused.rawValue
+        var candidates: VertebraDecoder.CandidateSource = .fused
 
         @Flag(help: "Also write <id>_heatmap.nii.gz and <id>_foreground.nii.gz (what the vertebra decoder saw) and <id>_probabilities.nii.gz (the segmentation softmax, one channel per structure), each when the model has the head.")
         var saveMaps = false
@@ -82,10 +84,7 @@ extension RachisCommand {
             options.allowSpacingMismatch = allowSpacingMismatch
             options.resample = !noResample
             options.keepMaps = saveMaps
-            guard let source = VertebraDecoder.CandidateSource(rawValue: candidates) else {
-                throw ValidationError("--candidates is one of \(VertebraDecoder.CandidateSource.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(candidates)\".")
-            }
-            options.decoder.candidates = source
+            options.decoder.candidates = candidates
             let checkpointURL = URL(fileURLWithPath: checkpoint)
             let predictor = try Predictor(checkpoint: checkpointURL, options: options, logger: logger)
             let folder = PredictionFolder(URL(fileURLWithPath: out))
