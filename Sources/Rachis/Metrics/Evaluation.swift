@@ -5,7 +5,8 @@ import Foundation
 public struct Evaluation: Codable, Equatable, Sendable {
     public static let format = "rachis-evaluation"
     /// 2: identification rate by VerSe's `get_hits`, the strict rate, both HD95 definitions, the reference used.
-    public static let schemaVersion = 2
+    /// 3: localization.whole (identification and distance over the vertebrae the field of view does not cut).
+    public static let schemaVersion = 3
 
     public var format = Self.format
     public var schemaVersion = Self.schemaVersion
@@ -69,6 +70,7 @@ public struct Evaluation: Codable, Equatable, Sendable {
             "identificationRate": "VerSe's get_hits (utils/eval_utilities.py, github.com/anjany/verse): with one centroid per level on each side and L the levels in both truth and prediction, the predicted vertebra of level l in L is a hit when the nearest true centroid among the levels in L is that of l (ties to the lower level id) and it is at most 20 mm away; rate = hits / true vertebrae with a centroid, pooled over subjects",
             "strictIdentificationRate": "as identificationRate, but the nearest true centroid is searched among all true levels, not only those the prediction names",
             "localization": "for each true vertebra with a predicted vertebra of its level, the Euclidean distance between the centroids in mm (mean and median)",
+            "whole": "identificationRate and the mean localization distance over the true vertebrae the field of view does not cut (cut_by_field_of_view 0 in the vertebra table); hits are counted as for identificationRate, among all true vertebrae",
             "hd95MM": "HD95 by the definition in segmentation.hd95Definition (\(hd95.rawValue)): \(hd95.text)",
             "hd95MonaiMM": HD95Definition.monai.text,
             "hd95MedpyMM": HD95Definition.medpy.text,
@@ -208,13 +210,16 @@ public struct Evaluator {
             let mode = try reader.annotationMode(of: subject)
             let reference: EvaluationReference = exact == nil ? .labels : .truth
             if exact == nil { references.labels += 1 } else { references.truth += 1 }
-            let truth = try exact?.records ?? reader.vertebrae(of: subject)
+            let table = try reader.vertebrae(of: subject)
+            let truth = exact?.records ?? table
+            // The vertebra table says which vertebrae the field of view cuts (the truth group keeps the anatomy only).
+            let cutLevels = Set(table.filter(\.cutByFieldOfView).map(\.level.id))
 
             var subjectLocalization = LocalizationMetric(maximumDistanceMM: identificationDistanceMM)
             let truthPoints = truth.compactMap { v in v.centroidMM.map { VertebraPoint(levelID: v.level.id, centroidMM: $0) } }
             let predictedPoints = prediction.vertebrae.map { VertebraPoint(levelID: $0.levelID, centroidMM: $0.centroidMM) }
-            subjectLocalization.add(predicted: predictedPoints, truth: truthPoints)
-            localization.add(predicted: predictedPoints, truth: truthPoints)
+            subjectLocalization.add(predicted: predictedPoints, truth: truthPoints, cutLevels: cutLevels)
+            localization.add(predicted: predictedPoints, truth: truthPoints, cutLevels: cutLevels)
 
             var subjectClassification: SubjectClassification?
             if !prediction.classNames.isEmpty {

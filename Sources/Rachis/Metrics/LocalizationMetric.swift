@@ -31,6 +31,10 @@ public struct VertebraPoint: Equatable, Sendable {
 ///   centroid is searched among all true levels, not only those the prediction also names; each true vertebra
 ///   counts at most once. With one prediction per level and no ties it is never above the VerSe rate: a true
 ///   vertebra the prediction skipped can still be the nearest and turn a VerSe hit into a miss.
+/// - The same figures over the whole vertebrae alone (`LocalizationResult.whole`): the true vertebrae the field of
+///   view does not cut. Hits and distances are those above (every true vertebra still takes part in VerSe's
+///   nearest-centroid rule); only the vertebrae counted change. A vertebra the field of view cuts to a sliver (a
+///   spinous process's tip in a corner) has a centroid only of its visible part, which no reader could place.
 public struct LocalizationMetric: Sendable {
     public var maximumDistanceMM: Double
     private(set) var distancesMM: [Double] = []
@@ -38,19 +42,28 @@ public struct LocalizationMetric: Sendable {
     private(set) var identifiedStrict = 0
     private(set) var truthCount = 0
     private(set) var predictedCount = 0
+    private(set) var wholeDistancesMM: [Double] = []
+    private(set) var wholeIdentified = 0
+    private(set) var wholeTruthCount = 0
 
     public init(maximumDistanceMM: Double = 20) { self.maximumDistanceMM = maximumDistanceMM }
 
-    /// Adds one subject.
-    public mutating func add(predicted: [VertebraPoint], truth: [VertebraPoint]) {
+    /// Adds one subject. `cutLevels`: the level ids of the true vertebrae the field of view cuts (left out of the
+    /// whole-vertebra figures).
+    public mutating func add(predicted: [VertebraPoint], truth: [VertebraPoint], cutLevels: Set<Int> = []) {
         truthCount += truth.count
         predictedCount += predicted.count
         for t in truth {
+            let whole = !cutLevels.contains(t.levelID)
+            if whole { wholeTruthCount += 1 }
             if let p = predicted.filter({ $0.levelID == t.levelID }).min(by: { $0.distanceMM(to: t) < $1.distanceMM(to: t) }) {
                 distancesMM.append(p.distanceMM(to: t))
+                if whole { wholeDistancesMM.append(p.distanceMM(to: t)) }
             }
         }
-        identified += Self.verseHits(predicted: predicted, truth: truth, maximumDistanceMM: maximumDistanceMM).count
+        let hits = Self.verseHits(predicted: predicted, truth: truth, maximumDistanceMM: maximumDistanceMM)
+        identified += hits.count
+        wholeIdentified += hits.filter { !cutLevels.contains($0) }.count
         identifiedStrict += Self.strictHits(predicted: predicted, truth: truth, maximumDistanceMM: maximumDistanceMM).count
     }
 
@@ -94,7 +107,10 @@ public struct LocalizationMetric: Sendable {
                                   distanceCount: distancesMM.count,
                                   identificationRate: rate(identified), identifiedCount: identified,
                                   strictIdentificationRate: rate(identifiedStrict), strictIdentifiedCount: identifiedStrict,
-                                  truthCount: truthCount, predictedCount: predictedCount)
+                                  truthCount: truthCount, predictedCount: predictedCount,
+                                  whole: LocalizationResult.WholeVertebrae(identificationRate: wholeTruthCount == 0 ? .nan : Double(wholeIdentified) / Double(wholeTruthCount),
+                                                        identifiedCount: wholeIdentified, truthCount: wholeTruthCount,
+                                                        meanDistanceMM: nanMean(wholeDistancesMM).mean, distanceCount: wholeDistancesMM.count))
     }
 
     public mutating func reset() { self = LocalizationMetric(maximumDistanceMM: maximumDistanceMM) }
@@ -113,4 +129,17 @@ public struct LocalizationResult: Codable, Equatable, Sendable {
     public var strictIdentifiedCount: Int
     public var truthCount: Int
     public var predictedCount: Int
+    /// The identification rate and mean distance over the true vertebrae the field of view does not cut (nil in
+    /// evaluations written before schema version 3).
+    public var whole: WholeVertebrae?
+
+    public struct WholeVertebrae: Codable, Equatable, Sendable {
+        /// Hits (VerSe's rule, among all true vertebrae) of whole vertebrae over the whole true vertebrae; NaN when none.
+        @NaNAsNull public var identificationRate: Double
+        public var identifiedCount: Int
+        public var truthCount: Int
+        /// NaN when no whole true vertebra had a prediction of its level.
+        @NaNAsNull public var meanDistanceMM: Double
+        public var distanceCount: Int
+    }
 }

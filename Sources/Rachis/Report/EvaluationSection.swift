@@ -33,6 +33,13 @@ enum EvaluationSection {
             rows.append(Summary(metric: "Localization error, mean", value: l.meanDistanceMM, unit: "mm", count: distance,
                                 rule: "Euclidean distance between the centroids of a ground-truth vertebra and the predicted vertebra of the same level"))
             rows.append(Summary(metric: "Localization error, median", value: l.medianDistanceMM, unit: "mm", count: distance, rule: "as the mean"))
+            if let w = l.whole {
+                rows.append(Summary(metric: "Identification rate, whole vertebrae", value: w.identificationRate, unit: "",
+                                    count: "\(w.identifiedCount) of \(w.truthCount) ground-truth vertebrae the field of view does not cut",
+                                    rule: "as the identification rate, counting only the vertebrae whole in the image (a vertebra cut to a sliver at the edge has a centroid only of its visible part)"))
+                rows.append(Summary(metric: "Localization error, mean, whole vertebrae", value: w.meanDistanceMM, unit: "mm",
+                                    count: "\(w.distanceCount) whole ground-truth vertebrae with a predicted vertebra of their level", rule: "as the mean"))
+            }
         }
         if let c = e.classification {
             let over = "\(c.overall.count) vertebrae paired (\(c.missed) ground-truth vertebrae with a class left unpaired, not counted)"

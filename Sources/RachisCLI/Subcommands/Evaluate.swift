@@ -72,6 +72,13 @@ extension RachisCommand {
                 "identification rate      \(value(a.localization.identificationRate))  (\(a.localization.identifiedCount)/\(a.localization.truthCount) vertebrae, VerSe get_hits)",
                 "  strict rule            \(value(a.localization.strictIdentificationRate))  (\(a.localization.strictIdentifiedCount)/\(a.localization.truthCount), nearest among all true levels)",
                 "localization mean        \(value(a.localization.meanDistanceMM, 2)) mm  (\(a.localization.distanceCount) vertebrae)",
+            ]
+            if let w = a.localization.whole {
+                lines += [
+                    "  whole vertebrae        identification \(value(w.identificationRate)) (\(w.identifiedCount)/\(w.truthCount)), localization \(value(w.meanDistanceMM, 2)) mm  (not cut by the field of view)",
+                ]
+            }
+            lines += [
                 "balanced accuracy        \(value(c.balancedAccuracy))  (\(a.classification.paired) paired, \(a.classification.missed) missed)",
                 "macro AUC                \(value(c.macroAUC))",
                 "ECE                      \(value(c.expectedCalibrationError))",

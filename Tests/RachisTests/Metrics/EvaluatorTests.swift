@@ -50,6 +50,10 @@ enum HandPredictions {
         #expect(a.subjects == Self.subjects.count && e.subjects.map(\.subjectID) == Self.subjects.map(\.id).sorted())
         #expect(a.localization.identificationRate == 1 && a.localization.truthCount == located.count)
         #expect(a.localization.meanDistanceMM == 0 && a.localization.distanceCount == located.count)
+        // The whole-vertebra figures count the vertebrae the field of view does not cut, from the vertebra table.
+        let whole = located.filter { !$0.cutByFieldOfView }
+        try #require(whole.count > 0 && whole.count < located.count)
+        #expect(a.localization.whole?.truthCount == whole.count && a.localization.whole?.identificationRate == 1)
         // Every classed vertebra with a centroid pairs with its copy; classed ones without a centroid are missed.
         let pairable = classed.filter { $0.centroidMM != nil }.count
         #expect(a.classification.paired == pairable && a.classification.missed == classed.count - pairable)
