@@ -56,9 +56,9 @@ public struct LocalizationMetric: Sendable {
         for t in truth {
             let whole = !cutLevels.contains(t.levelID)
             if whole { wholeTruthCount += 1 }
-            if let p = predicted.filter({ $0.levelID == t.levelID }).min(by: { $0.distanceMM(to: t) < $1.distanceMM(to: t) }) {
-                distancesMM.append(p.distanceMM(to: t))
-                if whole { wholeDistancesMM.append(p.distanceMM(to: t)) }
+            if let d = predicted.filter({ $0.levelID == t.levelID }).map({ $0.distanceMM(to: t) }).min() {
+                distancesMM.append(d)
+                if whole { wholeDistancesMM.append(d) }
             }
         }
         let hits = Self.verseHits(predicted: predicted, truth: truth, maximumDistanceMM: maximumDistanceMM)
@@ -102,15 +102,15 @@ public struct LocalizationMetric: Sendable {
         let sorted = distancesMM.sorted()
         let median = sorted.isEmpty ? Double.nan
             : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-        let rate = { (hits: Int) in truthCount == 0 ? Double.nan : Double(hits) / Double(truthCount) }
+        let rate = { (hits: Int, count: Int) in count == 0 ? Double.nan : Double(hits) / Double(count) }
         return LocalizationResult(meanDistanceMM: nanMean(distancesMM).mean, medianDistanceMM: median,
                                   distanceCount: distancesMM.count,
-                                  identificationRate: rate(identified), identifiedCount: identified,
-                                  strictIdentificationRate: rate(identifiedStrict), strictIdentifiedCount: identifiedStrict,
+                                  identificationRate: rate(identified, truthCount), identifiedCount: identified,
+                                  strictIdentificationRate: rate(identifiedStrict, truthCount), strictIdentifiedCount: identifiedStrict,
                                   truthCount: truthCount, predictedCount: predictedCount,
-                                  whole: LocalizationResult.WholeVertebrae(identificationRate: wholeTruthCount == 0 ? .nan : Double(wholeIdentified) / Double(wholeTruthCount),
-                                                        identifiedCount: wholeIdentified, truthCount: wholeTruthCount,
-                                                        meanDistanceMM: nanMean(wholeDistancesMM).mean, distanceCount: wholeDistancesMM.count))
+                                  whole: .init(identificationRate: rate(wholeIdentified, wholeTruthCount), identifiedCount: wholeIdentified,
+                                               truthCount: wholeTruthCount, meanDistanceMM: nanMean(wholeDistancesMM).mean,
+                                               distanceCount: wholeDistancesMM.count))
     }
 
     public mutating func reset() { self = LocalizationMetric(maximumDistanceMM: maximumDistanceMM) }

@@ -66,19 +66,15 @@ extension RachisCommand {
             let a = e.aggregate
             let c = a.classification.overall
             let r = a.references
-            var lines = [
+            var lines: [String] = [
                 "\(a.subjects) subject\(a.subjects == 1 ? "" : "s")",
                 "reference                exact truth (/subjects/<id>/truth) for \(r.truth) subject\(r.truth == 1 ? "" : "s"), labels for \(r.labels)",
                 "identification rate      \(value(a.localization.identificationRate))  (\(a.localization.identifiedCount)/\(a.localization.truthCount) vertebrae, VerSe get_hits)",
                 "  strict rule            \(value(a.localization.strictIdentificationRate))  (\(a.localization.strictIdentifiedCount)/\(a.localization.truthCount), nearest among all true levels)",
                 "localization mean        \(value(a.localization.meanDistanceMM, 2)) mm  (\(a.localization.distanceCount) vertebrae)",
-            ]
-            if let w = a.localization.whole {
-                lines += [
-                    "  whole vertebrae        identification \(value(w.identificationRate)) (\(w.identifiedCount)/\(w.truthCount)), localization \(value(w.meanDistanceMM, 2)) mm  (not cut by the field of view)",
-                ]
-            }
-            lines += [
+            ] + (a.localization.whole.map { w in [
+                "  whole vertebrae        identification \(value(w.identificationRate)) (\(w.identifiedCount)/\(w.truthCount)), localization \(value(w.meanDistanceMM, 2)) mm  (not cut by the field of view)",
+            ] } ?? []) + [
                 "balanced accuracy        \(value(c.balancedAccuracy))  (\(a.classification.paired) paired, \(a.classification.missed) missed)",
                 "macro AUC                \(value(c.macroAUC))",
                 "ECE                      \(value(c.expectedCalibrationError))",

@@ -29,7 +29,7 @@ struct LocalizationMetricTests {
         #expect(alone.aggregate().identifiedCount == 1 && alone.aggregate().strictIdentifiedCount == 0)
     }
 
-    @Test func wholeVertebraeLeaveOutTheCutOnesOnly() {
+    @Test func wholeVertebraeLeaveOutTheCutOnesOnly() throws {
         // T12 whole and found 2 mm off, L1 whole and missed, L2 cut to a sliver and missed, L3 cut and found 4 mm off.
         let truth = [20, 21, 22, 23].map { VertebraPoint(levelID: $0, centroidMM: [0, Double($0 - 20) * 30, 0]) }
         let predicted = [VertebraPoint(levelID: 20, centroidMM: [2, 0, 0]), VertebraPoint(levelID: 23, centroidMM: [4, 90, 0])]
@@ -37,7 +37,7 @@ struct LocalizationMetricTests {
         metric.add(predicted: predicted, truth: truth, cutLevels: [22, 23])
         let result = metric.aggregate()
         #expect(result.identifiedCount == 2 && result.truthCount == 4 && result.meanDistanceMM == 3)
-        let whole = try! #require(result.whole)
+        let whole = try #require(result.whole)
         #expect(whole.identifiedCount == 1 && whole.truthCount == 2 && whole.identificationRate == 0.5)
         #expect(whole.meanDistanceMM == 2 && whole.distanceCount == 1)
         // Cut levels change nothing but the whole-vertebra figures; with none cut they equal the overall ones.
