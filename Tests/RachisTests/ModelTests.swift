@@ -340,6 +340,51 @@ struct ClassificationHeadTests {
         #expect(abs(try target.score(x)[.at(0)].item() - direct.item()) < 1e-5)
     }
 
+    /// With `classifierFeatures: local` a decision depends on the image in its region and within one voxel of it,
+    /// and nowhere else: its input gradient is exactly 0 beyond that rim, and not 0 on it.
+    @Test func localClassifierFeaturesSeeTheRegionAndAOneVoxelRim() throws {
+        var config = tinyConfig()
+        (config.poolImage, config.classifierFeatures) = (true, .local)
+        let model = try SeededTorch.run(16) { try SpineModel(config) }
+        model.eval()
+        let names = model.namedParameters().map(\.name)
+        #expect(names.contains("localFeatures.conv1.weight") && names.contains("localFeatures.conv2.weight"))
+        let image = try SeededTorch.run(17) { try Tensor.randn([1, 2, 8, 8, 8]) }.requiringGrad()
+        let features = try model(image).features
+        // The region: d in 3...4, h in 2...5, w in 3...4.
+        func inBox(_ d: Int, _ h: Int, _ w: Int, grow g: Int) -> Bool {
+            (3 - g...4 + g).contains(d) && (2 - g...5 + g).contains(h) && (3 - g...4 + g).contains(w)
+        }
+        var weights = [Float](repeating: 0, count: 512)
+        for d in 0..<8 { for h in 0..<8 { for w in 0..<8 where inBox(d, h, w, grow: 0) { weights[d * 64 + h * 8 + w] = 1 } } }
+        let mask = try Tensor(weights, shape: [8, 8, 8])
+        let logit = try Torch.withGrad { try model.classify(features: features, image: image, regions: [(0, mask)])[.at(0), .at(1)] }
+        let g = try Torch.gradients(of: logit, wrt: [image])[0].abs().sum(dims: [0, 1]).contiguous().array(Float.self)
+        var rim: Float = 0, beyond: Float = 0
+        for d in 0..<8 { for h in 0..<8 { for w in 0..<8 {
+            let v = g[d * 64 + h * 8 + w]
+            if !inBox(d, h, w, grow: 1) { beyond += v } else if !inBox(d, h, w, grow: 0) { rim += v }
+        } } }
+        #expect(beyond == 0)
+        #expect(rim > 0)
+        // The decoder's features no longer count; Grad-CAM reads the local branch, and the decision target scores
+        // the same logit.
+        #expect(try maxDifference(model.classify(features: features * 3 + 1, image: image, regions: [(0, mask)]),
+                                  model.classify(features: features, image: image, regions: [(0, mask)])) < 1e-6)
+        #expect(model.gradCAMLayers == ["local"])
+        let x = try image.detached()
+        let target = try model.decisionTarget(mask: mask, classIndex: 1, gradCAMLayer: "local")
+        #expect(abs(try target.score(x)[.at(0)].item() - logit.item()) < 1e-5)
+        #expect(throws: AttributionError.unknownLayer("encoder.2", available: ["local"])) {
+            try model.decisionTarget(mask: mask, classIndex: 1, gradCAMLayer: "encoder.2")
+        }
+        var settings = AttributionSettings()
+        (settings.method, settings.gradCAMLayer) = (.gradCAM, "local")
+        let cam = try Attributor(settings: settings).attribute(target, input: x)
+        #expect(cam.shape == [1, 8, 8, 8])
+        #expect(throws: ModelError.imageRequired) { try model.classify(features: features, regions: [(0, mask)]) }
+    }
+
     @Test func bodyClassifierRegionKeepsTheBodyAndLesionVoxelsOfTheVertebra() throws {
         // Structures of 6 voxels: background, body, disc, canal, lesion, posterior elements; the 5th voxel's unknown.
         let structures = try Tensor([0, 1, 2, 3, 4, 5].map(Int64.init), shape: [1, 1, 6])

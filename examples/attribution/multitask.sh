@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The shortcut experiment of docs/attribution.md with the multitask model itself (examples/configs/base.yaml, every
-# head on), as issue 16 asks: two models trained on phantoms whose bright cue in front of each vertebra follows its
-# class 90 % of the time (datasets/shortcut.yaml), one unconstrained and one with the attribution constraint
-# (loss.attribution.weight), both checked on the test set where the cue no longer follows the class
-# (examples/attribution/shortcut-test.yaml): the attribution check on the reference regions, and the classification
-# (balanced accuracy, AUC) of `predict` + `evaluate` on the same subjects.
-#   OUT (default out/attribution-multitask), EPOCHS (24), WEIGHT (1), THREADS (1 each: the two run side by side),
-#   SEED (0), RACHIS (default .build/release/rachis).
+# head on), as issue 16 asks: models trained on phantoms whose bright cue in front of each vertebra follows its
+# class 90 % of the time (datasets/shortcut.yaml): (a) the classifier pooling the decoder's features, unconstrained;
+# (b) the same with the attribution constraint (loss.attribution.weight); (c) the classifier pooling its local
+# branch's features (model.classifierFeatures: local, base.yaml's), no penalty. Each is checked on the test set where
+# the cue no longer follows the class (examples/attribution/shortcut-test.yaml): the attribution check on the
+# reference regions, and the classification (balanced accuracy, AUC) of `predict` + `evaluate` on the same subjects.
+#   OUT (default out/attribution-multitask), EPOCHS (24), WEIGHT (1), THREADS (1 each: the runs go side by side),
+#   SEED (0), RUNS (default "a-unconstrained b-constrained c-local"), RACHIS (default .build/release/rachis).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${OUT:-out/attribution-multitask}"
@@ -25,10 +26,17 @@ train() {  # name extra-settings...
         --config examples/configs/base.yaml --run "$out/$name" --seed "$seed" --threads "$threads" --set train.epochs="$epochs" "$@" \
         2> "$out/$name.train.log"
 }
-train a-unconstrained &
-train b-constrained --set loss.attribution.weight="$weight" &
+runs="${RUNS:-a-unconstrained b-constrained c-local}"
+for name in $runs; do
+    case "$name" in
+        a-unconstrained) train "$name" --set model.classifierFeatures=decoder & ;;
+        b-constrained) train "$name" --set model.classifierFeatures=decoder --set loss.attribution.weight="$weight" & ;;
+        c-local) train "$name" --set model.classifierFeatures=local & ;;
+        *) echo "unknown run $name (a-unconstrained, b-constrained, c-local)" >&2; exit 1 ;;
+    esac
+done
 wait
-for name in a-unconstrained b-constrained; do
+for name in $runs; do
     echo "== $name ($(tail -1 "$out/$name.train.log"))"
     rm -rf "$out/$name.pred"
     rachis predict --checkpoint "$out/$name/checkpoint_best.h5" --data "$out/test.h5" --part all --out "$out/$name.pred" --threads 2 > /dev/null

@@ -29,7 +29,9 @@ public struct AttributionSettings: Codable, Equatable, Sendable {
     public var integratedGradientsSteps = 16
     /// The baseline x₀ of Integrated Gradients and occlusion: a constant (0 is the mean of a z-scored image).
     public var baseline = 0.0
-    /// Grad-CAM's layer: `encoder.N` (encoder level N, 0 full resolution) or `decoder` (the decoder's features).
+    /// Grad-CAM's layer: `encoder.N` (encoder level N, 0 full resolution), `decoder` (the decoder's features) or
+    /// `local` (the classifier's local branch, `model.classifierFeatures: local`; the only layer such a model's
+    /// decisions depend on).
     public var gradCAMLayer = "encoder.2"
     /// Occlusion window and stride [D, H, W] in voxels.
     public var occlusionWindow = [2, 8, 8]
@@ -50,8 +52,8 @@ public struct AttributionSettings: Codable, Equatable, Sendable {
         try check(occlusionWindow.count == 3 && occlusionWindow.allSatisfy { $0 >= 1 }, "occlusionWindow", "expected 3 positive sizes, found \(occlusionWindow)")
         try check(occlusionStride.count == 3 && occlusionStride.allSatisfy { $0 >= 1 }, "occlusionStride", "expected 3 positive sizes, found \(occlusionStride)")
         try check(batch >= 1, "batch", "must be at least 1, found \(batch)")
-        try check(gradCAMLayer == "decoder" || (gradCAMLayer.hasPrefix("encoder.") && Int(gradCAMLayer.dropFirst(8)) != nil),
-                  "gradCAMLayer", "expected encoder.N or decoder, found \(gradCAMLayer)")
+        try check(gradCAMLayer == "decoder" || gradCAMLayer == "local" || (gradCAMLayer.hasPrefix("encoder.") && Int(gradCAMLayer.dropFirst(8)) != nil),
+                  "gradCAMLayer", "expected encoder.N, decoder or local, found \(gradCAMLayer)")
     }
 }
 

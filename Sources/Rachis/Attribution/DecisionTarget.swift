@@ -1,8 +1,11 @@
 import Torch
 
 extension SpineModel {
-    /// The layers Grad-CAM can read: every encoder level and the decoder's output features.
-    public var gradCAMLayers: [String] { (0..<config.stages).map { "encoder.\($0)" } + ["decoder"] }
+    /// The layers Grad-CAM can read: those the class decision depends on. Every encoder level and the decoder's
+    /// output features; with `model.classifierFeatures: local` the local branch alone (`local`).
+    public var gradCAMLayers: [String] {
+        localFeatures != nil ? ["local"] : (0..<config.stages).map { "encoder.\($0)" } + ["decoder"]
+    }
 
     /// One vertebra's class decision as an attribution target: the logit of `classIndex` for the region `mask`
     /// `[D, H, W]` (features pooled inside it, then the classifier), per sample of a batch. The model should be in
@@ -16,13 +19,28 @@ extension SpineModel {
             return try classify(features: features, image: image, regions: regions).select(dim: 1, index: classIndex)
         }
         let score: (Tensor) throws -> Tensor = { x in try logit(self.decoder(self.encode(x)), x) }
+        guard gradCAMLayers.contains(gradCAMLayer) else { throw AttributionError.unknownLayer(gradCAMLayer, available: gradCAMLayers) }
+        if gradCAMLayer == "local", let localFeatures {
+            // The decision reads the local branch and the image only: no encoder or decoder pass is needed.
+            let local: (Tensor) throws -> Tensor = { x in
+                let regions = (0..<x.shape[0]).map { (sample: $0, mask: mask) }
+                return try self.classify(pooledFrom: localFeatures(x), image: x, regions: regions).select(dim: 1, index: classIndex)
+            }
+            return AttributionTarget(score: local, activations: { x in
+                input = try x.detached()
+                return try localFeatures(x).detached().requiringGrad()
+            }, head: { a in
+                let regions = (0..<a.shape[0]).map { (sample: $0, mask: mask) }
+                return try self.classify(pooledFrom: a, image: input, regions: regions).select(dim: 1, index: classIndex)
+            })
+        }
         if gradCAMLayer == "decoder" {
             return AttributionTarget(score: score, activations: { x in
                 input = try x.detached()
                 return try self.decoder(self.encode(x)).detached().requiringGrad()
             }, head: { a in try logit(a, input) })
         }
-        guard gradCAMLayer.hasPrefix("encoder."), let level = Int(gradCAMLayer.dropFirst(8)), (0..<config.stages).contains(level) else {
+        guard gradCAMLayer.hasPrefix("encoder."), let level = Int(gradCAMLayer.dropFirst(8)) else {
             throw AttributionError.unknownLayer(gradCAMLayer, available: gradCAMLayers)
         }
         // Grad-CAM at encoder level k: the levels before k do not depend on it; the later ones are recomputed from it.

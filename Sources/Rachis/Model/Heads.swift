@@ -26,6 +26,29 @@ final class Classifier: Module, @unchecked Sendable {
     }
 }
 
+/// The classification head's local branch (`ModelConfig.ClassifierFeatures.local`): a 3×3×3 convolution of the
+/// image, a leaky ReLU, a 1×1×1 convolution and a leaky ReLU, `featureChannels` wide. No normalisation: a group or
+/// instance norm's statistics would make every voxel's feature depend on the whole image. Each output voxel depends
+/// on the image within one voxel of it, so features pooled inside a region rest on that region and a one-voxel rim.
+final class LocalFeatures: Module, @unchecked Sendable {
+    let conv1: Conv3d
+    let act1: Activation
+    let conv2: Conv3d
+    let act2: Activation
+
+    init(_ config: ModelConfig) throws {
+        conv1 = try Blocks.conv(config.inChannels, config.featureChannels, kernel: 3, padding: 1)
+        act1 = Blocks.activation()
+        conv2 = try Blocks.conv(config.featureChannels, config.featureChannels, kernel: 1)
+        act2 = Blocks.activation()
+    }
+
+    /// `[N, inChannels, D, H, W]` → `[N, featureChannels, D, H, W]`.
+    func callAsFunction(_ image: Tensor) throws -> Tensor {
+        try act2.traced(conv2.traced(act1.traced(conv1.traced(image))))
+    }
+}
+
 /// The classes of the spinal-region head. A level is identified by counting: the head says which vertebrae are
 /// thoracic, lumbar, ..., and `LevelSequenceDecoder` numbers them from the boundaries in view (the thoracolumbar
 /// junction, the sacrum). T13 has a class of its own: a 13th thoracic vertebra looks like T12 except where a cue
@@ -77,7 +100,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case regionMismatch(index: Int, sample: Int, maskShape: [Int], featureShape: [Int])
     /// The classification head was switched off in the config.
     case headDisabled(String)
-    /// A classification head that pools the image (`poolImage`) was not given it.
+    /// A classification head that reads the image (`poolImage`, local features) was not given it.
     case imageRequired
 
     public var description: String {
@@ -88,7 +111,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case let .regionMismatch(index, sample, maskShape, featureShape):
             "region \(index) (sample \(sample)): mask \(maskShape) does not fit features \(featureShape); it needs [D, H, W] and a sample in the batch"
         case let .headDisabled(head): "the \(head) head is switched off in the model config"
-        case .imageRequired: "the classification head pools the input image (model.poolImage): classify needs the image"
+        case .imageRequired: "the classification head reads the input image (model.poolImage or model.classifierFeatures: local): classify needs the image"
         }
     }
 }
@@ -132,18 +155,36 @@ extension SpineModel {
     /// One class decision per vertebra: the features pooled in each region (`pool`), with `config.poolImage` the
     /// input `image` `[N, inChannels, D, H, W]` (normalised, on the features' grid) pooled the same way beside them,
     /// then the classifier MLP. Returns `[V, classes]` logits in the order of `regions`.
+    /// With `config.classifierFeatures` `.local` the pooled features are the local branch's of `image`, and
+    /// `features` only gives the grid.
     public func classify(features: Tensor, image: Tensor? = nil, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
-        guard let classifier else { throw ModelError.headDisabled("classification") }
+        guard classifier != nil else { throw ModelError.headDisabled("classification") }
         if regions.isEmpty { return try Tensor.zeros([0, config.classes], dtype: features.dtype, device: features.device) }
-        var pooled = try pool(features: features, regions: regions)
-        if config.poolImage {
-            guard let image else { throw ModelError.imageRequired }
-            guard image.rank == 5, image.shape[1] == config.inChannels, Array(image.shape[2...]) == Array(features.shape[2...]) else {
-                throw ModelError.inputShape(shape: image.shape, expected: "the image [N, \(config.inChannels), \(features.shape[2...].map(String.init).joined(separator: ", "))] on the features' grid")
-            }
-            pooled = try Tensor.cat([pooled, pool(features: image.to(features.dtype), regions: regions)], dim: 1)
+        let image = try classifierImage(image, grid: features)
+        return try classify(pooledFrom: localFeatures.map { try $0(image!.to(features.dtype)) } ?? features, image: image, regions: regions)
+    }
+
+    /// The classifier MLP over `source` (the decoder's or the local branch's features, `[N, F, D, H, W]`) pooled in
+    /// each region, with `config.poolImage` the image pooled beside them: the one place both paths of
+    /// `classify(features:image:regions:)` and a Grad-CAM target on the local branch meet.
+    func classify(pooledFrom source: Tensor, image: Tensor?, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
+        guard let classifier else { throw ModelError.headDisabled("classification") }
+        var pooled = try pool(features: source, regions: regions)
+        if config.poolImage, let image {
+            pooled = try Tensor.cat([pooled, pool(features: image.to(source.dtype), regions: regions)], dim: 1)
         }
         return try classifier(pooled)
+    }
+
+    /// The image the classification head reads (with `poolImage` or local features), checked against the grid of
+    /// `grid` (`[N, F, D, H, W]`); nil when the head reads none.
+    func classifierImage(_ image: Tensor?, grid: Tensor) throws -> Tensor? {
+        guard config.poolImage || config.classifierFeatures == .local else { return nil }
+        guard let image else { throw ModelError.imageRequired }
+        guard image.rank == 5, image.shape[1] == config.inChannels, Array(image.shape[2...]) == Array(grid.shape[2...]) else {
+            throw ModelError.inputShape(shape: image.shape, expected: "the image [N, \(config.inChannels), \(grid.shape[2...].map(String.init).joined(separator: ", "))] on the features' grid")
+        }
+        return image
     }
 
     /// The voxels of a vertebra's region `region` `[D, H, W]` that the classification head pools

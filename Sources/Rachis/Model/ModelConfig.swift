@@ -36,6 +36,17 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
         public var isBody: Bool { self != .vertebra }
     }
 
+    /// What the classification head pools inside a vertebra beside the image (`poolImage`).
+    public enum ClassifierFeatures: String, Codable, Sendable, CaseIterable {
+        /// The segmentation decoder's output features (`ModelOutput.features`): every voxel's feature sees most of
+        /// the input through the U-Net, so a decision can rest on evidence outside its vertebra.
+        case decoder
+        /// Features of the classifier's own local branch (`LocalFeatures`): a 3×3×3 convolution of the input image
+        /// and a 1×1×1 one, with no normalisation, so that each voxel's feature depends on the image within one
+        /// voxel of it. A decision then rests on its region and a one-voxel rim, by construction.
+        case local
+    }
+
     /// Which voxels of a labelled vertebra the spinal-region head pools in training. At inference it pools the
     /// decoded region: the voxels nearest the vertebra's candidate that the segmentation calls vertebral bone.
     public enum RegionTrainingVoxels: String, Codable, Sendable, CaseIterable {
@@ -102,13 +113,16 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
     /// The voxels of each labelled vertebra the spinal-region head pools in training. Written configs without it
     /// pool the whole vertebra.
     public var regionTrainingVoxels = RegionTrainingVoxels.vertebra
+    /// The features the classification head pools: the decoder's, or its own local branch's (`featureChannels`
+    /// wide). Written configs without it pool the decoder's.
+    public var classifierFeatures = ClassifierFeatures.decoder
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case inChannels, structureClasses, classes, width, stages, blocksPerStage, channelMultiplier, norm, normGroups,
              dropout, spacingMM, heads, classifierHidden, classifierDropout, pooling, featureChannels, poolImage,
-             classifierRegion, regionLateral, regionTrainingVoxels
+             classifierRegion, regionLateral, regionTrainingVoxels, classifierFeatures
     }
 
     /// Width of the pooled per-vertebra decoder features.

@@ -8,7 +8,7 @@ import Torch
 /// Parameter names are the property paths, and are the checkpoint keys: `encoder.stem.conv.weight`,
 /// `encoder.stages.1.down.weight`, `encoder.stages.0.blocks.0.conv1.weight`, `decoder.stages.0.up.conv.weight`
 /// (level 1 → 0), `decoder.stages.0.block.projection.weight`, `segmentation.weight`, `localization.weight`,
-/// `identification.weight`, `spinalRegions.hidden.weight`, `classifier.hidden.weight`, `autoencoder.stages.0.block.conv1.weight`,
+/// `identification.weight`, `spinalRegions.hidden.weight`, `classifier.hidden.weight`, `localFeatures.conv1.weight`, `autoencoder.stages.0.block.conv1.weight`,
 /// `autoencoder.output.weight`. Switched-off heads have no parameters.
 public final class SpineModel: Module, @unchecked Sendable {
     public let config: ModelConfig
@@ -21,6 +21,8 @@ public final class SpineModel: Module, @unchecked Sendable {
     let identification: Conv3d?
     let spinalRegions: Classifier?
     let classifier: Classifier?
+    /// The classifier's local branch (`model.classifierFeatures: local`).
+    let localFeatures: LocalFeatures?
     let autoencoder: AutoencoderDecoder?
 
     /// Builds the model from a validated config (drawing initial weights from libtorch's generator).
@@ -36,6 +38,7 @@ public final class SpineModel: Module, @unchecked Sendable {
         identification = heads.identification ? try Conv3d(f, LevelIndex.count, kernel: 1) : nil
         spinalRegions = heads.identification ? try Classifier(config, inputs: config.regionFeatures, outputs: SpinalRegion.count) : nil
         classifier = heads.classification ? try Classifier(config, inputs: config.classifierInputs, outputs: config.classes) : nil
+        localFeatures = heads.classification && config.classifierFeatures == .local ? try LocalFeatures(config) : nil
         autoencoder = heads.autoencoder ? try AutoencoderDecoder(config) : nil
     }
 

@@ -2266,6 +2266,13 @@ extension JSONSchema {
           ],
           "description": "The voxels of each labelled vertebra the spinal-region head pools in training: all of them, or those the segmentation calls vertebral bone (body, lesion, posterior elements), as inference pools the decoded region (a vertebra with none keeps all)."
         },
+        "classifierFeatures": {
+          "enum": [
+            "decoder",
+            "local"
+          ],
+          "description": "The features the classification head pools inside each vertebra: the segmentation decoder's (each voxel's feature sees most of the image), or its own local branch's (a 3x3x3 and a 1x1x1 convolution of the image, no normalisation: each voxel's feature depends on the image within one voxel, so a decision rests on its region and a one-voxel rim)."
+        },
         "poolImage": {
           "type": "boolean",
           "description": "The classification head also pools the normalised input image's channels inside each vertebra (as pooling pools the features), beside the decoder features."
