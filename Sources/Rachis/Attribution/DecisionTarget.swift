@@ -22,17 +22,14 @@ extension SpineModel {
         guard gradCAMLayers.contains(gradCAMLayer) else { throw AttributionError.unknownLayer(gradCAMLayer, available: gradCAMLayers) }
         if gradCAMLayer == "local", let localFeatures {
             // The decision reads the local branch and the image only: no encoder or decoder pass is needed.
-            let local: (Tensor) throws -> Tensor = { x in
-                let regions = (0..<x.shape[0]).map { (sample: $0, mask: mask) }
-                return try self.classify(pooledFrom: localFeatures(x), image: x, regions: regions).select(dim: 1, index: classIndex)
+            func localLogit(_ a: Tensor, _ image: Tensor?) throws -> Tensor {
+                let regions = (0..<a.shape[0]).map { (sample: $0, mask: mask) }
+                return try classify(pooledFrom: a, image: image, regions: regions).select(dim: 1, index: classIndex)
             }
-            return AttributionTarget(score: local, activations: { x in
+            return AttributionTarget(score: { x in try localLogit(localFeatures(x), x) }, activations: { x in
                 input = try x.detached()
                 return try localFeatures(x).detached().requiringGrad()
-            }, head: { a in
-                let regions = (0..<a.shape[0]).map { (sample: $0, mask: mask) }
-                return try self.classify(pooledFrom: a, image: input, regions: regions).select(dim: 1, index: classIndex)
-            })
+            }, head: { a in try localLogit(a, input) })
         }
         if gradCAMLayer == "decoder" {
             return AttributionTarget(score: score, activations: { x in

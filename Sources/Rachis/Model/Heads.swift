@@ -161,7 +161,9 @@ extension SpineModel {
         guard classifier != nil else { throw ModelError.headDisabled("classification") }
         if regions.isEmpty { return try Tensor.zeros([0, config.classes], dtype: features.dtype, device: features.device) }
         let image = try classifierImage(image, grid: features)
-        return try classify(pooledFrom: localFeatures.map { try $0(image!.to(features.dtype)) } ?? features, image: image, regions: regions)
+        var source = features
+        if let localFeatures, let image { source = try localFeatures(image.to(features.dtype)) }
+        return try classify(pooledFrom: source, image: image, regions: regions)
     }
 
     /// The classifier MLP over `source` (the decoder's or the local branch's features, `[N, F, D, H, W]`) pooled in
