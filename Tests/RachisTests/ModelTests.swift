@@ -385,6 +385,80 @@ struct ClassificationHeadTests {
         #expect(throws: ModelError.imageRequired) { try model.classify(features: features, regions: [(0, mask)]) }
     }
 
+    /// With `classifierFeatures: localInside` a decision depends on the image inside its region alone: its input
+    /// gradient is exactly 0 outside the region (the rim included) and not 0 inside. The branch on each region's
+    /// bounding box gives what the branch on the whole volume, zeroed outside the region, gives (computed here
+    /// apart); an empty region pools to zeros; Grad-CAM's `local` target scores the same logit.
+    @Test func localInsideClassifierFeaturesSeeTheRegionAlone() throws {
+        var config = tinyConfig()
+        (config.poolImage, config.classifierFeatures) = (true, .localInside)
+        let model = try SeededTorch.run(16) { try SpineModel(config) }
+        model.eval()
+        let image = try SeededTorch.run(17) { try Tensor.randn([2, 2, 8, 8, 8]) }.requiringGrad()
+        let features = try model(image).features
+        // A box in sample 1 (d 3...4, h 2...5, w 3...4) and, in sample 0, a soft L-shaped region at a corner of the
+        // volume, whose bounding box holds voxels outside it.
+        func inBox(_ d: Int, _ h: Int, _ w: Int) -> Bool { (3...4).contains(d) && (2...5).contains(h) && (3...4).contains(w) }
+        func inCorner(_ d: Int, _ h: Int, _ w: Int) -> Bool { d < 2 && h >= 5 && w < 3 && !(d == 1 && h == 5) }
+        var box = [Float](repeating: 0, count: 512), corner = box
+        for d in 0..<8 { for h in 0..<8 { for w in 0..<8 {
+            if inBox(d, h, w) { box[d * 64 + h * 8 + w] = 1 }
+            if inCorner(d, h, w) { corner[d * 64 + h * 8 + w] = d == 0 ? 1 : 0.3 }
+        } } }
+        let regions = [(sample: 1, mask: try Tensor(box, shape: [8, 8, 8])), (sample: 0, mask: try Tensor(corner, shape: [8, 8, 8])),
+                       (sample: 0, mask: try Tensor.zeros([8, 8, 8]))]
+        let logits = try Torch.withGrad { try model.classify(features: features, image: image, regions: regions) }
+        let g = try Torch.gradients(of: logits[.at(0), .at(1)], wrt: [image])[0].abs().sum(dims: [1]).contiguous().array(Float.self)
+        var inside: Float = 0, outside: Float = 0
+        for d in 0..<8 { for h in 0..<8 { for w in 0..<8 {
+            let v = g[512 + d * 64 + h * 8 + w]
+            if inBox(d, h, w) { inside += v } else { outside += v }
+        } } }
+        #expect(outside == 0 && g[..<512].allSatisfy { $0 == 0 })
+        #expect(inside > 0)
+        let again = try Torch.withGrad { try model.classify(features: features, image: image, regions: regions) }
+        let gc = try Torch.gradients(of: again[.at(1), .at(0)], wrt: [image])[0].abs().sum(dims: [1]).contiguous().array(Float.self)
+        #expect(gc[512...].allSatisfy { $0 == 0 })
+        for d in 0..<8 { for h in 0..<8 { for w in 0..<8 {
+            let v = gc[d * 64 + h * 8 + w]
+            #expect(inCorner(d, h, w) ? v > 0 : v == 0, "voxel \(d), \(h), \(w)")
+        } } }
+        // The same decisions from the branch on each whole volume, zeroed outside the region.
+        let branch = try #require(model.localFeatures)
+        let x = try image.detached()
+        for (index, region) in regions.enumerated() {
+            let masked = try x[.range(region.sample, region.sample + 1)] * region.mask.gt(0).to(.float32)
+            let pooled = try SpineModel.pool(features: branch(masked), regions: [(0, region.mask)], pooling: config.pooling)
+            let expected = try model.classify(pooled: pooled, image: x[.range(region.sample, region.sample + 1)], regions: [(0, region.mask)])
+            #expect(try maxDifference(logits[.range(index, index + 1)], expected) < 1e-5)
+        }
+        let pooledInside = try model.poolInside(branch, image: x, regions: regions)
+        #expect(pooledInside.shape == [3, config.featureChannels * 2])
+        #expect(try pooledInside[.at(2)].abs().max().item() == 0)
+        #expect(try model.poolInside(branch, image: x, regions: [regions[2]]).abs().max().item() == 0)
+        // The decision target, by gradient and by Grad-CAM's local layer, scores the same logit.
+        let target = try model.decisionTarget(mask: regions[0].mask, classIndex: 1, gradCAMLayer: "local")
+        let one = try x[.range(1, 2)]
+        #expect(abs(try target.score(one)[.at(0)].item() - logits[.at(0), .at(1)].item()) < 1e-5)
+        let activations = try #require(target.activations), head = try #require(target.head)
+        #expect(abs(try head(activations(one))[.at(0)].item() - logits[.at(0), .at(1)].item()) < 1e-5)
+        // Grad-CAM's map of each class lies inside the region: the branch's activations outside it are not read.
+        var settings = AttributionSettings()
+        (settings.method, settings.gradCAMLayer) = (.gradCAM, "local")
+        var camInside: Float = 0
+        for classIndex in 0..<3 {
+            let t = try model.decisionTarget(mask: regions[0].mask, classIndex: classIndex, gradCAMLayer: "local")
+            let cam = try Attributor(settings: settings).attribute(t, input: one).contiguous().array(Float.self)
+            for d in 0..<8 { for h in 0..<8 { for w in 0..<8 {
+                if inBox(d, h, w) { camInside += cam[d * 64 + h * 8 + w] } else { #expect(cam[d * 64 + h * 8 + w] == 0) }
+            } } }
+        }
+        #expect(camInside > 0)
+        #expect(throws: ModelError.regionMismatch(index: 0, sample: 2, maskShape: [8, 8, 8], featureShape: [2, 2, 8, 8, 8])) {
+            try model.classify(features: features, image: x, regions: [(2, regions[0].mask)])
+        }
+    }
+
     @Test func bodyClassifierRegionKeepsTheBodyAndLesionVoxelsOfTheVertebra() throws {
         // Structures of 6 voxels: background, body, disc, canal, lesion, posterior elements; the 5th voxel's unknown.
         let structures = try Tensor([0, 1, 2, 3, 4, 5].map(Int64.init), shape: [1, 1, 6])

@@ -30,7 +30,7 @@ public struct AttributionSettings: Codable, Equatable, Sendable {
     /// The baseline x₀ of Integrated Gradients and occlusion: a constant (0 is the mean of a z-scored image).
     public var baseline = 0.0
     /// Grad-CAM's layer: `encoder.N` (encoder level N, 0 full resolution), `decoder` (the decoder's features) or
-    /// `local` (the classifier's local branch, `model.classifierFeatures: local`; the only layer such a model's
+    /// `local` (the classifier's local branch, `model.classifierFeatures: local` or `localInside`; the only layer such a model's
     /// decisions depend on).
     public var gradCAMLayer = "encoder.2"
     /// Occlusion window and stride [D, H, W] in voxels.

@@ -2,7 +2,7 @@ import Torch
 
 extension SpineModel {
     /// The layers Grad-CAM can read: those the class decision depends on. Every encoder level and the decoder's
-    /// output features; with `model.classifierFeatures: local` the local branch alone (`local`).
+    /// output features; with `model.classifierFeatures: local` or `localInside` the local branch alone (`local`).
     public var gradCAMLayers: [String] {
         localFeatures != nil ? ["local"] : (0..<config.stages).map { "encoder.\($0)" } + ["decoder"]
     }
@@ -18,17 +18,24 @@ extension SpineModel {
             let regions = (0..<features.shape[0]).map { (sample: $0, mask: mask) }
             return try classify(features: features, image: image, regions: regions).select(dim: 1, index: classIndex)
         }
-        let score: (Tensor) throws -> Tensor = { x in try logit(self.decoder(self.encode(x)), x) }
+        // A classifier on its local branch reads the image alone (the features only give the grid): no encoder or
+        // decoder pass is needed.
+        let score: (Tensor) throws -> Tensor = localFeatures != nil ? { x in try logit(x, x) } : { x in try logit(self.decoder(self.encode(x)), x) }
         guard gradCAMLayers.contains(gradCAMLayer) else { throw AttributionError.unknownLayer(gradCAMLayer, available: gradCAMLayers) }
         if gradCAMLayer == "local", let localFeatures {
-            // The decision reads the local branch and the image only: no encoder or decoder pass is needed.
             func localLogit(_ a: Tensor, _ image: Tensor?) throws -> Tensor {
                 let regions = (0..<a.shape[0]).map { (sample: $0, mask: mask) }
                 return try classify(pooledFrom: a, image: image, regions: regions).select(dim: 1, index: classIndex)
             }
-            return AttributionTarget(score: { x in try localLogit(localFeatures(x), x) }, activations: { x in
+            // With `localInside` the branch reads the image inside the region alone, as `classify` does, and its
+            // activations are those inside the region: the ones `classify` computes (on the region's bounding box)
+            // and pools. Elsewhere the branch's biases alone would light the map.
+            let inside = config.classifierFeatures == .localInside ? try mask.gt(0).to(.float32) : nil
+            return AttributionTarget(score: score, activations: { x in
                 input = try x.detached()
-                return try localFeatures(x).detached().requiringGrad()
+                guard let inside else { return try localFeatures(x).detached().requiringGrad() }
+                let support = try inside.to(x.dtype)
+                return try (localFeatures(x * support) * support).detached().requiringGrad()
             }, head: { a in try localLogit(a, input) })
         }
         if gradCAMLayer == "decoder" {

@@ -111,7 +111,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case let .regionMismatch(index, sample, maskShape, featureShape):
             "region \(index) (sample \(sample)): mask \(maskShape) does not fit features \(featureShape); it needs [D, H, W] and a sample in the batch"
         case let .headDisabled(head): "the \(head) head is switched off in the model config"
-        case .imageRequired: "the classification head reads the input image (model.poolImage or model.classifierFeatures: local): classify needs the image"
+        case .imageRequired: "the classification head reads the input image (model.poolImage or model.classifierFeatures: local or localInside): classify needs the image"
         }
     }
 }
@@ -155,33 +155,92 @@ extension SpineModel {
     /// One class decision per vertebra: the features pooled in each region (`pool`), with `config.poolImage` the
     /// input `image` `[N, inChannels, D, H, W]` (normalised, on the features' grid) pooled the same way beside them,
     /// then the classifier MLP. Returns `[V, classes]` logits in the order of `regions`.
-    /// With `config.classifierFeatures` `.local` the pooled features are the local branch's of `image`, and
-    /// `features` only gives the grid.
+    /// With `config.classifierFeatures` `.local` the pooled features are the local branch's of `image`, with
+    /// `.localInside` the local branch's of `image` inside each region alone (`poolInside`), and `features` only
+    /// gives the grid.
     public func classify(features: Tensor, image: Tensor? = nil, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
         guard classifier != nil else { throw ModelError.headDisabled("classification") }
         if regions.isEmpty { return try Tensor.zeros([0, config.classes], dtype: features.dtype, device: features.device) }
-        let image = try classifierImage(image, grid: features)
-        var source = features
-        if let localFeatures, let image { source = try localFeatures(image.to(features.dtype)) }
-        return try classify(pooledFrom: source, image: image, regions: regions)
+        let image = try classifierImage(image, grid: features)?.to(features.dtype)
+        guard let localFeatures, let image else { return try classify(pooledFrom: features, image: image, regions: regions) }
+        if config.classifierFeatures == .localInside {
+            return try classify(pooled: poolInside(localFeatures, image: image, regions: regions), image: image, regions: regions)
+        }
+        return try classify(pooledFrom: localFeatures(image), image: image, regions: regions)
     }
 
     /// The classifier MLP over `source` (the decoder's or the local branch's features, `[N, F, D, H, W]`) pooled in
     /// each region, with `config.poolImage` the image pooled beside them: the one place both paths of
     /// `classify(features:image:regions:)` and a Grad-CAM target on the local branch meet.
     func classify(pooledFrom source: Tensor, image: Tensor?, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
+        try classify(pooled: pool(features: source, regions: regions), image: image, regions: regions)
+    }
+
+    /// The classifier MLP over per-region features `pooled` `[V, pooledFeatures]`, with `config.poolImage` the image
+    /// pooled in each region beside them.
+    func classify(pooled: Tensor, image: Tensor?, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
         guard let classifier else { throw ModelError.headDisabled("classification") }
-        var pooled = try pool(features: source, regions: regions)
+        var pooled = pooled
         if config.poolImage, let image {
-            pooled = try Tensor.cat([pooled, pool(features: image.to(source.dtype), regions: regions)], dim: 1)
+            pooled = try Tensor.cat([pooled, pool(features: image.to(pooled.dtype), regions: regions)], dim: 1)
         }
         return try classifier(pooled)
+    }
+
+    /// `branch` over each region's own voxels of `image` `[N, C, D, H, W]` (every voxel of weight 0 in the region's
+    /// mask set to 0), pooled in the region (`pool`): `[V, F · multiplier]`, the zero vector for an empty region. The
+    /// branch runs once, on a batch of windows of one size, each holding its region's bounding box: with the image
+    /// zero outside the region, the convolutions' zero padding at a window's faces gives what they give on the whole
+    /// volume.
+    func poolInside(_ branch: LocalFeatures, image: Tensor, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
+        let shape = image.shape
+        let boxes = try regions.enumerated().map { index, region in
+            guard shape.count == 5, (0..<shape[0]).contains(region.sample), region.mask.shape == Array(shape[2...]) else {
+                throw ModelError.regionMismatch(index: index, sample: region.sample, maskShape: region.mask.shape, featureShape: shape)
+            }
+            return try Self.boundingBox(region.mask)
+        }
+        let width = config.featureChannels * config.pooling.multiplier
+        let size = (0..<3).map { axis in boxes.compactMap { $0?[axis].count }.max() ?? 0 }
+        var windows: [Tensor] = [], masks: [Tensor] = []
+        for (region, box) in zip(regions, boxes) {
+            guard let box else { continue }
+            let ranges = (0..<3).map { axis -> TensorIndex in
+                let start = min(box[axis].lowerBound, shape[2 + axis] - size[axis])
+                return .range(start, start + size[axis])
+            }
+            let mask = try region.mask[ranges[0], ranges[1], ranges[2]]
+            windows.append(try image[.at(region.sample), .all, ranges[0], ranges[1], ranges[2]] * mask.gt(0).to(image.dtype))
+            masks.append(mask)
+        }
+        let zero = try Tensor.zeros([width], dtype: image.dtype, device: image.device)
+        guard !windows.isEmpty else { return try Tensor.stack(regions.map { _ in zero }) }
+        let pooled = try Self.pool(features: branch(Tensor.stack(windows)), regions: masks.enumerated().map { ($0.offset, $0.element) },
+                                   pooling: config.pooling)
+        if windows.count == regions.count { return pooled }
+        var next = 0
+        return try Tensor.stack(boxes.map { box in
+            guard box != nil else { return zero }
+            defer { next += 1 }
+            return try pooled[.at(next)]
+        })
+    }
+
+    /// The smallest box (`[D, H, W]` ranges) holding every voxel of `mask` `[D, H, W]` above 0; nil when none is.
+    static func boundingBox(_ mask: Tensor) throws -> [Range<Int>]? {
+        var box: [Range<Int>] = []
+        for dim in 0..<3 {
+            let profile = try mask.gt(0).to(.float32).sum(dims: (0..<3).filter { $0 != dim }).contiguous().array(Float.self)
+            guard let first = profile.firstIndex(where: { $0 > 0 }), let last = profile.lastIndex(where: { $0 > 0 }) else { return nil }
+            box.append(first..<(last + 1))
+        }
+        return box
     }
 
     /// The image the classification head reads (with `poolImage` or local features), checked against the grid of
     /// `grid` (`[N, F, D, H, W]`); nil when the head reads none.
     func classifierImage(_ image: Tensor?, grid: Tensor) throws -> Tensor? {
-        guard config.poolImage || config.classifierFeatures == .local else { return nil }
+        guard config.poolImage || config.classifierFeatures.readsLocalBranch else { return nil }
         guard let image else { throw ModelError.imageRequired }
         guard image.rank == 5, image.shape[1] == config.inChannels, Array(image.shape[2...]) == Array(grid.shape[2...]) else {
             throw ModelError.inputShape(shape: image.shape, expected: "the image [N, \(config.inChannels), \(grid.shape[2...].map(String.init).joined(separator: ", "))] on the features' grid")

@@ -45,6 +45,14 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
         /// and a 1×1×1 one, with no normalisation, so that each voxel's feature depends on the image within one
         /// voxel of it. A decision then rests on its region and a one-voxel rim, by construction.
         case local
+        /// The local branch over each region's own voxels alone: the image is zero outside the region (its voxels
+        /// of weight above 0) before the convolutions, so that a decision rests on the voxels of its region and on
+        /// nothing else, by construction (no rim: the one-voxel rim of `local` is disc and soft tissue, and gradient
+        /// x input put half of a thoracic decision's evidence there).
+        case localInside
+
+        /// Whether the classifier reads its own local branch (`LocalFeatures`) rather than the decoder's features.
+        public var readsLocalBranch: Bool { self != .decoder }
     }
 
     /// Which voxels of a labelled vertebra the spinal-region head pools in training. At inference it pools the

@@ -21,7 +21,7 @@ public final class SpineModel: Module, @unchecked Sendable {
     let identification: Conv3d?
     let spinalRegions: Classifier?
     let classifier: Classifier?
-    /// The classifier's local branch (`model.classifierFeatures: local`).
+    /// The classifier's local branch (`model.classifierFeatures: local` or `localInside`).
     let localFeatures: LocalFeatures?
     let autoencoder: AutoencoderDecoder?
 
@@ -38,7 +38,7 @@ public final class SpineModel: Module, @unchecked Sendable {
         identification = heads.identification ? try Conv3d(f, LevelIndex.count, kernel: 1) : nil
         spinalRegions = heads.identification ? try Classifier(config, inputs: config.regionFeatures, outputs: SpinalRegion.count) : nil
         classifier = heads.classification ? try Classifier(config, inputs: config.classifierInputs, outputs: config.classes) : nil
-        localFeatures = heads.classification && config.classifierFeatures == .local ? try LocalFeatures(config) : nil
+        localFeatures = heads.classification && config.classifierFeatures.readsLocalBranch ? try LocalFeatures(config) : nil
         autoencoder = heads.autoencoder ? try AutoencoderDecoder(config) : nil
     }
 

@@ -2269,9 +2269,10 @@ extension JSONSchema {
         "classifierFeatures": {
           "enum": [
             "decoder",
-            "local"
+            "local",
+            "localInside"
           ],
-          "description": "The features the classification head pools inside each vertebra: the segmentation decoder's (each voxel's feature sees most of the image), or its own local branch's (a 3x3x3 and a 1x1x1 convolution of the image, no normalisation: each voxel's feature depends on the image within one voxel, so a decision rests on its region and a one-voxel rim)."
+          "description": "The features the classification head pools inside each vertebra: the segmentation decoder's (each voxel's feature sees most of the image), its own local branch's (local: a 3x3x3 and a 1x1x1 convolution of the image, no normalisation: each voxel's feature depends on the image within one voxel, so a decision rests on its region and a one-voxel rim), or the local branch's over the image inside each region alone (localInside: zero outside the region, so a decision rests on its region's voxels and nothing else)."
         },
         "poolImage": {
           "type": "boolean",

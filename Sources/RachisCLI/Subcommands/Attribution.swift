@@ -56,7 +56,7 @@ extension RachisCommand.Attribution {
         @Option(help: "Baseline value of Integrated Gradients and occlusion (0 is the mean of the z-scored image).")
         var baseline = 0.0
 
-        @Option(help: "Grad-CAM layer: encoder.N or decoder (local for a model whose classifier reads local features, model.classifierFeatures: local).")
+        @Option(help: "Grad-CAM layer: encoder.N or decoder (local for a model whose classifier reads local features, model.classifierFeatures: local or localInside).")
         var layer = "encoder.2"
 
         @Option(help: "Occlusion window D,H,W in voxels.")
