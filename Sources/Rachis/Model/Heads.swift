@@ -133,9 +133,7 @@ extension SpineModel {
         let shape = features.shape
         var flat: [Int: Tensor] = [:]
         let pooled = try regions.enumerated().map { index, region in
-            guard shape.count == 5, (0..<shape[0]).contains(region.sample), region.mask.shape == Array(shape[2...]) else {
-                throw ModelError.regionMismatch(index: index, sample: region.sample, maskShape: region.mask.shape, featureShape: shape)
-            }
+            try Self.checkRegion(region, index: index, in: shape)
             let f = try flat[region.sample] ?? features[.at(region.sample)].reshape([shape[1], -1])
             flat[region.sample] = f
             let weights = try region.mask.reshape([-1])
@@ -150,6 +148,14 @@ extension SpineModel {
         }
         if pooled.isEmpty { return try Tensor.zeros([0, (shape.count == 5 ? shape[1] : 0) * pooling.multiplier], dtype: features.dtype, device: features.device) }
         return try Tensor.stack(pooled)
+    }
+
+    /// Throws `regionMismatch` unless `region` fits a `[N, C, D, H, W]` tensor of `shape`: a sample in the batch and a
+    /// `[D, H, W]` mask.
+    static func checkRegion(_ region: (sample: Int, mask: Tensor), index: Int, in shape: [Int]) throws {
+        guard shape.count == 5, (0..<shape[0]).contains(region.sample), region.mask.shape == Array(shape[2...]) else {
+            throw ModelError.regionMismatch(index: index, sample: region.sample, maskShape: region.mask.shape, featureShape: shape)
+        }
     }
 
     /// One class decision per vertebra: the features pooled in each region (`pool`), with `config.poolImage` the
@@ -194,43 +200,32 @@ extension SpineModel {
     /// volume.
     func poolInside(_ branch: LocalFeatures, image: Tensor, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
         let shape = image.shape
-        let boxes = try regions.enumerated().map { index, region in
-            guard shape.count == 5, (0..<shape[0]).contains(region.sample), region.mask.shape == Array(shape[2...]) else {
-                throw ModelError.regionMismatch(index: index, sample: region.sample, maskShape: region.mask.shape, featureShape: shape)
-            }
-            return try Self.boundingBox(region.mask)
+        let supports = try regions.enumerated().map { index, region in
+            try Self.checkRegion(region, index: index, in: shape)
+            return try region.mask.gt(0).to(image.dtype)
         }
-        let width = config.featureChannels * config.pooling.multiplier
-        let size = (0..<3).map { axis in boxes.compactMap { $0?[axis].count }.max() ?? 0 }
-        var windows: [Tensor] = [], masks: [Tensor] = []
-        for (region, box) in zip(regions, boxes) {
-            guard let box else { continue }
+        // An empty region has no box: its window (at the origin) holds no voxel of it, and `pool` gives it zeros.
+        let boxes = try supports.map(Self.boundingBox)
+        let size = (0..<3).map { axis in max(1, boxes.compactMap { $0?[axis].count }.max() ?? 0) }
+        let cut = try regions.indices.map { i in
+            let (region, support) = (regions[i], supports[i])
             let ranges = (0..<3).map { axis -> TensorIndex in
-                let start = min(box[axis].lowerBound, shape[2 + axis] - size[axis])
+                let start = min(boxes[i]?[axis].lowerBound ?? 0, shape[2 + axis] - size[axis])
                 return .range(start, start + size[axis])
             }
-            let mask = try region.mask[ranges[0], ranges[1], ranges[2]]
-            windows.append(try image[.at(region.sample), .all, ranges[0], ranges[1], ranges[2]] * mask.gt(0).to(image.dtype))
-            masks.append(mask)
+            let window = try image[.at(region.sample), .all, ranges[0], ranges[1], ranges[2]] * support[ranges[0], ranges[1], ranges[2]]
+            return (window: window, mask: try region.mask[ranges[0], ranges[1], ranges[2]])
         }
-        let zero = try Tensor.zeros([width], dtype: image.dtype, device: image.device)
-        guard !windows.isEmpty else { return try Tensor.stack(regions.map { _ in zero }) }
-        let pooled = try Self.pool(features: branch(Tensor.stack(windows)), regions: masks.enumerated().map { ($0.offset, $0.element) },
-                                   pooling: config.pooling)
-        if windows.count == regions.count { return pooled }
-        var next = 0
-        return try Tensor.stack(boxes.map { box in
-            guard box != nil else { return zero }
-            defer { next += 1 }
-            return try pooled[.at(next)]
-        })
+        return try Self.pool(features: branch(Tensor.stack(cut.map(\.window))), regions: cut.enumerated().map { ($0.offset, $0.element.mask) },
+                             pooling: config.pooling)
     }
 
-    /// The smallest box (`[D, H, W]` ranges) holding every voxel of `mask` `[D, H, W]` above 0; nil when none is.
-    static func boundingBox(_ mask: Tensor) throws -> [Range<Int>]? {
+    /// The smallest box (`[D, H, W]` ranges) holding every voxel of `support` `[D, H, W]` above 0; nil when none is.
+    static func boundingBox(_ support: Tensor) throws -> [Range<Int>]? {
+        let inside = try support.gt(0).to(.float32)
         var box: [Range<Int>] = []
         for dim in 0..<3 {
-            let profile = try mask.gt(0).to(.float32).sum(dims: (0..<3).filter { $0 != dim }).contiguous().array(Float.self)
+            let profile = try inside.sum(dims: (0..<3).filter { $0 != dim }).contiguous().array(Float.self)
             guard let first = profile.firstIndex(where: { $0 > 0 }), let last = profile.lastIndex(where: { $0 > 0 }) else { return nil }
             box.append(first..<(last + 1))
         }
