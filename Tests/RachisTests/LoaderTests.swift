@@ -46,7 +46,7 @@ struct LoaderFixture {
 
     static var noAugmentation: LoaderConfig.Probability {
         var p = LoaderConfig.Probability()
-        (p.intensityScale, p.intensityShift, p.gamma, p.noise, p.rotation, p.flip) = (0, 0, 0, 0, 0, 0)
+        (p.intensityScale, p.intensityShift, p.gamma, p.noise, p.blur, p.rotation, p.flip) = (0, 0, 0, 0, 0, 0, 0)
         return p
     }
 }
@@ -80,7 +80,7 @@ struct LoaderConfigTests {
     }
 
     @Test(arguments: ["loader.batchSize", "loader.crop", "loader.unlabelledFraction", "loader.augment.gamma",
-                      "loader.augment.rotationDegrees", "loader.augment.probability.flip"])
+                      "loader.augment.rotationDegrees", "loader.augment.probability.flip", "loader.augment.blurSigma"])
     func invalidValuesNameTheirKey(key: String) {
         var config = LoaderConfig()
         switch key {
@@ -89,6 +89,7 @@ struct LoaderConfigTests {
         case "loader.unlabelledFraction": config.unlabelledFraction = 1
         case "loader.augment.gamma": config.augment.gamma = [1.2, 0.8]
         case "loader.augment.rotationDegrees": config.augment.rotationDegrees = 90
+        case "loader.augment.blurSigma": config.augment.blurSigma = [0.5, 9]
         default: config.augment.probability.flip = 2
         }
         #expect { try config.validate() } throws: { error in
@@ -340,6 +341,90 @@ struct LoaderTests {
             }
         } } }
         #expect(interior > sd * sh * sw / 2)
+    }
+
+    /// The blur against a direct 3D normalised convolution (every pair of voxels, the kernel a product of sampled
+    /// Gaussians cut at 3 sigma), with part of the crop padding; then two closed forms: a Gaussian is symmetric, so a
+    /// linear image stays exactly as it is wherever the whole kernel lies in the field of view, and a constant
+    /// image stays constant everywhere in it, up to its edge.
+    @Test(arguments: [0.4, 1.0])
+    func blurIsANormalisedGaussianConvolutionWithinTheFieldOfView(sigma: Double) throws {
+        let f = try LoaderFixture()
+        let loader = try DataLoader(reader: f.reader, config: LoaderFixture.config(), seed: 0)
+        let layout = try loader.layouts[f.subject(.full).id] ?? (SubjectLayout(reader: f.reader, id: f.subject(.full).id))
+        // The crop starts before the volume along H and W: its first 3 rows and 2 columns are padding.
+        var sample = try loader.read(layout, offset: [0, -3, -2], size: [8, 20, 14])
+        let (sd, sh, sw) = (sample.size[0], sample.size[1], sample.size[2]), n = sample.voxelCount
+        #expect(sample.fieldOfView.filter { $0 == 0 }.count == sd * (3 * sw + 2 * (sh - 3)))
+        var rng = SplitMix64(seed: 11)
+        for i in sample.image.indices where sample.fieldOfView[i % n] != 0 { sample.image[i] = Float(rng.uniform(-1, 1)) }
+        let before = sample
+        sample.blur(sigma: sigma)
+        let radius = Int((3 * sigma).rounded(.up))
+        func g(_ k: Int) -> Double { abs(k) > radius ? 0 : exp(-Double(k * k) / (2 * sigma * sigma)) }
+        for c in 0..<sample.channels { for d in 0..<sd { for h in 0..<sh { for w in 0..<sw {
+            let i = (d * sh + h) * sw + w
+            guard before.fieldOfView[i] != 0 else { #expect(sample.image[c * n + i] == 0); continue }
+            var (sum, weight) = (0.0, 0.0)
+            for d2 in 0..<sd { for h2 in 0..<sh { for w2 in 0..<sw {
+                let j = (d2 * sh + h2) * sw + w2
+                guard before.fieldOfView[j] != 0 else { continue }
+                let k = g(d2 - d) * g(h2 - h) * g(w2 - w)
+                (sum, weight) = (sum + k * Double(before.image[c * n + j]), weight + k)
+            } } }
+            #expect(abs(Double(sample.image[c * n + i]) - sum / weight) < 1e-5)
+        } } } }
+        #expect(sample.fieldOfView == before.fieldOfView && sample.vertebraLabels == before.vertebraLabels)
+
+        func linear(_ d: Int, _ h: Int, _ w: Int) -> Float { Float(0.5 * Double(d) - 0.25 * Double(h) + 0.125 * Double(w) + 2) }
+        var constant = before, ramp = before
+        for c in 0..<sample.channels { for d in 0..<sd { for h in 0..<sh { for w in 0..<sw {
+            let i = (d * sh + h) * sw + w
+            guard before.fieldOfView[i] != 0 else { continue }
+            (constant.image[c * n + i], ramp.image[c * n + i]) = (Float(c + 1), linear(d, h, w))
+        } } } }
+        let (constantBefore, rampBefore) = (constant.image, ramp.image)
+        constant.blur(sigma: sigma)
+        ramp.blur(sigma: sigma)
+        #expect(zip(constant.image, constantBefore).allSatisfy { abs($0 - $1) < 1e-5 })
+        var interior = 0
+        for d in radius..<(sd - radius) { for h in (3 + radius)..<(sh - radius) { for w in (2 + radius)..<(sw - radius) {
+            let i = (d * sh + h) * sw + w
+            #expect(abs(ramp.image[i] - rampBefore[i]) < 1e-5)
+            interior += 1
+        } } }
+        #expect(interior > 0)
+        // And the blur does something: the random image's variance shrinks.
+        func variance(_ x: [Float]) -> Double {
+            let v = x.indices.filter { before.fieldOfView[$0 % n] != 0 }.map { Double(x[$0]) }
+            let mean = v.reduce(0, +) / Double(v.count)
+            return v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(v.count)
+        }
+        #expect(variance(sample.image) < 0.7 * variance(before.image))
+    }
+
+    /// A training batch with the blur alone (probability 1, sigma fixed) is its crops read, blurred and normalised:
+    /// the same crops as without it, other images. The blur is off by default.
+    @Test func trainingBatchesBlurWhenAskedAndOnlyThen() throws {
+        let f = try LoaderFixture()
+        var config = LoaderFixture.config(augment: false)
+        (config.augment.probability.blur, config.augment.blurSigma) = (1, [0.7, 0.7])
+        let loader = try DataLoader(reader: f.reader, config: config, seed: 5)
+        let batch = try loader.batch(epoch: 1, index: 0)
+        var expected: [Float] = []
+        for (id, offset) in zip(batch.subjectIDs, batch.cropOffsets) {
+            var sample = try loader.read(loader.layouts[id]!, offset: offset, size: config.cropSize)
+            sample.blur(sigma: 0.7)
+            var rng = SplitMix64(seed: 0)
+            sample.adjustIntensities(zscore: true, gamma: 1, scale: 1, shift: 0, noiseSigma: 0, rng: &rng)
+            expected += sample.image
+        }
+        let image = try batch.image.array(Float.self)
+        #expect(zip(image, expected).allSatisfy { abs($0 - $1) < 1e-5 })
+        let plain = try DataLoader(reader: f.reader, config: LoaderFixture.config(augment: false), seed: 5).batch(epoch: 1, index: 0)
+        #expect(plain.subjectIDs == batch.subjectIDs && plain.cropOffsets == batch.cropOffsets)
+        #expect(try plain.image.array(Float.self) != image)
+        #expect(LoaderConfig().augment.probability.blur == 0)
     }
 
     @Test func augmentedBatchesKeepCranioCaudalAndAnteroPosteriorOrder() throws {

@@ -144,8 +144,11 @@ public final class DataLoader: Sendable {
         let scale = rng.bernoulli(p.intensityScale) ? rng.uniform(a.intensityScale) : 1
         let shift = rng.bernoulli(p.intensityShift) ? rng.uniform(a.intensityShift) : 0
         let noise = rng.bernoulli(p.noise) ? rng.uniform(a.noiseSigma) : 0
+        // Drawn last (and only when it can happen), so that configs without it see the same random stream as before.
+        let blur = p.blur > 0 && rng.bernoulli(p.blur) ? rng.uniform(a.blurSigma) : 0
         var sample = try read(layout, offset: offset, size: size)
         sample.transform(flip: flip, angle: angle)
+        sample.blur(sigma: blur)
         sample.adjustIntensities(zscore: config.normalization == .zscore, gamma: gamma, scale: scale, shift: shift, noiseSigma: noise, rng: &rng)
         return sample
     }

@@ -1805,6 +1805,12 @@ extension JSONSchema {
         "augment": {
           "type": "object",
           "properties": {
+            "blurSigma": {
+              "type": "array",
+              "items": {
+                "type": "number"
+              }
+            },
             "flipLeftRight": {
               "type": "boolean"
             },
@@ -1835,6 +1841,9 @@ extension JSONSchema {
             "probability": {
               "type": "object",
               "properties": {
+                "blur": {
+                  "type": "number"
+                },
                 "flip": {
                   "type": "number"
                 },
