@@ -3,11 +3,12 @@
 # head on), as issue 16 asks: models trained on phantoms whose bright cue in front of each vertebra follows its
 # class 90 % of the time (datasets/shortcut.yaml): (a) the classifier pooling the decoder's features, unconstrained;
 # (b) the same with the attribution constraint (loss.attribution.weight); (c) the classifier pooling its local
-# branch's features (model.classifierFeatures: local, base.yaml's), no penalty. Each is checked on the test set where
+# branch's features (model.classifierFeatures: local), no penalty; (d) the local branch over each vertebra's body
+# alone (localInside, base.yaml's since 4 December), no penalty. Each is checked on the test set where
 # the cue no longer follows the class (examples/attribution/shortcut-test.yaml): the attribution check on the
 # reference regions, and the classification (balanced accuracy, AUC) of `predict` + `evaluate` on the same subjects.
 #   OUT (default out/attribution-multitask), EPOCHS (24), WEIGHT (1), THREADS (1 each: the runs go side by side),
-#   SEED (0), RUNS (default "a-unconstrained b-constrained c-local"), RACHIS (default .build/release/rachis).
+#   SEED (0), RUNS (default "a-unconstrained b-constrained c-local d-localInside"), RACHIS (default .build/release/rachis).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${OUT:-out/attribution-multitask}"
@@ -26,13 +27,14 @@ train() {  # name extra-settings...
         --config examples/configs/base.yaml --run "$out/$name" --seed "$seed" --threads "$threads" --set train.epochs="$epochs" "$@" \
         2> "$out/$name.train.log"
 }
-runs="${RUNS:-a-unconstrained b-constrained c-local}"
+runs="${RUNS:-a-unconstrained b-constrained c-local d-localInside}"
 for name in $runs; do
     case "$name" in
         a-unconstrained) train "$name" --set model.classifierFeatures=decoder & ;;
         b-constrained) train "$name" --set model.classifierFeatures=decoder --set loss.attribution.weight="$weight" & ;;
         c-local) train "$name" --set model.classifierFeatures=local & ;;
-        *) echo "unknown run $name (a-unconstrained, b-constrained, c-local)" >&2; exit 1 ;;
+        d-localInside) train "$name" --set model.classifierFeatures=localInside & ;;
+        *) echo "unknown run $name (a-unconstrained, b-constrained, c-local, d-localInside)" >&2; exit 1 ;;
     esac
 done
 wait
