@@ -150,50 +150,19 @@ struct CropSample {
 
     /// Gaussian blur of every channel by `sigma` voxels along each axis, within the field of view: a normalised
     /// convolution (the blurred image over the blurred field-of-view mask), so padding neither leaks in nor changes.
-    /// Separable, the kernel sampled at whole voxels and cut at 3 sigma. A resampled finer scan or a smoother scanner
-    /// looks like this: the noise shrinks and so do the bright tails a maximum reads (docs/resampling.md).
+    /// The smoothing is the decoder's heatmap smoothing (`VertebraDecoder.smooth`: separable, cut at 3 sigma); its
+    /// renormalisation at the crop's faces is the same in both terms of the ratio and cancels. A resampled finer scan
+    /// or a smoother scanner looks like this: the noise shrinks and so do the bright tails a maximum reads
+    /// (docs/resampling.md).
     mutating func blur(sigma: Double) {
         guard sigma > 0 else { return }
-        let radius = Int((3 * sigma).rounded(.up))
-        let kernel = (-radius...radius).map { Float(exp(-Double($0 * $0) / (2 * sigma * sigma))) }
-        let n = voxelCount, channels = channels
-        let strides = [size[1] * size[2], size[2], 1]
-        /// One pass along `axis` over `values` (`count` volumes of `n` voxels), zero beyond the crop.
-        func pass(_ values: [Float], _ count: Int, axis: Int) -> [Float] {
-            var out = [Float](repeating: 0, count: values.count)
-            let (length, stride) = (size[axis], strides[axis])
-            values.withUnsafeBufferPointer { src in
-                out.withUnsafeMutableBufferPointer { dst in
-                    kernel.withUnsafeBufferPointer { k in
-                        for c in 0..<count {
-                            for v in 0..<n where (v / stride) % length == 0 {
-                                // v is the first voxel of a line along the axis.
-                                let start = c * n + v
-                                for i in 0..<length {
-                                    var sum: Float = 0
-                                    for j in max(-radius, -i)...min(radius, length - 1 - i) {
-                                        sum += k[j + radius] * src[start + (i + j) * stride]
-                                    }
-                                    dst[start + i * stride] = sum
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            return out
-        }
+        let n = voxelCount, sigmas = [sigma, sigma, sigma]
         let fov = fieldOfView.map(Float.init)
-        var weight = fov, masked = image
-        masked.withUnsafeMutableBufferPointer { m in
-            for c in 0..<channels { for i in 0..<n where fov[i] == 0 { m[c * n + i] = 0 } }
-        }
-        for axis in 0..<3 where size[axis] > 1 {
-            masked = pass(masked, channels, axis: axis)
-            weight = pass(weight, 1, axis: axis)
-        }
+        let weight = VertebraDecoder.smooth(fov, shape: size, sigmaVoxels: sigmas)
         for c in 0..<channels {
-            for i in 0..<n where fov[i] != 0 { image[c * n + i] = masked[c * n + i] / weight[i] }
+            let masked = (0..<n).map { fov[$0] * image[c * n + $0] }
+            let blurred = VertebraDecoder.smooth(masked, shape: size, sigmaVoxels: sigmas)
+            for i in 0..<n where fov[i] != 0 { image[c * n + i] = blurred[i] / weight[i] }
         }
     }
 
