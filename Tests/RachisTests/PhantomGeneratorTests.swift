@@ -105,6 +105,32 @@ struct PhantomGeneratorTests {
         }
     }
 
+    /// With `noiseVoxelMM3` the noise follows the voxel volume: at the reference volume nothing changes (the random
+    /// stream and every voxel are those of a recipe without one), and at a quarter of it the noise doubles. Measured
+    /// against the noise-free rendering of the same subjects (`noiseSigma: [0, 0]` draws the same random numbers):
+    /// where the signal is bright the Rician magnitude is the signal plus σ times the same Gaussian draw, up to
+    /// σ²/signal, so the root-mean-square deviation doubles.
+    @Test func noiseFollowsTheVoxelVolumeGivenAReference() {
+        let volume = 5 * 3.5 * 3.5
+        let plain = recipe(), same = recipe { $0.noiseVoxelMM3 = volume }, doubled = recipe { $0.noiseVoxelMM3 = 4 * volume }
+        let clean = recipe { $0.noiseSigma = [0, 0] }
+        #expect(plain.recipe.noiseScale == 1 && same.recipe.noiseScale == 1)
+        #expect(abs(doubled.recipe.noiseScale - 2) < 1e-12)
+        for k in 0..<3 {
+            let a = plain.subject(at: k), b = doubled.subject(at: k), c = clean.subject(at: k)
+            #expect(same.subject(at: k) == a)
+            #expect(b.vertebrae == a.vertebrae)
+            var squares = SIMD2<Double>.zero, bright = 0
+            for i in c.image.indices where c.image[i] > 0.3 {
+                squares += SIMD2(Double(a.image[i] - c.image[i]), Double(b.image[i] - c.image[i])) * SIMD2(Double(a.image[i] - c.image[i]), Double(b.image[i] - c.image[i]))
+                bright += 1
+            }
+            #expect(bright > 2_000)
+            let ratio = (squares.y / squares.x).squareRoot()
+            #expect(abs(ratio - 2) < 0.03, "subject \(k): \(ratio)")
+        }
+    }
+
     @Test func lesionContrastHasTheClassSign() {
         let g = recipe {
             $0.classPrevalence = [0, 1, 1]

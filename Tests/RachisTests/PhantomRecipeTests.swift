@@ -57,6 +57,7 @@ struct PhantomRecipeTests {
         ("shape: [8, 32]", "shape"), ("classPrevalence: [0.5, 0.5]", "classPrevalence"),
         ("annotationModes: {fully: 1}", "annotationModes"), ("fovCenterLevels: [T10, X3]", "fovCenterLevels"),
         ("noiseSigma: [0.2, 0.1]", "noiseSigma"), ("shortcutStrength: 1.5", "shortcutStrength"),
+        ("noiseVoxelMM3: 0", "noiseVoxelMM3"), ("noiseVoxelMM3: -14", "noiseVoxelMM3"),
     ])
     func invalidValueNamesTheKey(line: String, key: String) {
         do {

@@ -29,6 +29,12 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
     public var ribs = false
     /// Rician noise: standard deviation of each Gaussian component, relative to fat on T1 (about 1).
     public var noiseSigma: [Double] = [0.02, 0.05]
+    /// Voxel volume (mm³) at which `noiseSigma` holds. A voxel of volume V gets `noiseSigma · sqrt(noiseVoxelMM3 / V)`:
+    /// white noise of one density per unit volume, so averaging a finer rendering's voxels over one coarse voxel gives
+    /// the coarse rendering's noise, and the same subject rendered at another spacing is the same acquisition on
+    /// another grid (a scanner trades even more SNR for resolution: SNR ∝ voxel volume). nil: `noiseSigma` per voxel
+    /// at every spacing, so finer renderings are cleaner on a common grid (docs/resampling.md).
+    public var noiseVoxelMM3: Double? = nil
     /// Smooth multiplicative bias field: peak relative deviation.
     public var biasStrength = 0.2
     /// Per-subject, per-channel global intensity factor.
@@ -58,9 +64,16 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
 
     public init() {}
 
+    /// The factor on `noiseSigma` at this recipe's spacing: `sqrt(noiseVoxelMM3 / voxel volume)`, 1 without a
+    /// reference volume (and exactly 1 at it).
+    public var noiseScale: Double {
+        guard let reference = noiseVoxelMM3 else { return 1 }
+        return (reference / spacingMM.reduce(1, *)).squareRoot()
+    }
+
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case name, seed, count, shape, spacingMM, supersampling, fovCenterLevels, curvatureScale,
-             transitionalRate, posteriorElements, ribs, noiseSigma, biasStrength, intensityScale, classNames,
+             transitionalRate, posteriorElements, ribs, noiseSigma, noiseVoxelMM3, biasStrength, intensityScale, classNames,
              classPrevalence, lesionsPerVertebra, lesionRadiusMM, lesionContrast, shortcut, shortcutStrength,
              annotationModes, partialFraction, maskMarginVoxels, raterCount, raterClassErrorRate, raterDropout
     }
@@ -102,6 +115,7 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
         try read(.transitionalRate, &transitionalRate); try read(.posteriorElements, &posteriorElements)
         try read(.ribs, &ribs)
         try read(.noiseSigma, &noiseSigma); try read(.biasStrength, &biasStrength)
+        noiseVoxelMM3 = try c.decodeIfPresent(Double.self, forKey: .noiseVoxelMM3)
         try read(.intensityScale, &intensityScale); try read(.classNames, &classNames)
         try read(.classPrevalence, &classPrevalence); try read(.lesionsPerVertebra, &lesionsPerVertebra)
         try read(.lesionRadiusMM, &lesionRadiusMM); try read(.lesionContrast, &lesionContrast)
@@ -182,6 +196,9 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
         try range(curvatureScale, .curvatureScale, max: 3)
         try probability(transitionalRate, .transitionalRate)
         try range(noiseSigma, .noiseSigma, max: 1)
+        if let volume = noiseVoxelMM3 {
+            try check(volume.isFinite && volume > 0, .noiseVoxelMM3, "expected a voxel volume in mm³ above 0, found \(volume)")
+        }
         try check((0..<1).contains(biasStrength), .biasStrength, "expected a value in [0, 1), found \(biasStrength)")
         try range(intensityScale, .intensityScale, min: 1e-6)
         try check(!classNames.isEmpty && classNames.count <= 3, .classNames,

@@ -154,11 +154,12 @@ struct PhantomRenderer {
         }
     }
 
-    /// Scanner effects: per-channel scale, smooth multiplicative bias, Rician noise. Returns `[C, D, H, W]`.
+    /// Scanner effects: per-channel scale, smooth multiplicative bias, Rician noise (`noiseSigma` times the recipe's
+    /// `noiseScale` at its spacing). Returns `[C, D, H, W]`.
     func acquire(recipe: PhantomRecipe, rng: inout SplitMix64) -> [Float] {
         let n = signal.count
         let scales = (0..<2).map { _ in Float(rng.uniform(recipe.intensityScale)) }
-        let sigma = Float(rng.uniform(recipe.noiseSigma))
+        let sigma = Float(rng.uniform(recipe.noiseSigma) * recipe.noiseScale)
         // Separable bias: exp(strength · mean of one low-frequency cosine per axis), one factor per axis.
         let strength = log1p(recipe.biasStrength)
         let axes = (0..<3).map { a -> [Float] in
