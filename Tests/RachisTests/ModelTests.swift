@@ -340,6 +340,35 @@ struct ClassificationHeadTests {
         #expect(abs(try target.score(x)[.at(0)].item() - direct.item()) < 1e-5)
     }
 
+    /// The noise gauge against closed forms: on a signal quadratic along W, `a·w²`, every second difference is
+    /// `2a`, so the gauge is `|2a|` wherever a region has a voxel with both W-neighbours inside it, and 0 where it has
+    /// none; the image outside the region does not count.
+    @Test func noiseGaugeIsTheMeanAbsoluteSecondDifferenceInsideTheRegion() throws {
+        let (d, h, w) = (3, 4, 8)
+        var values: [Float] = []
+        for c in 0..<2 {
+            let a: Float = c == 0 ? 0.5 : -1.5
+            for _ in 0..<(d * h) { values += (0..<w).map { a * Float($0 * $0) + 7 } }
+        }
+        let image = try Tensor(values, shape: [1, 2, d, h, w])
+        func mask(_ voxels: [(Int, Int, Int)]) throws -> Tensor {
+            var m = [Float](repeating: 0, count: d * h * w)
+            for (z, y, x) in voxels { m[(z * h + y) * w + x] = 1 }
+            return try Tensor(m, shape: [d, h, w])
+        }
+        let row = try mask((2..<7).map { (1, 2, $0) }), lone = try mask([(0, 0, 3), (2, 3, 5)])
+        let gauge = try SpineModel.noiseGauge(image, regions: [(0, row), (0, lone)]).contiguous().array(Float.self)
+        #expect(abs(gauge[0] - 1) < 1e-5 && abs(gauge[1] - 3) < 1e-5, "\(gauge)")
+        #expect(gauge[2] == 0 && gauge[3] == 0, "\(gauge)")
+        // Noise outside the row, beyond its end voxels' neighbours, changes nothing.
+        let far = try mask((0..<w).map { (0, 0, $0) })
+        let moved = try SpineModel.noiseGauge(image + far * 5, regions: [(0, row)]).contiguous().array(Float.self)
+        #expect(abs(moved[0] - 1) < 1e-5 && abs(moved[1] - 3) < 1e-5)
+        var config = tinyConfig()
+        (config.poolImage, config.poolImageNoise) = (true, true)
+        #expect(config.classifierInputs == 2 * 4 + 2 * 2 + 2)
+    }
+
     /// With `classifierFeatures: local` a decision depends on the image in its region and within one voxel of it,
     /// and nowhere else: its input gradient is exactly 0 beyond that rim, and not 0 on it.
     @Test func localClassifierFeaturesSeeTheRegionAndAOneVoxelRim() throws {

@@ -111,7 +111,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case let .regionMismatch(index, sample, maskShape, featureShape):
             "region \(index) (sample \(sample)): mask \(maskShape) does not fit features \(featureShape); it needs [D, H, W] and a sample in the batch"
         case let .headDisabled(head): "the \(head) head is switched off in the model config"
-        case .imageRequired: "the classification head reads the input image (model.poolImage or model.classifierFeatures: local or localInside): classify needs the image"
+        case .imageRequired: "the classification head reads the input image (model.poolImage, model.poolImageNoise or model.classifierFeatures: local or localInside): classify needs the image"
         }
     }
 }
@@ -183,14 +183,39 @@ extension SpineModel {
     }
 
     /// The classifier MLP over per-region features `pooled` `[V, pooledFeatures]`, with `config.poolImage` the image
-    /// pooled in each region beside them.
+    /// pooled in each region beside them, and with `config.poolImageNoise` its noise gauge (`noiseGauge`) after those.
     func classify(pooled: Tensor, image: Tensor?, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
         guard let classifier else { throw ModelError.headDisabled("classification") }
         var pooled = pooled
         if config.poolImage, let image {
             pooled = try Tensor.cat([pooled, pool(features: image.to(pooled.dtype), regions: regions)], dim: 1)
         }
+        if config.poolImageNoise, let image {
+            pooled = try Tensor.cat([pooled, Self.noiseGauge(image.to(pooled.dtype), regions: regions)], dim: 1)
+        }
         return try classifier(pooled)
+    }
+
+    /// Each channel's noise gauge of `image` `[N, C, D, H, W]` in each region: the mean absolute second difference
+    /// along W, `|x[w+1] − 2·x[w] + x[w−1]|`, over the region's voxels (mask above ½) whose two W-neighbours lie in
+    /// it too; `[V, C]`, 0 for a region with no such voxel. On a signal linear along W it is the noise alone: white
+    /// noise of standard deviation σ gives sqrt(6)·σ·sqrt(2/π) ≈ 1.95·σ. A vertebra's brightest voxel rises with the
+    /// noise as with a lesion, so a scan resampled from a finer (cleaner, or noisier) grid moves the decisions that
+    /// read it; beside this gauge the head can weigh the one against the other (docs/resampling.md).
+    static func noiseGauge(_ image: Tensor, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
+        let shape = image.shape
+        guard shape.count == 5, shape[4] >= 3 else {
+            return try Tensor.zeros([regions.count, shape.count == 5 ? shape[1] : 0], dtype: image.dtype, device: image.device)
+        }
+        let width = shape[4] - 2
+        func shifted(_ t: Tensor, _ start: Int) throws -> Tensor { try t.slice(dim: t.rank - 1, start: start, end: start + width) }
+        let curvature = try (shifted(image, 2) - shifted(image, 1) * 2 + shifted(image, 0)).abs()
+        let interior = try regions.enumerated().map { index, region in
+            try Self.checkRegion(region, index: index, in: shape)
+            let inside = try region.mask.gt(0.5).to(image.dtype)
+            return (sample: region.sample, mask: try shifted(inside, 0) * shifted(inside, 1) * shifted(inside, 2))
+        }
+        return try Self.pool(features: curvature, regions: interior, pooling: .mean)
     }
 
     /// `branch` over each region's own voxels of `image` `[N, C, D, H, W]` (every voxel of weight 0 in the region's
@@ -235,7 +260,7 @@ extension SpineModel {
     /// The image the classification head reads (with `poolImage` or local features), checked against the grid of
     /// `grid` (`[N, F, D, H, W]`); nil when the head reads none.
     func classifierImage(_ image: Tensor?, grid: Tensor) throws -> Tensor? {
-        guard config.poolImage || config.classifierFeatures.readsLocalBranch else { return nil }
+        guard config.classifierReadsImage else { return nil }
         guard let image else { throw ModelError.imageRequired }
         guard image.rank == 5, image.shape[1] == config.inChannels, Array(image.shape[2...]) == Array(grid.shape[2...]) else {
             throw ModelError.inputShape(shape: image.shape, expected: "the image [N, \(config.inChannels), \(grid.shape[2...].map(String.init).joined(separator: ", "))] on the features' grid")

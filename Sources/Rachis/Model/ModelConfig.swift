@@ -112,6 +112,10 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
     /// features): the intensity statistics a reader weighs (the brightest STIR voxel of a vertebra is an oedema's),
     /// beside the learned features. Their evidence lies inside the vertebra by construction.
     public var poolImage = false
+    /// The classification head also reads a noise gauge of each image channel inside each vertebra
+    /// (`SpineModel.noiseGauge`): the mean absolute second difference along W, which white noise sets. A
+    /// vertebra's brightest voxel rises with the noise as with a lesion; beside the gauge the head can tell which.
+    public var poolImageNoise = false
     /// The voxels the classification head pools: the whole vertebra, or its body.
     public var classifierRegion = ClassifierRegion.vertebra
     /// The spinal-region head also pools the decoder features (by `pooling`) over each vertebra's lateral region:
@@ -129,15 +133,19 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case inChannels, structureClasses, classes, width, stages, blocksPerStage, channelMultiplier, norm, normGroups,
-             dropout, spacingMM, heads, classifierHidden, classifierDropout, pooling, featureChannels, poolImage,
+             dropout, spacingMM, heads, classifierHidden, classifierDropout, pooling, featureChannels, poolImage, poolImageNoise,
              classifierRegion, regionLateral, regionTrainingVoxels, classifierFeatures
     }
 
     /// Width of the pooled per-vertebra decoder features.
     public var pooledFeatures: Int { featureChannels * pooling.multiplier }
 
-    /// Width of the classification head's input: the pooled features, and the pooled image channels with `poolImage`.
-    public var classifierInputs: Int { pooledFeatures + (poolImage ? inChannels * pooling.multiplier : 0) }
+    /// Width of the classification head's input: the pooled features, the pooled image channels with `poolImage`,
+    /// and one noise gauge per image channel with `poolImageNoise`.
+    public var classifierInputs: Int { pooledFeatures + (poolImage ? inChannels * pooling.multiplier : 0) + (poolImageNoise ? inChannels : 0) }
+
+    /// Whether the classification head reads the input image (pooled, its noise gauge, or through the local branch).
+    public var classifierReadsImage: Bool { poolImage || poolImageNoise || classifierFeatures.readsLocalBranch }
 
     /// Width of the spinal-region head's input: the pooled features and the bottleneck's channels averaged over the
     /// vertebra (its context: ribs, the cord's end, the curvature), and with `regionLateral` the features pooled over

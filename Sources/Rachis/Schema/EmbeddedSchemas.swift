@@ -2287,6 +2287,10 @@ extension JSONSchema {
           "type": "boolean",
           "description": "The classification head also pools the normalised input image's channels inside each vertebra (as pooling pools the features), beside the decoder features."
         },
+        "poolImageNoise": {
+          "type": "boolean",
+          "description": "The classification head also reads a noise gauge of each image channel inside each vertebra: the mean absolute second difference along W over the vertebra's voxels whose W-neighbours lie in it too (white noise of standard deviation sigma gives about 1.95 sigma), so a maximum raised by noise can be told from one raised by a lesion."
+        },
         "pooling": {
           "enum": [
             "mean",
