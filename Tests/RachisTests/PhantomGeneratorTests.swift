@@ -122,7 +122,8 @@ struct PhantomGeneratorTests {
             #expect(b.vertebrae == a.vertebrae)
             var squares = SIMD2<Double>.zero, bright = 0
             for i in c.image.indices where c.image[i] > 0.3 {
-                squares += SIMD2(Double(a.image[i] - c.image[i]), Double(b.image[i] - c.image[i])) * SIMD2(Double(a.image[i] - c.image[i]), Double(b.image[i] - c.image[i]))
+                let deviation = SIMD2(Double(a.image[i] - c.image[i]), Double(b.image[i] - c.image[i]))
+                squares += deviation * deviation
                 bright += 1
             }
             #expect(bright > 2_000)

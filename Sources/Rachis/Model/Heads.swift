@@ -186,14 +186,12 @@ extension SpineModel {
     /// pooled in each region beside them, and with `config.poolImageNoise` its noise gauge (`noiseGauge`) after those.
     func classify(pooled: Tensor, image: Tensor?, regions: [(sample: Int, mask: Tensor)]) throws -> Tensor {
         guard let classifier else { throw ModelError.headDisabled("classification") }
-        var pooled = pooled
-        if config.poolImage, let image {
-            pooled = try Tensor.cat([pooled, pool(features: image.to(pooled.dtype), regions: regions)], dim: 1)
+        var parts = [pooled]
+        if let image = try image?.to(pooled.dtype) {
+            if config.poolImage { parts.append(try pool(features: image, regions: regions)) }
+            if config.poolImageNoise { parts.append(try Self.noiseGauge(image, regions: regions)) }
         }
-        if config.poolImageNoise, let image {
-            pooled = try Tensor.cat([pooled, Self.noiseGauge(image.to(pooled.dtype), regions: regions)], dim: 1)
-        }
-        return try classifier(pooled)
+        return try classifier(parts.count == 1 ? pooled : Tensor.cat(parts, dim: 1))
     }
 
     /// Each channel's noise gauge of `image` `[N, C, D, H, W]` in each region: the mean absolute second difference
@@ -257,7 +255,7 @@ extension SpineModel {
         return box
     }
 
-    /// The image the classification head reads (with `poolImage` or local features), checked against the grid of
+    /// The image the classification head reads (`ModelConfig.classifierReadsImage`), checked against the grid of
     /// `grid` (`[N, F, D, H, W]`); nil when the head reads none.
     func classifierImage(_ image: Tensor?, grid: Tensor) throws -> Tensor? {
         guard config.classifierReadsImage else { return nil }
