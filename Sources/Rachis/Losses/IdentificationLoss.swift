@@ -4,7 +4,13 @@ import Torch
 /// voxels where the level is known (`levelsKnown`) in samples annotated for identification; plus, when the model
 /// has the spinal-region head, the mean cross-entropy of its per-vertebra region logits (`regions`).
 public struct IdentificationLoss: Sendable {
-    public init() {}
+    /// Weight per `SpinalRegion` of the region term's cross-entropy (nil: uniform).
+    public let regionWeights: [Double]?
+
+    public init(regionWeights: [Double]? = nil) {
+        precondition(regionWeights.map { $0.count == SpinalRegion.count } ?? true, "one region weight per SpinalRegion")
+        self.regionWeights = regionWeights
+    }
 
     /// - Parameters:
     ///   - logits: `[N, LevelIndex.count, D, H, W]`.
@@ -27,13 +33,15 @@ public struct IdentificationLoss: Sendable {
     }
 
     /// The spinal-region term: mean cross-entropy of `[V, SpinalRegion.count]` logits against each vertebra's
-    /// region index (`SpinalRegion.index(ofLevelID:)`); count V.
+    /// region index (`SpinalRegion.index(ofLevelID:)`), weighted by `regionWeights` when given (Σ w·CE / Σ w over
+    /// the vertebrae); count V.
     public func regions(logits: Tensor, targets: [Int]) throws -> MaskedLoss {
         guard logits.rank == 2, logits.shape[0] == targets.count, logits.shape[1] == SpinalRegion.count else {
             throw LossError.invalidTarget(loss: "identification", message: "region logits \(logits.shape) for \(targets.count) vertebrae, expected [V, \(SpinalRegion.count)]")
         }
         guard !targets.isEmpty else { return MaskedLoss(value: try logits.sum() * 0, count: 0) }
         let target = try Tensor(targets.map(Int64.init), shape: [targets.count]).to(device: logits.device)
-        return MaskedLoss(value: try Loss.crossEntropy(logits, target), count: targets.count)
+        let weight = try regionWeights.map { try Tensor($0.map(Float.init), shape: [$0.count]).to(device: logits.device) }
+        return MaskedLoss(value: try Loss.crossEntropy(logits, target, weight: weight), count: targets.count)
     }
 }

@@ -94,6 +94,17 @@ public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
         }
     }
 
+    /// Weights of the spinal-region head's cross-entropy per region (`SpinalRegion`).
+    public enum RegionWeights: String, Codable, Sendable, CaseIterable {
+        /// Every vertebra counts the same.
+        case uniform
+        /// From the training split's labelled vertebrae: w_r ∝ 1/√f_r (f_r the share of region r), mean weight 1
+        /// over those vertebrae (`SegmentationLoss.balancedWeights`), so that a rare region (a thirteenth thoracic
+        /// vertebra, a sacrum in view) counts. On the phantoms it did not teach the head T13 and lowered
+        /// identification (docs/learning.md, fifteenth round).
+        case balanced
+    }
+
     public var weighting = Weighting.fixed
     public var weights = TaskWeights()
     /// Share of Dice in the segmentation loss: `(1 − diceWeight)·CE + diceWeight·DiceLoss`.
@@ -105,6 +116,8 @@ public struct LossConfig: Codable, Equatable, Sendable, DefaultConstructible {
     /// α in the heatmap voxel weight `1 + α·target`.
     public var heatmapPeakWeight = 10.0
     public var classWeights = ClassWeights.balanced
+    /// Per-region weights of the spinal-region head's cross-entropy.
+    public var regionWeights = RegionWeights.uniform
     public var labelSmoothing = 0.05
     public var autoencoderLoss = AutoencoderLoss.Kind.l1
     /// Attribution-constrained training: off while `weight` is 0.

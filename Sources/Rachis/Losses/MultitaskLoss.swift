@@ -54,7 +54,9 @@ public final class MultitaskLoss: Module, @unchecked Sendable {
     ///     is the number of classes).
     ///   - structureCounts: annotated voxels per structure class in the training split (used for `"balanced"`
     ///     structure weights; uniform weights when nil or all zero).
-    public init(config: LossConfig, classCounts: [Int], structureCounts: [Int]? = nil) throws {
+    ///   - regionCounts: labelled vertebrae per `SpinalRegion` in the training split (used for `"balanced"` region
+    ///     weights; uniform weights when nil or all zero).
+    public init(config: LossConfig, classCounts: [Int], structureCounts: [Int]? = nil, regionCounts: [Int]? = nil) throws {
         try config.validate(classCount: classCounts.count)
         self.config = config
         weighting = try TaskWeighting(mode: config.weighting, weights: config.weights)
@@ -65,7 +67,11 @@ public final class MultitaskLoss: Module, @unchecked Sendable {
         }
         segmentation = SegmentationLoss(diceWeight: config.diceWeight, classWeights: structureWeights)
         localization = LocalizationLoss(peakWeight: config.heatmapPeakWeight)
-        identification = IdentificationLoss()
+        let regionWeights: [Double]? = switch config.regionWeights {
+        case .uniform: nil
+        case .balanced: regionCounts.flatMap(SegmentationLoss.balancedWeights(counts:))
+        }
+        identification = IdentificationLoss(regionWeights: regionWeights)
         let weights: [Double] = switch config.classWeights {
         case .balanced: ClassificationLoss.balancedWeights(counts: classCounts)
         case let .explicit(values): values

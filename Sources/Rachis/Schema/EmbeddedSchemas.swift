@@ -1966,6 +1966,13 @@ extension JSONSchema {
         "diceWeight": {
           "type": "number"
         },
+        "regionWeights": {
+          "enum": [
+            "uniform",
+            "balanced"
+          ],
+          "description": "Cross-entropy weight per spinal region of the region head: \"uniform\" or \"balanced\" (1/sqrt of each region's share of the training split's labelled vertebrae, mean weight 1)."
+        },
         "structureWeights": {
           "oneOf": [
             {

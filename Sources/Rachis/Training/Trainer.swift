@@ -157,9 +157,11 @@ public final class Trainer {
         var classCounts = [Int](repeating: 0, count: config.model.classes)
         var firstLevelCounts = [Int](repeating: 0, count: VertebraLevel.anatomicalIDs.count)
         var firstWholeLevelCounts = firstLevelCounts
+        var regionCounts = [Int](repeating: 0, count: SpinalRegion.count)
         for id in loader.labelledIDs {
             let vertebrae = try reader.vertebrae(of: id)
             for v in vertebrae { if let c = v.classIndex, c < classCounts.count { classCounts[c] += 1 } }
+            for v in vertebrae where v.annotation.tasks.contains(.identification) { if let r = SpinalRegion.index(ofLevelID: v.level.id) { regionCounts[r] += 1 } }
             if let first = vertebrae.map(\.level.anatomicalOrder).min() { firstLevelCounts[first] += 1 }
             if let first = vertebrae.filter({ !$0.cutByFieldOfView }).map(\.level.anatomicalOrder).min() { firstWholeLevelCounts[first] += 1 }
         }
@@ -170,9 +172,12 @@ public final class Trainer {
                 for (c, n) in try reader.annotatedStructureCounts(of: id, classes: classes).enumerated() { total[c] += n }
             }
         }
-        loss = try MultitaskLoss(config: config.loss, classCounts: classCounts, structureCounts: structureCounts)
+        loss = try MultitaskLoss(config: config.loss, classCounts: classCounts, structureCounts: structureCounts, regionCounts: regionCounts)
         if let weights = loss.segmentation.classWeights {
             logger.info("segmentation structure weights", metadata: ["weights": "\(weights.map { ($0 * 1000).rounded() / 1000 })"])
+        }
+        if let weights = loss.identification.regionWeights {
+            logger.info("spinal-region weights", metadata: ["counts": "\(regionCounts)", "weights": "\(weights.map { ($0 * 1000).rounded() / 1000 })"])
         }
         let spacings = try (loader.labelledIDs + loader.unlabelledIDs).map { try reader.geometry(of: $0).spacingMM }
         trainingData = Checkpoint.TrainingData(

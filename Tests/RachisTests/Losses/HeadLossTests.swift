@@ -52,6 +52,21 @@ struct IdentificationLossTests {
         #expect(try none.value.item() == 0)
         #expect(throws: LossError.self) { try IdentificationLoss().regions(logits: Tensor.zeros([2, 3]), targets: [0, 1]) }
     }
+
+    @Test func weightedSpinalRegionTermIsTheWeightedMeanCrossEntropy() throws {
+        // The vertebrae above with weights 2 (thoracic) and 6 (lumbar): (2·ln 5 + 6·(ln(e³ + 4) − 3)) / 8.
+        let logits = try floats([0, 0, 0, 0, 0, 0, 0, 0, 3, 0], [2, 5]).requiringGrad()
+        let loss = try IdentificationLoss(regionWeights: [1, 2, 4, 6, 1]).regions(logits: logits, targets: [1, 3])
+        #expect(loss.count == 2)
+        let lumbar = log(exp(3.0) + 4) - 3
+        #expect(abs(try loss.value.item() - (2 * log(5.0) + 6 * lumbar) / 8) < 1e-6)
+        // d/dz: w_v (softmax − onehot) / Σw.
+        let g = try gradient(of: loss.value, wrt: logits)
+        #expect(abs(g[1] - 2 * (0.2 - 1) / 8) < 1e-6 && abs(g[8] - 6 * (exp(3.0) / (exp(3.0) + 4) - 1) / 8) < 1e-6)
+        // Uniform weights give the unweighted mean.
+        let uniform = try IdentificationLoss(regionWeights: [3, 3, 3, 3, 3]).regions(logits: logits, targets: [1, 3])
+        #expect(abs(try uniform.value.item() - (log(5.0) + lumbar) / 2) < 1e-6)
+    }
 }
 
 struct AutoencoderLossTests {

@@ -107,6 +107,20 @@ struct MultitaskLossTests {
         #expect(abs(try result.total.item() - 4.5) < 1e-6)
     }
 
+    @Test func balancedRegionWeightsFollowTheInverseSquareRootOfEachRegionsShare() throws {
+        var config = LossConfig()
+        #expect(try MultitaskLoss(config: config, classCounts: [1, 1], regionCounts: [0, 100, 1, 100, 4]).identification.regionWeights == nil)
+        config.regionWeights = .balanced
+        let counts = [0, 100, 1, 100, 4]
+        let weights = try #require(try MultitaskLoss(config: config, classCounts: [1, 1], regionCounts: counts).identification.regionWeights)
+        // w ∝ 1/√share, mean 1 over the counted vertebrae; a region with none gets the largest weight.
+        let k = 1 / (2 * (100.0 / 205).squareRoot() + (1.0 / 205).squareRoot() + (4.0 / 205).squareRoot())
+        let expected = [0, 100.0, 1, 100, 4].map { $0 > 0 ? k / ($0 / 205).squareRoot() : k / (1.0 / 205).squareRoot() }
+        #expect(zip(weights, expected).allSatisfy { abs($0 - $1) < 1e-9 })
+        #expect(abs(zip(weights, counts).reduce(0) { $0 + $1.0 * Double($1.1) } / 205 - 1) < 1e-9)
+        #expect(try MultitaskLoss(config: config, classCounts: [1, 1]).identification.regionWeights == nil)
+    }
+
     @Test func explicitClassWeightsMustMatchTheClassCount() throws {
         var config = LossConfig()
         config.classWeights = .explicit([1, 2, 3])
