@@ -151,9 +151,9 @@ public final class Trainer {
         loader = try DataLoader(reader: reader, config: loaderConfig, seed: seed,
                                 shard: distributed.map { DataLoader.Shard(rank: $0.rank, count: $0.worldSize) } ?? .whole,
                                 targets: LooseTargets(loss: config.loss))
-        // From each labelled training subject's vertebra table: the class counts (class weights) and the most
-        // cranial level, of all vertebrae and of those the field of view does not cut (the level decoder's start
-        // prior, stored in the checkpoint).
+        // From each labelled training subject's vertebra table: the class counts (class weights), the region counts
+        // of the vertebrae that train identification (region weights), and the most cranial level, of all vertebrae
+        // and of those the field of view does not cut (the level decoder's start prior, stored in the checkpoint).
         var classCounts = [Int](repeating: 0, count: config.model.classes)
         var firstLevelCounts = [Int](repeating: 0, count: VertebraLevel.anatomicalIDs.count)
         var firstWholeLevelCounts = firstLevelCounts
