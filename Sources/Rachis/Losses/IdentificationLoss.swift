@@ -41,7 +41,7 @@ public struct IdentificationLoss: Sendable {
         }
         guard !targets.isEmpty else { return MaskedLoss(value: try logits.sum() * 0, count: 0) }
         let target = try Tensor(targets.map(Int64.init), shape: [targets.count]).to(device: logits.device)
-        let weight = try regionWeights.map { try Tensor($0.map(Float.init), shape: [$0.count]).to(device: logits.device) }
+        let weight = try regionWeights.map { try Tensor($0.map(Float.init), shape: [$0.count]).to(logits.dtype, device: logits.device) }
         return MaskedLoss(value: try Loss.crossEntropy(logits, target, weight: weight), count: targets.count)
     }
 }
