@@ -238,6 +238,53 @@ struct ClassificationHeadTests {
         let gradient = try #require(features.grad).array(Float.self)
         #expect((0..<4).allSatisfy { c in (0..<8).allSatisfy { gradient[c * 8 + $0] == ($0 == 5 ? 1 : 0) } })
     }
+    /// Regions of different sizes in both samples of a batch (soft weights, two that overlap, one at the far corner,
+    /// one empty), pooled from channels-last features: every value and the gradient of their sum against a loop over
+    /// the whole volume (the weighted mean; the maximum over weights above ½, whose gradient goes to the first
+    /// largest voxel).
+    @Test func manyRegionsPoolAsEachAloneOverTheWholeVolume() throws {
+        let (c, grid) = (3, [4, 5, 6])
+        let voxels = grid.reduce(1, *)
+        let values = try SeededTorch.run(21) { try Tensor.randn([2, c, 4, 5, 6]) }.array(Float.self)
+        var masks: [(sample: Int, weights: [Float])] = []
+        func region(_ sample: Int, _ set: [(Int, Float)]) {
+            var w = [Float](repeating: 0, count: voxels)
+            for (i, v) in set { w[i] = v }
+            masks.append((sample, w))
+        }
+        region(0, [(0, 1), (1, 1), (7, 0.5), (31, 1), (32, 0.25)])
+        region(1, [(voxels - 1, 1), (voxels - 2, 0.75), (voxels - 8, 1)])
+        region(1, [(31, 1), (32, 1), (62, 1)])
+        region(0, [])
+        region(0, [(59, 0.2), (60, 0.4)])
+        let features = try Tensor(values, shape: [2, c, 4, 5, 6]).channelsLast3d().requiringGrad()
+        let regions = try masks.map { (sample: $0.sample, mask: try Tensor($0.weights, shape: grid)) }
+        let pooled = try SpineModel.pool(features: features, regions: regions, pooling: .meanMax)
+        #expect(pooled.shape == [masks.count, 2 * c])
+        try pooled.sum().backward()
+        var expected: [Float] = [], gradient = [Float](repeating: 0, count: values.count)
+        for (sample, w) in masks {
+            let total = w.reduce(0, +)
+            let at = { (channel: Int, voxel: Int) in (sample * c + channel) * voxels + voxel }
+            for channel in 0..<c {
+                expected.append(w.indices.reduce(Float(0)) { $0 + values[at(channel, $1)] * w[$1] } / (total + Float(SpineModel.regionEpsilon)))
+                for v in w.indices { gradient[at(channel, v)] += w[v] / (total + Float(SpineModel.regionEpsilon)) }
+            }
+            for channel in 0..<c {
+                let inside = w.indices.filter { w[$0] > 0.5 }
+                guard let best = inside.max(by: { values[at(channel, $0)] < values[at(channel, $1)] || (values[at(channel, $0)] == values[at(channel, $1)] && $0 > $1) }) else {
+                    expected.append(0); continue
+                }
+                expected.append(values[at(channel, best)])
+                gradient[at(channel, best)] += 1
+            }
+        }
+        let got = try pooled.contiguous().array(Float.self)
+        #expect(zip(got, expected).allSatisfy { abs($0 - $1) < 1e-5 }, "\(got) vs \(expected)")
+        let grad = try #require(features.grad).contiguous().array(Float.self)
+        #expect(zip(grad, gradient).allSatisfy { abs($0 - $1) < 1e-5 })
+    }
+
     @Test func regionHeadReadsItsVertebraAndTheContextAveragedOverIt() throws {
         let model = try SeededTorch.run(12) { try SpineModel(tinyConfig()) }
         model.eval()
