@@ -218,8 +218,11 @@ int ct_max_dim(CTTensor *a, int64_t dim, int keepdim, int is_min, CTTensor **val
         *indices = wrap(std::get<1>(r));
     })
 }
+// The indices of max/min along `dim`: the same indices as argmax/argmin (the first of tied values, NaN wins), but
+// libtorch 1.13's argmax over the channel dimension of a [2, 6, 24, 96, 64] tensor takes about 45 ms on 2 cores
+// where max takes 6 ms (two such calls were 5 % of a training step).
 CTTensor *ct_argmax(CTTensor *a, int64_t dim, int keepdim, int is_min) {
-    CT_TENSOR(is_min ? at::argmin(T(a), dim, keepdim != 0) : at::argmax(T(a), dim, keepdim != 0))
+    CT_TENSOR(std::get<1>(is_min ? at::min(T(a), dim, keepdim != 0) : at::max(T(a), dim, keepdim != 0)))
 }
 int ct_topk(CTTensor *a, int64_t k, int64_t dim, int largest, CTTensor **values, CTTensor **indices) {
     CT_STATUS({

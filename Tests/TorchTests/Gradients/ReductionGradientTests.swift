@@ -41,6 +41,34 @@ struct ReductionGradientTests {
         #expect(try x.gt(0.1).any(dims: dims, keepDims: true).shape == x.sum(dims: positive, keepDims: true).shape)
     }
 
+    /// argmax / argmin give the first of tied values and the position of a NaN, along any dim and in the
+    /// channels-last layout too: checked against a loop over the values.
+    @Test func argmaxTakesTheFirstTieAndNaNInAnyLayout() throws {
+        let shape = [2, 3, 2, 3, 4]
+        let count = shape.reduce(1, *)
+        var values: [Float] = (0..<count).map { (i: Int) -> Float in Float((i * 7 + i / 5) % 3) }
+        values[17] = .nan
+        let x = try Tensor(values, shape: shape)
+        for tensor in [x, try x.channelsLast3d()] {
+            for dim in [1, 4] {
+                let stride = shape[(dim + 1)...].reduce(1, *)
+                var expectedMax: [Int64] = [], expectedMin: [Int64] = []
+                for i in 0..<values.count where (i / stride) % shape[dim] == 0 {
+                    let line: [Float] = (0..<shape[dim]).map { values[i + $0 * stride] }
+                    func first(_ better: (Float, Float) -> Bool) -> Int64 {
+                        if let nan = line.firstIndex(where: { $0.isNaN }) { return Int64(nan) }
+                        var best = 0
+                        for k in line.indices where better(line[k], line[best]) { best = k }
+                        return Int64(best)
+                    }
+                    expectedMax.append(first(>)); expectedMin.append(first(<))
+                }
+                #expect(try tensor.argmax(dim: dim).contiguous().array(Int64.self) == expectedMax, "argmax dim \(dim)")
+                #expect(try tensor.argmin(dim: dim).contiguous().array(Int64.self) == expectedMin, "argmin dim \(dim)")
+            }
+        }
+    }
+
     @Test func reductionValues() throws {
         let x = try doubles([1, 2, 3, 4, 5, 6], shape: [2, 3])
         #expect(try x.sum(dims: [1]).array(Double.self) == [6, 15])
