@@ -238,11 +238,12 @@ struct ClassificationHeadTests {
         let gradient = try #require(features.grad).array(Float.self)
         #expect((0..<4).allSatisfy { c in (0..<8).allSatisfy { gradient[c * 8 + $0] == ($0 == 5 ? 1 : 0) } })
     }
+
     /// Regions of different sizes in both samples of a batch (soft weights, two that overlap, one at the far corner,
-    /// one empty), pooled from channels-last features: every value and the gradient of their sum against a loop over
-    /// the whole volume (the weighted mean; the maximum over weights above ½, whose gradient goes to the first
-    /// largest voxel).
-    @Test func manyRegionsPoolAsEachAloneOverTheWholeVolume() throws {
+    /// one empty): every value and the gradient of their sum against a loop over the whole volume (the weighted mean;
+    /// the maximum over weights above ½, whose gradient goes to the first largest voxel), in both memory layouts,
+    /// which `pool` reads differently.
+    @Test(arguments: [false, true]) func manyRegionsPoolAsEachAloneOverTheWholeVolume(channelsLast: Bool) throws {
         let (c, grid) = (3, [4, 5, 6])
         let voxels = grid.reduce(1, *)
         let values = try SeededTorch.run(21) { try Tensor.randn([2, c, 4, 5, 6]) }.array(Float.self)
@@ -257,7 +258,9 @@ struct ClassificationHeadTests {
         region(1, [(31, 1), (32, 1), (62, 1)])
         region(0, [])
         region(0, [(59, 0.2), (60, 0.4)])
-        let features = try Tensor(values, shape: [2, c, 4, 5, 6]).channelsLast3d().requiringGrad()
+        let plain = try Tensor(values, shape: [2, c, 4, 5, 6])
+        let features = try (channelsLast ? plain.channelsLast3d() : plain).requiringGrad()
+        #expect(features.isChannelsLast3d == channelsLast)
         let regions = try masks.map { (sample: $0.sample, mask: try Tensor($0.weights, shape: grid)) }
         let pooled = try SpineModel.pool(features: features, regions: regions, pooling: .meanMax)
         #expect(pooled.shape == [masks.count, 2 * c])

@@ -158,10 +158,15 @@ extension SpineModel {
             return try regions[i].mask[.range(start[0], start[0] + size[0]), .range(start[1], start[1] + size[1]),
                                        .range(start[2], start[2] + size[2])].reshape([-1])
         }
-        // [N·D·H·W, C]: a view, no copy, in the channels-last layout training uses.
-        let rows = try features.permute([0, 2, 3, 4, 1]).reshape([-1, channels])
-        let values = try rows.indexSelect(dim: 0, index: Tensor(index, shape: [index.count]).to(device: features.device))
-            .reshape([regions.count, window, channels])
+        // Read in the features' own layout, so that neither makes a copy of the whole volume (in training, with two
+        // samples in the default layout, one copy): voxels as rows [N·D·H·W, C] in the channels-last layout, voxels
+        // as columns [C, N·D·H·W] otherwise (inference's single volume).
+        let positions = try Tensor(index, shape: [index.count]).to(device: features.device)
+        let values = features.isChannelsLast3d
+            ? try features.permute([0, 2, 3, 4, 1]).reshape([-1, channels]).indexSelect(dim: 0, index: positions)
+                .reshape([regions.count, window, channels])
+            : try features.transpose(0, 1).reshape([channels, -1]).indexSelect(dim: 1, index: positions)
+                .reshape([channels, regions.count, window]).permute([1, 2, 0])
         let weights = try Tensor.stack(masks).to(features.dtype).unsqueeze(dim: 2)
         var parts: [Tensor] = []
         if pooling != .max { parts.append(try (values * weights).sum(dims: [1]) / (weights.sum(dims: [1]) + Self.regionEpsilon)) }
