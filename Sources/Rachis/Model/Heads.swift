@@ -140,23 +140,20 @@ extension SpineModel {
         let channels = shape.count == 5 ? shape[1] : 0
         if regions.isEmpty { return try Tensor.zeros([0, channels * pooling.multiplier], dtype: features.dtype, device: features.device) }
         let grid = Array(shape[2...])
-        // An empty region has no box: its window (at the origin) holds no voxel of it, and it pools to zeros.
-        let boxes = try regions.map { try Self.boundingBox($0.mask) }
-        let size = (0..<3).map { axis in max(1, boxes.compactMap { $0?[axis].count }.max() ?? 0) }
-        let window = size.reduce(1, *)
+        let windows = try Self.windows(regions.map { try Self.boundingBox($0.mask) }, grid: grid)
+        let window = windows.size.reduce(1, *)
         var index: [Int64] = []
         index.reserveCapacity(regions.count * window)
         let masks = try regions.indices.map { i -> Tensor in
-            let start = (0..<3).map { axis in min(boxes[i]?[axis].lowerBound ?? 0, grid[axis] - size[axis]) }
+            let ranges = windows.ranges[i]
             let base = regions[i].sample * grid.reduce(1, *)
-            for d in start[0]..<(start[0] + size[0]) {
-                for h in start[1]..<(start[1] + size[1]) {
+            for d in ranges[0] {
+                for h in ranges[1] {
                     let row = base + (d * grid[1] + h) * grid[2]
-                    for w in start[2]..<(start[2] + size[2]) { index.append(Int64(row + w)) }
+                    for w in ranges[2] { index.append(Int64(row + w)) }
                 }
             }
-            return try regions[i].mask[.range(start[0], start[0] + size[0]), .range(start[1], start[1] + size[1]),
-                                       .range(start[2], start[2] + size[2])].reshape([-1])
+            return try regions[i].mask[Self.index(ranges[0]), Self.index(ranges[1]), Self.index(ranges[2])].reshape([-1])
         }
         // Read in the features' own layout, so that neither makes a copy of the whole volume (in training, with two
         // samples in the default layout, one copy): voxels as rows [N·D·H·W, C] in the channels-last layout, voxels
@@ -255,21 +252,33 @@ extension SpineModel {
             try Self.checkRegion(region, index: index, in: shape)
             return try region.mask.gt(0).to(image.dtype)
         }
-        // An empty region has no box: its window (at the origin) holds no voxel of it, and `pool` gives it zeros.
-        let boxes = try supports.map(Self.boundingBox)
-        let size = (0..<3).map { axis in max(1, boxes.compactMap { $0?[axis].count }.max() ?? 0) }
+        let windows = try Self.windows(supports.map(Self.boundingBox), grid: Array(shape[2...]))
         let cut = try regions.indices.map { i in
             let (region, support) = (regions[i], supports[i])
-            let ranges = (0..<3).map { axis -> TensorIndex in
-                let start = min(boxes[i]?[axis].lowerBound ?? 0, shape[2 + axis] - size[axis])
-                return .range(start, start + size[axis])
-            }
+            let ranges = windows.ranges[i].map(Self.index)
             let window = try image[.at(region.sample), .all, ranges[0], ranges[1], ranges[2]] * support[ranges[0], ranges[1], ranges[2]]
             return (window: window, mask: try region.mask[ranges[0], ranges[1], ranges[2]])
         }
         return try Self.pool(features: branch(Tensor.stack(cut.map(\.window))), regions: cut.enumerated().map { ($0.offset, $0.element.mask) },
                              pooling: config.pooling)
     }
+
+    /// One window size for all `boxes` (the largest extent per axis, at least 1) and each box's window of that size
+    /// on `grid` (`[D, H, W]`), starting at the box and moved back where it would leave the grid. An empty region
+    /// (nil box) gets the window at the origin, which holds no voxel of it, so it pools to zeros.
+    static func windows(_ boxes: [[Range<Int>]?], grid: [Int]) -> (size: [Int], ranges: [[Range<Int>]]) {
+        let size = (0..<3).map { axis in max(1, boxes.compactMap { $0?[axis].count }.max() ?? 0) }
+        let ranges = boxes.map { box in
+            (0..<3).map { axis in
+                let start = min(box?[axis].lowerBound ?? 0, grid[axis] - size[axis])
+                return start..<(start + size[axis])
+            }
+        }
+        return (size, ranges)
+    }
+
+    /// `range` as a tensor index.
+    static func index(_ range: Range<Int>) -> TensorIndex { .range(range.lowerBound, range.upperBound) }
 
     /// The smallest box (`[D, H, W]` ranges) holding every voxel of `support` `[D, H, W]` above 0; nil when none is.
     static func boundingBox(_ support: Tensor) throws -> [Range<Int>]? {
