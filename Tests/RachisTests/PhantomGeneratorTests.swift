@@ -132,6 +132,33 @@ struct PhantomGeneratorTests {
         }
     }
 
+    /// `grids`: each subject is rendered on the grid drawn for it, and is then exactly the subject a recipe with that
+    /// grid alone gives (the draw has its own random stream); a grid of weight 0 is never drawn.
+    @Test func eachSubjectIsRenderedOnTheGridDrawnForIt() throws {
+        let coarse = PhantomRecipe.Grid(shape: [10, 56, 40], spacingMM: [5, 3.5, 3.5])
+        let fine = PhantomRecipe.Grid(shape: [14, 70, 56], spacingMM: [3.5, 2.8, 2.5], weight: 2)
+        let never = PhantomRecipe.Grid(shape: [25, 98, 70], spacingMM: [2, 2, 2], weight: 0)
+        let mixed = recipe { $0.count = 12; $0.grids = [coarse, fine, never] }
+        var drawn: [[Double]] = []
+        for k in 0..<12 {
+            let sample = mixed.sample(at: k)
+            let grid = [coarse, fine].first { $0.spacingMM == sample.subject.geometry.spacingMM }
+            let chosen = try #require(grid, "subject \(k): \(sample.subject.geometry.spacingMM)")
+            drawn.append(chosen.spacingMM)
+            #expect(sample.subject.geometry.shape == chosen.shape)
+            #expect(sample.subject.geometry == mixed.geometry(subject: k))
+            let alone = recipe { $0.shape = chosen.shape; $0.spacingMM = chosen.spacingMM }
+            #expect(sample == alone.sample(at: k), "subject \(k)")
+        }
+        #expect(Set(drawn).count == 2, "\(drawn)")
+        // The anatomy does not depend on the grid: the same vertebrae, classes and centroids within a voxel.
+        let a = recipe().sample(at: 0).truth, b = recipe { $0.shape = fine.shape; $0.spacingMM = fine.spacingMM }.sample(at: 0).truth
+        #expect(a.levels == b.levels && a.classIndices == b.classIndices)
+        for (p, q) in zip(a.centroidsMM, b.centroidsMM) where a.levels.count == b.levels.count {
+            #expect(zip(p, q).allSatisfy { abs($0 - $1) < 3.5 }, "\(p) vs \(q)")
+        }
+    }
+
     @Test func lesionContrastHasTheClassSign() {
         let g = recipe {
             $0.classPrevalence = [0, 1, 1]

@@ -6,11 +6,27 @@ struct PhantomRecipeTests {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
 
-    @Test(arguments: ["tiny", "default", "shortcut"])
+    @Test(arguments: ["tiny", "default", "shortcut", "mixed-spacing"])
     func shippedRecipesDecode(name: String) throws {
         let recipe = try PhantomRecipe.load(contentsOf: Self.packageRoot.appendingPathComponent("datasets/\(name).yaml"))
         #expect(recipe.name == name)
         #expect(recipe.shortcut == (name == "shortcut"))
+    }
+
+    /// mixed-spacing.yaml is the demo's recipe on several grids, each covering the demo's field of view (within a voxel).
+    @Test func mixedSpacingIsTheDemoOnSeveralGrids() throws {
+        let load = { (name: String) in try PhantomRecipe.load(contentsOf: Self.packageRoot.appendingPathComponent("datasets/\(name).yaml")) }
+        var mixed = try load("mixed-spacing")
+        let demo = try load("default")
+        #expect(mixed.grids.count >= 3 && mixed.grids.contains { $0.shape == demo.shape && $0.spacingMM == demo.spacingMM })
+        for grid in mixed.grids {
+            for axis in 0..<3 {
+                let fov = Double(grid.shape[axis]) * grid.spacingMM[axis], demoFOV = Double(demo.shape[axis]) * demo.spacingMM[axis]
+                #expect(abs(fov - demoFOV) <= grid.spacingMM[axis], "\(grid) axis \(axis): \(fov) mm against \(demoFOV) mm")
+            }
+        }
+        (mixed.name, mixed.grids) = (demo.name, [])
+        #expect(mixed == demo)
     }
 
     @Test func schemaListsExactlyTheRecipeKeys() throws {
@@ -58,6 +74,10 @@ struct PhantomRecipeTests {
         ("annotationModes: {fully: 1}", "annotationModes"), ("fovCenterLevels: [T10, X3]", "fovCenterLevels"),
         ("noiseSigma: [0.2, 0.1]", "noiseSigma"), ("shortcutStrength: 1.5", "shortcutStrength"),
         ("noiseVoxelMM3: 0", "noiseVoxelMM3"), ("noiseVoxelMM3: -14", "noiseVoxelMM3"),
+        ("grids: [{shape: [8, 32], spacingMM: [4, 3, 3]}]", "grids"), ("grids: [{shape: [8, 32, 24], spacingMM: [4, 0, 3]}]", "grids"),
+        ("grids: [{shape: [8, 32, 24], spacingMM: [4, 3, 3], weight: -1}]", "grids"),
+        ("grids: [{shape: [8, 32, 24], spacingMM: [4, 3, 3], weight: 0}]", "grids"),
+        ("grids: [{shape: [8, 32, 24], spacingMM: [4, 3, 3], spacing: [4, 3, 3]}]", "grids"),
     ])
     func invalidValueNamesTheKey(line: String, key: String) {
         do {

@@ -39,8 +39,11 @@ public struct PhantomGenerator: Sendable {
         self.recipe = recipe
     }
 
-    /// The recipe's grid in canonical PIR orientation, centred on the world origin.
-    public func geometry() -> Geometry {
+    /// Subject `index`'s grid (the recipe's, or the one drawn from `grids`) in canonical PIR orientation, centred on
+    /// the world origin.
+    public func geometry(subject index: Int = 0) -> Geometry { Self.geometry(of: recipe.rendering(subject: index)) }
+
+    private static func geometry(of recipe: PhantomRecipe) -> Geometry {
         let atZero = Geometry(shape: recipe.shape, spacingMM: recipe.spacingMM)
         let centre = atZero.worldMM(index: recipe.shape.map { Double($0 - 1) / 2 })
         return Geometry(shape: recipe.shape, spacingMM: recipe.spacingMM, originMM: centre.map { -$0 })
@@ -68,6 +71,7 @@ public struct PhantomGenerator: Sendable {
     /// Subject `index` with its ground truth. Independent random streams for anatomy, scanner and
     /// annotation, each from `(recipe.seed, index)`: changing an annotation knob keeps the images.
     public func sample(at index: Int) -> PhantomSample {
+        let recipe = recipe.rendering(subject: index)
         let seed = recipe.seed, stream = UInt64(bitPattern: Int64(index))
         var anatomyRNG = SplitMix64(seed: seed, stream: stream, 1)
         var scannerRNG = SplitMix64(seed: seed, stream: stream, 2)
@@ -76,7 +80,7 @@ public struct PhantomGenerator: Sendable {
         var renderer = PhantomRenderer(recipe: recipe)
         renderer.paintAnatomy(anatomy)
         let image = renderer.acquire(recipe: recipe, rng: &scannerRNG)
-        let geometry = geometry()
+        let geometry = Self.geometry(of: recipe)
 
         // Visible vertebrae: centroid of their voxels, cut when they touch the top or bottom rows.
         let (nh, nw) = (recipe.shape[1], recipe.shape[2])

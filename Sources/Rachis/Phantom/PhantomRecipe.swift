@@ -13,6 +13,10 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
     public var shape = [16, 64, 48]
     /// Voxel size in mm `[D, H, W]`: thick sagittal slices along D.
     public var spacingMM: [Double] = [4, 3, 3]
+    /// Grids the subjects are rendered on, one drawn per subject with probability proportional to its weight (from
+    /// a stream of its own, so the anatomy, scanner and annotation draws do not change): a dataset mixing spacings, as
+    /// real scans come. Empty (the default): every subject on `shape` and `spacingMM`.
+    public var grids: [Grid] = []
     /// Sub-samples per voxel and axis, on top of the soft (one-voxel) edges.
     public var supersampling = [1, 1, 1]
     /// Level placed near the centre of the field of view, drawn between these two (names, e.g. "T10").
@@ -64,6 +68,43 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
 
     public init() {}
 
+    /// One grid a subject can be rendered on: its shape `[D, H, W]`, voxel size in mm and relative weight.
+    public struct Grid: Codable, Equatable, Sendable {
+        public var shape: [Int]
+        public var spacingMM: [Double]
+        public var weight: Double
+
+        public init(shape: [Int], spacingMM: [Double], weight: Double = 1) {
+            (self.shape, self.spacingMM, self.weight) = (shape, spacingMM, weight)
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case shape, spacingMM, weight }
+
+        public init(from decoder: Decoder) throws {
+            let known = Set(CodingKeys.allCases.map(\.rawValue))
+            let keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue).sorted()
+            if let unknown = keys.first(where: { !known.contains($0) }) {
+                throw Error.invalidValue(key: PhantomRecipe.CodingKeys.grids.rawValue,
+                                         reason: "unknown grid key '\(unknown)'; known keys: shape, spacingMM, weight")
+            }
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            shape = try c.decode([Int].self, forKey: .shape)
+            spacingMM = try c.decode([Double].self, forKey: .spacingMM)
+            weight = try c.decodeIfPresent(Double.self, forKey: .weight) ?? 1
+        }
+    }
+
+    /// The recipe as subject `index` is rendered: `shape` and `spacingMM` from the grid drawn for it (itself when
+    /// `grids` is empty).
+    public func rendering(subject index: Int) -> PhantomRecipe {
+        guard !grids.isEmpty else { return self }
+        var rng = SplitMix64(seed: seed, stream: UInt64(bitPattern: Int64(index)), 4)
+        let grid = grids[rng.categorical(grids.map(\.weight))]
+        var recipe = self
+        (recipe.shape, recipe.spacingMM, recipe.grids) = (grid.shape, grid.spacingMM, [])
+        return recipe
+    }
+
     /// The factor on `noiseSigma` at this recipe's spacing: `sqrt(noiseVoxelMM3 / voxel volume)`, 1 without a
     /// reference volume (and exactly 1 at it).
     public var noiseScale: Double {
@@ -72,7 +113,7 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
     }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, seed, count, shape, spacingMM, supersampling, fovCenterLevels, curvatureScale,
+        case name, seed, count, shape, spacingMM, grids, supersampling, fovCenterLevels, curvatureScale,
              transitionalRate, posteriorElements, ribs, noiseSigma, noiseVoxelMM3, biasStrength, intensityScale, classNames,
              classPrevalence, lesionsPerVertebra, lesionRadiusMM, lesionContrast, shortcut, shortcutStrength,
              annotationModes, partialFraction, maskMarginVoxels, raterCount, raterClassErrorRate, raterDropout
@@ -110,7 +151,7 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
             if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
         }
         try read(.name, &name); try read(.seed, &seed); try read(.count, &count); try read(.shape, &shape)
-        try read(.spacingMM, &spacingMM); try read(.supersampling, &supersampling)
+        try read(.spacingMM, &spacingMM); try read(.grids, &grids); try read(.supersampling, &supersampling)
         try read(.fovCenterLevels, &fovCenterLevels); try read(.curvatureScale, &curvatureScale)
         try read(.transitionalRate, &transitionalRate); try read(.posteriorElements, &posteriorElements)
         try read(.ribs, &ribs)
@@ -185,6 +226,14 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
         try check(shape.count == 3 && shape.allSatisfy { $0 >= 4 }, .shape, "expected [D, H, W] each >= 4, found \(shape)")
         try check(spacingMM.count == 3 && spacingMM.allSatisfy { $0 > 0 }, .spacingMM,
                   "expected three positive voxel sizes in mm, found \(spacingMM)")
+        for (k, grid) in grids.enumerated() {
+            try check(grid.shape.count == 3 && grid.shape.allSatisfy { $0 >= 4 }, .grids,
+                      "grid \(k): expected a shape [D, H, W] each >= 4, found \(grid.shape)")
+            try check(grid.spacingMM.count == 3 && grid.spacingMM.allSatisfy { $0 > 0 && $0.isFinite }, .grids,
+                      "grid \(k): expected three positive voxel sizes in mm, found \(grid.spacingMM)")
+            try check(grid.weight >= 0 && grid.weight.isFinite, .grids, "grid \(k): expected a weight >= 0, found \(grid.weight)")
+        }
+        try check(grids.isEmpty || grids.contains { $0.weight > 0 }, .grids, "expected at least one grid with a weight above 0")
         try check(supersampling.count == 3 && supersampling.allSatisfy { (1...8).contains($0) }, .supersampling,
                   "expected three factors in 1...8, found \(supersampling)")
         try check(fovCenterLevels.count == 2, .fovCenterLevels, "expected two level names, found \(fovCenterLevels)")

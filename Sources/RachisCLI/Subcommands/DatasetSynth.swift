@@ -20,10 +20,10 @@ extension RachisCommand.Dataset {
         @Option(help: "Seed (overrides the recipe).")
         var seed: UInt64?
 
-        @Option(help: "Volume shape D,H,W in voxels (overrides the recipe).", transform: Self.parseList)
+        @Option(help: "Volume shape D,H,W in voxels (overrides the recipe, its grids included).", transform: Self.parseList)
         var shape: [Double]?
 
-        @Option(help: "Voxel spacing D,H,W in mm (overrides the recipe).", transform: Self.parseList)
+        @Option(help: "Voxel spacing D,H,W in mm (overrides the recipe, its grids included).", transform: Self.parseList)
         var spacing: [Double]?
 
         @Flag(help: "Overwrite an existing output file.")
@@ -43,8 +43,8 @@ extension RachisCommand.Dataset {
             var recipe = try PhantomRecipe.load(contentsOf: URL(fileURLWithPath: self.recipe))
             if let count { recipe.count = count }
             if let seed { recipe.seed = seed }
-            if let shape { recipe.shape = shape.map { Int($0) } }
-            if let spacing { recipe.spacingMM = spacing }
+            if let shape { (recipe.shape, recipe.grids) = (shape.map { Int($0) }, []) }
+            if let spacing { (recipe.spacingMM, recipe.grids) = (spacing, []) }
             try recipe.validate()
             let url = URL(fileURLWithPath: out)
             let lock = try OutputGuard.file(out)
@@ -54,9 +54,12 @@ extension RachisCommand.Dataset {
                                                    threads: threads.count) { done, total in
                 progress.update(done, of: total)
             }
-            print(String(format: "Wrote %@: %d subjects, %d vertebrae, shape %@ at %@ mm, in %.1f s (%.1f volumes/s)",
-                         url.path, summary.subjects, summary.vertebrae, recipe.shape.map(String.init).joined(separator: "x"),
-                         recipe.spacingMM.map { String(format: "%g", $0) }.joined(separator: "x"), summary.seconds, summary.volumesPerSecond))
+            let grids = recipe.grids.isEmpty ? [PhantomRecipe.Grid(shape: recipe.shape, spacingMM: recipe.spacingMM)] : recipe.grids
+            let grid = grids.map { g in
+                g.shape.map(String.init).joined(separator: "x") + " at " + g.spacingMM.map { String(format: "%g", $0) }.joined(separator: "x") + " mm"
+            }.joined(separator: " or ")
+            print(String(format: "Wrote %@: %d subjects, %d vertebrae, shape %@, in %.1f s (%.1f volumes/s)",
+                         url.path, summary.subjects, summary.vertebrae, grid, summary.seconds, summary.volumesPerSecond))
         }
     }
 }
