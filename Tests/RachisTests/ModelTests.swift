@@ -43,6 +43,17 @@ struct ModelConfigTests {
         #expect(SpineModel.requiredDivisor(ModelConfig()) == [8, 8, 8])
     }
 
+    /// Training warns when model.spacingMM plans other downsamplings than the training spacing would.
+    @Test func poolingPlanMismatchNamesBothPlans() throws {
+        var c = ModelConfig()
+        c.spacingMM = [3.5, 2, 2]
+        #expect(PoolingPlan.mismatch(c, trainingSpacingMM: [3.5, 2, 2]) == nil)
+        #expect(PoolingPlan.mismatch(c, trainingSpacingMM: [1, 1, 1]) == nil, "the same plan: every axis halved each time")
+        let advice = try #require(PoolingPlan.mismatch(c, trainingSpacingMM: [6, 1, 1]))
+        #expect(advice.contains("[[2, 2, 2], [2, 2, 2], [2, 2, 2]]") && advice.contains("[[1, 2, 2], [1, 2, 2], [2, 2, 2]]"), "\(advice)")
+        #expect(advice.contains("--set 'model.spacingMM=[6, 1, 1]'"), "\(advice)")
+    }
+
     @Test func rangesAreValidatedByKey() throws {
         var c = ModelConfig()
         c.normGroups = 3

@@ -18,6 +18,17 @@ public enum PoolingPlan {
     public static func factors(_ config: ModelConfig) -> [[Int]] {
         factors(spacingMM: config.spacingMM, stages: config.stages)
     }
+
+    /// What to tell a user whose `model.spacingMM` plans other downsamplings than the spacing the model is trained
+    /// at would (thick-slice data with a config written for another spacing); nil when both plan the same.
+    public static func mismatch(_ config: ModelConfig, trainingSpacingMM: [Double]) -> String? {
+        let planned = factors(config), fitting = factors(spacingMM: trainingSpacingMM, stages: config.stages)
+        guard planned != fitting else { return nil }
+        let mm = { (s: [Double]) in "[" + s.map { String(format: "%g", $0) }.joined(separator: ", ") + "]" }
+        return "model.spacingMM \(mm(config.spacingMM)) halves the axes \(planned) (per downsampling, [D, H, W]), "
+            + "but the model trains at \(mm(trainingSpacingMM)) mm, which would halve \(fitting): "
+            + "set model.spacingMM to the training spacing (--set 'model.spacingMM=\(mm(trainingSpacingMM))')"
+    }
 }
 
 extension SpineModel {

@@ -185,6 +185,7 @@ public final class Trainer {
             structureNames: reader.header.structureNames,
             spacingMM: (0..<3).map { axis in Self.median(spacings.map { $0[axis] }) ?? config.model.spacingMM[axis] },
             firstLevelCounts: firstLevelCounts, firstWholeLevelCounts: firstWholeLevelCounts)
+        if let advice = PoolingPlan.mismatch(config.model, trainingSpacingMM: trainingData.spacingMM) { logger.warning("\(advice)") }
         try model.move(to: options.device)
         if config.train.channelsLast { try model.channelsLast3d() }
         try loss.move(to: options.device)
