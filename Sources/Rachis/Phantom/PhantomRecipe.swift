@@ -92,7 +92,24 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
             spacingMM = try c.decode([Double].self, forKey: .spacingMM)
             weight = try c.decodeIfPresent(Double.self, forKey: .weight) ?? 1
         }
+
+        /// `24x96x64 at 3.5x2x2 mm`.
+        public var summary: String {
+            shape.map(String.init).joined(separator: "x") + " at " + spacingMM.map { String(format: "%g", $0) }.joined(separator: "x") + " mm"
+        }
+
+        /// What is wrong with the shape or the voxel size (the recipe key it would be), nil when both are valid.
+        func problem() -> (key: PhantomRecipe.CodingKeys, reason: String)? {
+            if !(shape.count == 3 && shape.allSatisfy { $0 >= 4 }) { return (.shape, "expected [D, H, W] each >= 4, found \(shape)") }
+            if !(spacingMM.count == 3 && spacingMM.allSatisfy { $0 > 0 && $0.isFinite }) {
+                return (.spacingMM, "expected three positive voxel sizes in mm, found \(spacingMM)")
+            }
+            return nil
+        }
     }
+
+    /// The grids subjects may be rendered on: `grids`, or the recipe's own `shape` and `spacingMM`.
+    public var renderedGrids: [Grid] { grids.isEmpty ? [Grid(shape: shape, spacingMM: spacingMM)] : grids }
 
     /// The recipe as subject `index` is rendered: `shape` and `spacingMM` from the grid drawn for it (itself when
     /// `grids` is empty).
@@ -223,14 +240,11 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
             try check((0...1).contains(p), key, "expected a probability in [0, 1], found \(p)")
         }
         try check(count >= 0, .count, "expected a count >= 0, found \(count)")
-        try check(shape.count == 3 && shape.allSatisfy { $0 >= 4 }, .shape, "expected [D, H, W] each >= 4, found \(shape)")
-        try check(spacingMM.count == 3 && spacingMM.allSatisfy { $0 > 0 }, .spacingMM,
-                  "expected three positive voxel sizes in mm, found \(spacingMM)")
+        if let problem = Grid(shape: shape, spacingMM: spacingMM).problem() { throw .invalidValue(key: problem.key.rawValue, reason: problem.reason) }
         for (k, grid) in grids.enumerated() {
-            try check(grid.shape.count == 3 && grid.shape.allSatisfy { $0 >= 4 }, .grids,
-                      "grid \(k): expected a shape [D, H, W] each >= 4, found \(grid.shape)")
-            try check(grid.spacingMM.count == 3 && grid.spacingMM.allSatisfy { $0 > 0 && $0.isFinite }, .grids,
-                      "grid \(k): expected three positive voxel sizes in mm, found \(grid.spacingMM)")
+            if let problem = grid.problem() {
+                throw .invalidValue(key: CodingKeys.grids.rawValue, reason: "grid \(k): \(problem.key.rawValue) \(problem.reason)")
+            }
             try check(grid.weight >= 0 && grid.weight.isFinite, .grids, "grid \(k): expected a weight >= 0, found \(grid.weight)")
         }
         try check(grids.isEmpty || grids.contains { $0.weight > 0 }, .grids, "expected at least one grid with a weight above 0")

@@ -54,12 +54,9 @@ extension RachisCommand.Dataset {
                                                    threads: threads.count) { done, total in
                 progress.update(done, of: total)
             }
-            let grids = recipe.grids.isEmpty ? [PhantomRecipe.Grid(shape: recipe.shape, spacingMM: recipe.spacingMM)] : recipe.grids
-            let grid = grids.map { g in
-                g.shape.map(String.init).joined(separator: "x") + " at " + g.spacingMM.map { String(format: "%g", $0) }.joined(separator: "x") + " mm"
-            }.joined(separator: " or ")
             print(String(format: "Wrote %@: %d subjects, %d vertebrae, shape %@, in %.1f s (%.1f volumes/s)",
-                         url.path, summary.subjects, summary.vertebrae, grid, summary.seconds, summary.volumesPerSecond))
+                         url.path, summary.subjects, summary.vertebrae, recipe.renderedGrids.map(\.summary).joined(separator: " or "),
+                         summary.seconds, summary.volumesPerSecond))
         }
     }
 }
