@@ -43,11 +43,15 @@ struct DatasetCommandTests {
         (["dataset", "synth", "--recipe", "bad-recipe.yaml", "--out", "x.h5"], "unknownKnob"),
         (["dataset", "synth", "--recipe", "missing.yaml", "--out", "x.h5"], "missing.yaml"),
         (["dataset", "synth", "--out", "x.h5", "--shape", "8,abc,3"], "expected three positive numbers"),
+        (["dataset", "synth", "--recipe", "bad-grid.yaml", "--out", "x.h5"], "bad-grid.yaml: recipe key 'grids': grid 0: shape"),
+        (["dataset", "synth", "--recipe", tinyRecipe, "--out", "x.h5", "--shape", "2,48,32"],
+         "tiny.yaml (with the options given): recipe key 'shape': expected [D, H, W] each >= 4"),
     ])
     func badInputGetsAClearErrorAndNoOutput(arguments: [String], message: String) throws {
         let scratch = try Scratch()
         try Data("not hdf5".utf8).write(to: URL(fileURLWithPath: scratch.path("text.h5")))
         try Data("count: 2\nunknownKnob: 3\n".utf8).write(to: URL(fileURLWithPath: scratch.path("bad-recipe.yaml")))
+        try Data("count: 2\ngrids: [{shape: [8, 48], spacingMM: [4, 3, 3]}]\n".utf8).write(to: URL(fileURLWithPath: scratch.path("bad-grid.yaml")))
         let before = scratch.entries
         let result = try CLI.run(arguments, in: scratch.url)
         #expect(result.status != 0)

@@ -40,12 +40,20 @@ extension RachisCommand.Dataset {
         }
 
         func run() throws {
-            var recipe = try PhantomRecipe.load(contentsOf: URL(fileURLWithPath: self.recipe))
-            if let count { recipe.count = count }
-            if let seed { recipe.seed = seed }
-            if let shape { (recipe.shape, recipe.grids) = (shape.map { Int($0) }, []) }
-            if let spacing { (recipe.spacingMM, recipe.grids) = (spacing, []) }
-            try recipe.validate()
+            var recipe: PhantomRecipe
+            do {
+                recipe = try PhantomRecipe.load(contentsOf: URL(fileURLWithPath: self.recipe))
+                if let count { recipe.count = count }
+                if let seed { recipe.seed = seed }
+                if let shape { (recipe.shape, recipe.grids) = (shape.map { Int($0) }, []) }
+                if let spacing { (recipe.spacingMM, recipe.grids) = (spacing, []) }
+                try recipe.validate()
+            } catch {
+                // A value's error does not know the file it came from (or the option that overrode it).
+                guard case .invalidValue(let key, let reason) = error else { throw error }
+                let overridden = count != nil || seed != nil || shape != nil || spacing != nil ? " (with the options given)" : ""
+                throw OneLineError(description: "\(self.recipe)\(overridden): recipe key '\(key)': \(reason)")
+            }
             let url = URL(fileURLWithPath: out)
             let lock = try OutputGuard.file(out)
             defer { lock.release() }
