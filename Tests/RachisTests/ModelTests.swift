@@ -153,6 +153,45 @@ struct SpineModelTests {
         #expect(try maxDifference(full.features, cut.features) > 1e-4)
     }
 
+    /// `identificationGradient` s changes no output and scales by s what the identification heads (per-voxel levels
+    /// and spinal regions) send back into the shared network: the gradient of a loss on their logits with respect to
+    /// a shared weight is s times the one at s = 1 (exactly 0 at s = 0), while the heads' own weights get all of it.
+    @Test func identificationGradientScalesWhatReachesTheSharedNetwork() throws {
+        let image = try SeededTorch.run(21) { try Tensor.rand([1, 2, 8, 16, 16]) }
+        var weights = [Float](repeating: 0, count: 8 * 16 * 16)
+        for i in [100, 101, 117, 300, 301] { weights[i] = 1 }
+        let region = try Tensor(weights, shape: [8, 16, 16])
+        let names = ["encoder.stem.conv.weight", "decoder.stages.0.block.conv1.weight", "identification.weight", "spinalRegions.output.weight"]
+        func run(_ s: Double) throws -> (levels: Tensor, regions: Tensor, gradients: [Tensor]) {
+            var config = tinyConfig()
+            config.identificationGradient = s
+            let model = try SeededTorch.run(20) { try SpineModel(config) }
+            model.eval()
+            let output = try model(image)
+            let levels = try #require(output.levels)
+            let regions = try model.classifyRegions(features: output.features, context: model.context(output), regions: [(0, region)])
+            let loss = try levels.square().mean() + regions.square().sum()
+            let parameters = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.name, $0.parameter.tensor) })
+            let inputs = try names.map { try #require(parameters[$0]) }
+            return (levels, regions, try Torch.gradients(of: loss, wrt: inputs))
+        }
+        let all = try run(1), half = try run(0.5), none = try run(0)
+        for other in [half, none] {
+            #expect(try maxDifference(other.levels, all.levels) == 0 && maxDifference(other.regions, all.regions) == 0)
+            // The heads' own weights: the same gradient.
+            #expect(try relativeDifference(other.gradients[2], all.gradients[2]) < 1e-5)
+            #expect(try relativeDifference(other.gradients[3], all.gradients[3]) < 1e-5)
+        }
+        for shared in 0..<2 {
+            #expect(try all.gradients[shared].abs().max().item() > 1e-6)
+            #expect(try relativeDifference(half.gradients[shared] * 2, all.gradients[shared]) < 1e-5)
+            #expect(try none.gradients[shared].abs().max().item() == 0)
+        }
+        var config = tinyConfig()
+        config.identificationGradient = 1.5
+        #expect(throws: ModelConfigError.self) { try config.validate() }
+    }
+
     @Test func channelsLastGivesTheSameOutputs() throws {
         let (model, image) = try SeededTorch.run(6) { (try SpineModel(tinyConfig(spacing: [5, 2, 2])), try Tensor.rand([1, 2, 8, 16, 16])) }
         let a = try model(image)

@@ -379,6 +379,7 @@ extension SpineModel {
             }
             return region
         }
+        let (features, context) = (try identificationInput(features), try identificationInput(context))
         let pooledContext = try SpineModel.pool(features: context, regions: coarse, pooling: .mean)
         var inputs = [try pool(features: features, regions: regions), pooledContext]
         if config.regionLateral { inputs.append(try pool(features: features, regions: regions.map { (sample: $0.sample, mask: try Self.lateralRegion($0.mask)) })) }

@@ -128,13 +128,18 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
     /// The features the classification head pools: the decoder's, or its own local branch's (`featureChannels`
     /// wide). Written configs without it pool the decoder's.
     public var classifierFeatures = ClassifierFeatures.decoder
+    /// The share of the identification heads' gradients (the per-voxel level head's and the spinal-region head's)
+    /// that reaches the shared network: 1 trains the encoder and decoder for identification as for every other task,
+    /// 0 makes both heads read the shared features without shaping them (`SpineModel.identificationInput`). The
+    /// forward pass is the same. Written configs without it pass all of it.
+    public var identificationGradient = 1.0
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case inChannels, structureClasses, classes, width, stages, blocksPerStage, channelMultiplier, norm, normGroups,
              dropout, spacingMM, heads, classifierHidden, classifierDropout, pooling, featureChannels, poolImage, poolImageNoise,
-             classifierRegion, regionLateral, regionTrainingVoxels, classifierFeatures
+             classifierRegion, regionLateral, regionTrainingVoxels, classifierFeatures, identificationGradient
     }
 
     /// Width of the pooled per-vertebra decoder features.
@@ -196,5 +201,6 @@ extension ModelConfig {
                     "needs three positive spacings [D, H, W]")
         try require(classifierHidden >= 1, .classifierHidden, classifierHidden, "must be at least 1")
         try require((0..<1).contains(classifierDropout), .classifierDropout, classifierDropout, "must be in [0, 1)")
+        try require((0...1).contains(identificationGradient), .identificationGradient, identificationGradient, "must be in [0, 1]")
     }
 }

@@ -65,11 +65,22 @@ public final class SpineModel: Module, @unchecked Sendable {
         return ModelOutput(features: features,
                            segmentation: try segmentation?.traced(features),
                            heatmap: try localization?.traced(features),
-                           levels: try identification?.traced(features),
+                           levels: try identification?.traced(identificationInput(features)),
                            reconstruction: try autoencoder?(bottleneck: levels[levels.count - 1]), bottleneck: levels[levels.count - 1])
     }
 
     public func callAsFunction(_ image: Tensor) throws -> ModelOutput {
         try decode(levels: encode(image))
+    }
+
+    /// `x` (shared features) as the identification heads read it: the same values, with
+    /// `config.identificationGradient` s of their gradient flowing back into the network (s·x + (1 − s)·detach(x)).
+    /// Identification asked the shared decoder for what it needs and the segmentation lost the small structures
+    /// (docs/learning.md, seventeenth round).
+    func identificationInput(_ x: Tensor) throws -> Tensor {
+        let s = config.identificationGradient
+        if s == 1 { return x }
+        if s == 0 { return try x.detached() }
+        return try x * s + x.detached() * (1 - s)
     }
 }

@@ -2271,6 +2271,12 @@ extension JSONSchema {
           ],
           "description": "The voxels of a vertebra the classification head pools: the whole vertebra, or its body (the voxels labelled vertebral body or lesion; at inference those the segmentation calls so); segmentedBody takes the body from the segmentation in training too."
         },
+        "identificationGradient": {
+          "type": "number",
+          "minimum": 0,
+          "maximum": 1,
+          "description": "The share of the identification heads' gradients (per-voxel levels and spinal regions) that reaches the shared encoder and decoder: 1 all of it, 0 none (the heads read the shared features without shaping them)."
+        },
         "regionLateral": {
           "type": "boolean",
           "description": "The spinal-region head also pools the decoder features over each vertebra's lateral region: every left-right slice at the heights and depths the vertebra occupies, where a thoracic vertebra's ribs join it."
