@@ -379,11 +379,12 @@ extension SpineModel {
             }
             return region
         }
-        let (features, context) = (try identificationInput(features), try identificationInput(context))
         let pooledContext = try SpineModel.pool(features: context, regions: coarse, pooling: .mean)
         var inputs = [try pool(features: features, regions: regions), pooledContext]
         if config.regionLateral { inputs.append(try pool(features: features, regions: regions.map { (sample: $0.sample, mask: try Self.lateralRegion($0.mask)) })) }
-        return try spinalRegions(Tensor.cat(inputs, dim: 1))
+        // Pooling is linear in its input's gradient, so scaling the pooled vector scales what reaches the features
+        // and the context, without touching a full-size tensor.
+        return try spinalRegions(identificationInput(Tensor.cat(inputs, dim: 1)))
     }
 
     /// A vertebra's lateral region `[D, H, W]` from its mask: every slice along D (left-right) at the heights and

@@ -79,7 +79,8 @@ public final class SpineModel: Module, @unchecked Sendable {
     /// (docs/learning.md, seventeenth round).
     func identificationInput(_ x: Tensor) throws -> Tensor {
         let s = config.identificationGradient
-        if s == 1 { return x }
+        // Without autograd recording (inference, validation) there is no gradient to scale.
+        if s == 1 || !Torch.isGradEnabled { return x }
         if s == 0 { return try x.detached() }
         return try x * s + x.detached() * (1 - s)
     }
