@@ -296,6 +296,61 @@ struct RegionTrainingVoxelsTests {
 }
 
 struct ClassifierRegionTrainingTests {
+    /// A vertebra whose class is labelled but not its voxels (`classOnly` subjects) is classified over the voxels where
+    /// the level head's winning level is its own, weighted by that level's probability (computed here independently
+    /// from the logits), not over the whole crop; one whose level wins nowhere is left out.
+    @Test func aVertebraWithoutVoxelLabelsIsClassifiedWhereItsLevelWins() throws {
+        try Torch.exclusiveRandomness(seed: 5) {
+            let folder = try TemporaryFolder()
+            let url = try TrainingFixture.dataset(in: folder)
+            var config = TrainingFixture.config(epochs: 1)
+            config.model.classifierRegion = .vertebra
+            let trainer = try Trainer(config: config, options: Trainer.Options(dataset: url, run: folder.file("run")))
+            trainer.model.eval()
+            var batch = try #require(try trainer.loader.validationBatches().first { $0.vertebrae.contains { $0.classIndex != nil } })
+            let output = try Torch.noGrad { try trainer.model(batch.image) }
+            let logits = try #require(output.levels)
+            let k = logits.shape[1], shape = Array(logits.shape.dropFirst(2)), n = shape.reduce(1, *)
+            let values = try logits.contiguous().array(Float.self)
+            // The winning level and its softmax probability at every voxel of every sample.
+            var winner = [Int](repeating: 0, count: values.count / k), probability = [Float](repeating: 0, count: winner.count)
+            for sample in 0..<logits.shape[0] {
+                for voxel in 0..<n {
+                    let row = (0..<k).map { values[(sample * k + $0) * n + voxel] }
+                    let top = row.indices.max { row[$0] < row[$1] }!
+                    winner[sample * n + voxel] = top
+                    probability[sample * n + voxel] = 1 / row.map { exp($0 - row[top]) }.reduce(0, +)
+                }
+            }
+            // The first classified vertebra loses its voxel labels and takes the level that wins most voxels of its
+            // sample (the untrained head's regions are not the vertebrae); a copy of it takes a level that wins nowhere.
+            let first = try #require(batch.vertebrae.firstIndex { $0.classIndex != nil })
+            let winners = winner[(batch.vertebrae[first].sample * n)..<((batch.vertebrae[first].sample + 1) * n)]
+            let counts = (1..<k).map { index in winners.count { $0 == index } }
+            let most = try #require(counts.indices.max { counts[$0] < counts[$1] }.map { $0 + 1 })
+            batch.vertebrae[first].levelID = try #require(LevelIndex.levelID(ofIndex: most))
+            batch.vertebrae[first].hasRegion = false
+            let nowhere = VertebraLevel.anatomicalIDs.first { !winners.contains(LevelIndex.index(ofLevelID: $0)) }
+            var second = batch.vertebrae[first]
+            if let nowhere { second.levelID = nowhere }
+            batch.vertebrae.append(second)
+            let (classified, kept) = try Torch.noGrad { try trainer.classification(output, batch) }
+            let trained = try #require(classified)
+            let v = batch.vertebrae[first], index = LevelIndex.index(ofLevelID: v.levelID)
+            let mask = (0..<n).map { winner[v.sample * n + $0] == index ? probability[v.sample * n + $0] : 0 }
+            try #require(mask.contains { $0 > 0 })
+            #expect(mask.contains(0), "the region is not the whole crop")
+            let expected = try Torch.noGrad {
+                try trainer.model.classify(features: output.features, image: batch.image, regions: [(v.sample, try Tensor(mask, shape: shape))])
+            }
+            let row = try #require(kept.vertebrae.indices.first { !kept.vertebrae[$0].hasRegion })
+            #expect(try (trained[.at(row)] - expected[.at(0)]).abs().max().item() < 1e-5)
+            if nowhere != nil {
+                #expect(kept.vertebrae.count == batch.vertebrae.filter { $0.classIndex != nil }.count - 1, "the vertebra whose level wins nowhere is left out")
+            }
+        }
+    }
+
     /// With `model.classifierRegion: body` training classifies each labelled vertebra over its voxels labelled body
     /// or lesion (and those of unknown structure), computed here independently from the batch's arrays; with
     /// `segmentedBody`, over those the segmentation head calls so.

@@ -318,16 +318,18 @@ public final class Trainer {
     static let otherRankSignal = "a stop request on another rank"
 
     /// Class logits for the batch's vertebrae that have a class and a region: the labelled region when the labels
-    /// cover it, else the identification head's soft region (detached), each restricted by
-    /// `SpineModel.classifierRegion`. Returns the logits and the batch restricted to exactly those vertebrae, in the
-    /// same order.
+    /// cover it, else the identification head's soft region (`SoftRegions`, detached), each restricted by
+    /// `SpineModel.classifierRegion`. A vertebra with neither is left out. Returns the logits and the batch restricted
+    /// to exactly those vertebrae, in the same order.
     func classification(_ output: ModelOutput, _ batch: Batch) throws -> (Tensor?, Batch) {
         var restricted = batch
         guard config.model.heads.classification else {
             restricted.vertebrae = []
             return (nil, restricted)
         }
-        let probabilities = try output.levels.map { try $0.detached().softmax(dim: 1) }
+        // Only vertebrae the labels give a class but no region (`classOnly` subjects) need the level head's regions.
+        let needsSoftRegions = batch.vertebrae.contains { $0.classIndex != nil && !$0.hasRegion }
+        let soft = needsSoftRegions ? try output.levels.map(SoftRegions.init) : nil
         // With `model.classifierRegion: body`, each region keeps its voxels labelled body or lesion (and those of
         // unknown structure), as inference keeps those the segmentation calls so.
         let allowed: Tensor? = switch config.model.classifierRegion {
@@ -342,8 +344,9 @@ public final class Trainer {
             let mask: Tensor
             if vertebra.hasRegion {
                 mask = try batch.labelledRegion(of: vertebra)
-            } else if let probabilities {
-                mask = try probabilities[.at(vertebra.sample), .at(index)]
+            } else if let soft {
+                mask = try soft.region(sample: vertebra.sample, index: index)
+                guard try mask.gt(0).any().item() != 0 else { continue }
             } else {
                 continue
             }
@@ -353,6 +356,30 @@ public final class Trainer {
         restricted.vertebrae = kept
         guard !regions.isEmpty else { return (nil, restricted) }
         return (try model.classify(features: output.features, image: batch.image, regions: regions), restricted)
+    }
+
+    /// Each level's soft region from identification logits `[N, LevelIndex.count, D, H, W]` (detached): the level's
+    /// probability at the voxels where it wins (argmax), 0 elsewhere, as inference's regions hold the voxels decoded
+    /// to their vertebra. A softmax is small but never 0 where the level loses, so the whole probability map spread
+    /// the region over every vertebra of the sample: the local branch of `localInside` then read other vertebrae's
+    /// voxels, and the common pooling window of every vertebra in the batch (`SpineModel.pool`) grew to the whole
+    /// spine.
+    struct SoftRegions {
+        /// `[N, LevelIndex.count, D, H, W]` softmax probabilities.
+        let probabilities: Tensor
+        /// `[N, D, H, W]` the winning level index of every voxel.
+        let winners: Tensor
+
+        init(levels: Tensor) throws {
+            let logits = try levels.detached()
+            probabilities = try logits.softmax(dim: 1)
+            winners = try logits.argmax(dim: 1)
+        }
+
+        /// `[D, H, W]`: the region of level index `index` in sample `sample`.
+        func region(sample: Int, index: Int) throws -> Tensor {
+            try probabilities[.at(sample), .at(index)] * winners[.at(sample)].eq(Double(index)).to(probabilities.dtype)
+        }
     }
 
     /// The segmentation's structure of every voxel `[N, D, H, W]` (int64, detached), or nil without the head.
