@@ -608,18 +608,6 @@ struct ClassificationHeadTests {
         let sliver = try Tensor([0, 0, 0, 0, 0, 1] as [Float], shape: [1, 1, 6])
         #expect(try body.classifierRegion(sliver, allowed: allowed).contiguous().array(Float.self) == [0, 0, 0, 0, 0, 1])
     }
-
-    @Test func predictedRegionsAreSoftmaxOfWinningLevels() throws {
-        let model = try SeededTorch.run(9) { try SpineModel(tinyConfig()) }
-        var values = [Float](repeating: 0, count: LevelIndex.count * 8)
-        for v in 0..<8 { values[v] = 5 }          // background wins everywhere ...
-        for v in 0..<3 { values[3 * 8 + v] = 9 }  // ... except level 3 at three voxels
-        let logits = try Tensor(values, shape: [1, LevelIndex.count, 2, 2, 2])
-        let regions = try model.predictedRegions(levels: logits)
-        #expect(regions.map(\.levelIndex) == [3] && regions[0].levelID == LevelIndex.levelID(ofIndex: 3))
-        let expected = try logits.softmax(dim: 1)[.at(0), .at(3)]
-        #expect(try maxDifference(regions[0].mask, expected) == 0)
-    }
 }
 
 struct ModelSummaryTests {

@@ -80,17 +80,6 @@ public enum SpinalRegion: Int, CaseIterable, Sendable {
     }
 }
 
-/// A vertebra region predicted from the identification head, for classification at inference.
-public struct PredictedRegion: @unchecked Sendable {
-    public var sample: Int
-    /// The `LevelIndex` class (1...).
-    public var levelIndex: Int
-    /// `[D, H, W]` softmax probability of the level at each voxel.
-    public var mask: Tensor
-
-    public var levelID: Int? { LevelIndex.levelID(ofIndex: levelIndex) }
-}
-
 public enum ModelError: Error, CustomStringConvertible, Equatable {
     /// An input size not divisible by what the downsampling plan needs.
     case indivisibleInput(shape: [Int], divisor: [Int])
@@ -405,22 +394,5 @@ extension SpineModel {
             let k = SpinalRegion.count
             return (0..<count).map { SpinalRegion.levelTable(regionProbabilities: Array(p[($0 * k)..<(($0 + 1) * k)])) }
         }
-    }
-
-    /// Per-level soft regions from identification logits `[N, LevelIndex.count, D, H, W]`: the softmax probability
-    /// of each level, for every level that wins (argmax) at `minimumVoxels` voxels or more of its sample.
-    public func predictedRegions(levels: Tensor, minimumVoxels: Int = 1) throws -> [PredictedRegion] {
-        guard levels.rank == 5, levels.shape[1] == LevelIndex.count else {
-            throw ModelError.inputShape(shape: levels.shape, expected: "[N, \(LevelIndex.count), D, H, W] identification logits")
-        }
-        let probabilities = try levels.softmax(dim: 1)
-        let winners = try levels.argmax(dim: 1).oneHot(classes: LevelIndex.count).sum(dims: [1, 2, 3]).to(.int64).array(Int64.self)
-        var regions: [PredictedRegion] = []
-        for sample in 0..<levels.shape[0] {
-            for level in 1..<LevelIndex.count where winners[sample * LevelIndex.count + level] >= minimumVoxels {
-                regions.append(PredictedRegion(sample: sample, levelIndex: level, mask: try probabilities[.at(sample), .at(level)]))
-            }
-        }
-        return regions
     }
 }
