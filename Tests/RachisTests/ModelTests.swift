@@ -33,6 +33,7 @@ struct ModelConfigTests {
         // [3.5, 2, 2]: 3.5 <= 2·2, so every axis is halved from the start.
         #expect(PoolingPlan.factors(spacingMM: [3.5, 2, 2], stages: 4) == iso)
         #expect(PoolingPlan.factors(spacingMM: [1, 1, 1], stages: 4) == iso)
+        #expect(PoolingPlan.factors(spacingMM: [], stages: 4) == iso, "not yet resolved from data: isotropic")
         // [5, 2, 2]: D kept first (5 > 4), then spacing [5, 4, 4] is within 2×.
         #expect(PoolingPlan.factors(spacingMM: [5, 2, 2], stages: 4) == [[1, 2, 2], [2, 2, 2], [2, 2, 2]])
         // [6, 1, 1]: D kept twice ([6, 2, 2] then [6, 4, 4]).

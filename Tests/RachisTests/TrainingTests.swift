@@ -189,6 +189,41 @@ struct TrainingTests {
         }
     }
 
+    /// `model.spacingMM: []` plans the downsamplings for the spacing the model trains at: the training subjects'
+    /// own (the fixture's [4, 3, 3]), or with `loader.spacingMM` [6, 1.5, 1.5] what resampling gives them: 5 slices
+    /// of 32 / 5 = 6.4 mm over the 8 x 4 mm field of view, so the first two downsamplings keep D. The checkpoint
+    /// stores the resolved spacing, the predictor plans the same downsamplings from it, and the unresolved config
+    /// resumes the run.
+    @Test func anEmptyModelSpacingFollowsTheTrainingSpacing() throws {
+        try Torch.exclusiveRandomness {
+            let folder = try TemporaryFolder()
+            let url = try TrainingFixture.dataset(in: folder)
+            var config = TrainingFixture.config(epochs: 1, stepsPerEpoch: 1)
+            config.model.spacingMM = []
+            let plain = try Trainer(config: config, options: Trainer.Options(dataset: url, run: folder.file("plain")))
+            #expect(plain.config.model.spacingMM == [4, 3, 3])
+
+            config.loader.spacingMM = [6, 1.5, 1.5]
+            var options = Trainer.Options(dataset: url, run: folder.file("thick"))
+            let trainer = try Trainer(config: config, options: options)
+            let plan = [[1, 2, 2], [1, 2, 2], [2, 2, 2]]
+            #expect(trainer.config.model.spacingMM == [6.4, 1.5, 1.5])
+            #expect(try trainer.loader.reader.geometry(of: trainer.loader.labelledIDs[0]).spacingMM == [6.4, 1.5, 1.5])
+            #expect(PoolingPlan.factors(trainer.config.model) == plan)
+            #expect(trainer.loader.config.cropDivisor == [2, 8, 8])
+            _ = try trainer.run()
+            let checkpointURL = folder.file("thick/checkpoint_last.h5")
+            let checkpoint = try Checkpoint.read(from: checkpointURL)
+            let stored = try TrainingConfig.decode(try JSONValue.parse(Data(checkpoint.config.utf8), source: "checkpoint"), source: "checkpoint")
+            #expect(stored.model.spacingMM == [6.4, 1.5, 1.5] && checkpoint.dataset?.spacingMM == [6.4, 1.5, 1.5])
+            #expect(PoolingPlan.mismatch(stored.model, trainingSpacingMM: [6.4, 1.5, 1.5]) == nil)
+            #expect(PoolingPlan.factors(try Predictor(checkpoint: checkpointURL).config.model) == plan)
+            options.resume = true
+            config.train.epochs = 2
+            #expect(try Trainer(config: config, options: options).run() == .finished(epochs: 2))
+        }
+    }
+
     @Test func resumingNeedsACheckpointAndStartingNeedsAFreshFolder() throws {
         // Building a trainer draws initial weights from the process-wide generator.
         try Torch.exclusiveRandomness {

@@ -41,6 +41,37 @@ public final class DataLoader: Sendable {
     public var globalBatchSize: Int { config.batchSize * shard.count }
     public var batchesPerEpoch: Int { samplesPerEpoch / globalBatchSize }
 
+    /// The spacing [D, H, W] in mm the loader resamples every subject to: `config.spacingMM`, or when that is empty
+    /// the target spacing of the training split's subjects (`SpacingRule`, nnU-Net's rule); nil without `resample`
+    /// (each subject keeps its own).
+    public static func targetSpacing(reader: DatasetReader, config: LoaderConfig) throws -> [Double]? {
+        guard config.resample else { return nil }
+        if !config.spacingMM.isEmpty { return config.spacingMM }
+        let stored = try trainingSubjects(reader: reader, config: config).map { try reader.storedGeometry(of: $0) }
+        return SpacingRule.targetSpacing(spacingsMM: stored.map(\.spacingMM), shapes: stored.map(\.shape))
+    }
+
+    /// The spacing [D, H, W] in mm the model trains at: per axis, the median over the training split's subjects of
+    /// their spacing as the loader gives them (the target spacing as closely as whole voxel counts allow, or their own).
+    public static func trainingSpacing(reader: DatasetReader, config: LoaderConfig) throws -> [Double] {
+        let target = try targetSpacing(reader: reader, config: config)
+        let spacings = try trainingSubjects(reader: reader, config: config).map { id in
+            let stored = try reader.storedGeometry(of: id)
+            return (target.map { stored.resampled(toSpacingMM: $0) } ?? stored).spacingMM
+        }
+        return (0..<3).map { axis in SpacingRule.percentile(spacings.map { $0[axis] }, 50) }
+    }
+
+    /// The config's training split, refused when unknown or empty.
+    private static func trainingSubjects(reader: DatasetReader, config: LoaderConfig) throws -> [String] {
+        let splits = try reader.splits()
+        guard let split = splits.first(where: { $0.name == config.split }) else {
+            throw LoaderError.unknownSplit(file: reader.url.path, split: config.split, available: splits.map(\.name))
+        }
+        guard !split.train.isEmpty else { throw LoaderError.emptySplit(file: reader.url.path, split: split.name, part: "train") }
+        return split.train
+    }
+
     public init(reader: DatasetReader, config: LoaderConfig = LoaderConfig(), seed: UInt64, shard: Shard = .whole,
                 targets: LooseTargets = LooseTargets()) throws {
         try config.validate()
@@ -55,14 +86,7 @@ public final class DataLoader: Sendable {
         // The subjects as the model sees them: the chosen channels, at one spacing (before any layout reads a geometry).
         let names = try config.channelNames(in: reader.header, file: reader.url.path)
         var view = DatasetReader.View(channels: names == reader.header.channelNames ? nil : names.map { reader.header.channelNames.firstIndex(of: $0)! })
-        if config.resample {
-            if config.spacingMM.isEmpty {
-                let stored = try split.train.map { try reader.storedGeometry(of: $0) }
-                view.spacingMM = SpacingRule.targetSpacing(spacingsMM: stored.map(\.spacingMM), shapes: stored.map(\.shape))
-            } else {
-                view.spacingMM = config.spacingMM
-            }
-        }
+        view.spacingMM = try Self.targetSpacing(reader: reader, config: config)
         reader.setView(view)
         var layouts: [String: SubjectLayout] = [:]
         let descriptors = targets.descriptors == nil ? nil : Self.structureClasses

@@ -5,8 +5,9 @@ public enum PoolingPlan {
     /// Per-axis factors [D, H, W] of each downsampling (`stages - 1` of them). Starting from `spacingMM`, an axis
     /// is halved only if its current spacing is at most twice the smallest current spacing; halving doubles its
     /// spacing. Thick slices are thus kept until the in-plane axes have caught up (5 mm vs 2 mm: [1, 2, 2] first).
+    /// An empty spacing (not yet resolved from data) plans as isotropic.
     public static func factors(spacingMM: [Double], stages: Int) -> [[Int]] {
-        var spacing = spacingMM
+        var spacing = spacingMM.isEmpty ? [1, 1, 1] : spacingMM
         return (0..<max(stages - 1, 0)).map { _ in
             let smallest = spacing.min() ?? 1
             let factor = spacing.map { $0 <= 2 * smallest ? 2 : 1 }

@@ -99,8 +99,10 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
     public var normGroups = 8
     /// Dropout between the two convolutions of each residual block.
     public var dropout = 0.0
-    /// Training voxel spacing [D, H, W] in mm: decides which axes each downsampling halves.
-    public var spacingMM = [3.5, 2.0, 2.0]
+    /// Training voxel spacing [D, H, W] in mm: decides which axes each downsampling halves. `[]` (the default):
+    /// the spacing the loader gives the training subjects (`DataLoader.trainingSpacing`), which `Trainer` writes into
+    /// the config it stores in every checkpoint; a model built from `[]` without data plans as isotropic.
+    public var spacingMM: [Double] = []
     public var heads = Heads()
     public var classifierHidden = 64
     public var classifierDropout = 0.2
@@ -197,8 +199,8 @@ extension ModelConfig {
                         "must divide every stage's channels \(stageChannels) and featureChannels \(featureChannels)")
         }
         try require((0..<1).contains(dropout), .dropout, dropout, "must be in [0, 1)")
-        try require(spacingMM.count == 3 && spacingMM.allSatisfy { $0 > 0 && $0.isFinite }, .spacingMM, spacingMM,
-                    "needs three positive spacings [D, H, W]")
+        try require(spacingMM.isEmpty || (spacingMM.count == 3 && spacingMM.allSatisfy { $0 > 0 && $0.isFinite }), .spacingMM, spacingMM,
+                    "needs [] (the training data's spacing) or three positive spacings [D, H, W]")
         try require(classifierHidden >= 1, .classifierHidden, classifierHidden, "must be at least 1")
         try require((0..<1).contains(classifierDropout), .classifierDropout, classifierDropout, "must be in [0, 1)")
         try require((0...1).contains(identificationGradient), .identificationGradient, identificationGradient, "must be in [0, 1]")

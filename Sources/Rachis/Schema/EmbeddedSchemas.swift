@@ -2317,7 +2317,7 @@ extension JSONSchema {
           "items": {
             "type": "number"
           },
-          "description": "The training spacing [D, H, W] in mm; decides the anisotropy-aware downsampling."
+          "description": "The training spacing [D, H, W] in mm; decides the anisotropy-aware downsampling. [] (the default): the spacing the loader gives the training subjects, written into the config stored in the checkpoint."
         },
         "stages": {
           "type": "integer"

@@ -101,7 +101,6 @@ public final class Trainer {
     ///   trainer with the same config, dataset and seed.
     public init(config: TrainingConfig, options: Options, logger: Logger = Logger(label: "rachis.train"),
                 distributed: DistributedContext? = nil) throws {
-        self.config = config
         self.options = options
         self.logger = logger
         self.distributed = distributed
@@ -109,6 +108,12 @@ public final class Trainer {
         let reader = try DatasetReader(url: options.dataset)
         // What validate refuses is refused here too, in the subjects training reads (an unknown split is the loader's error).
         try reader.requireValid(subjects: try reader.splits().first { $0.name == config.loader.split }.map { $0.train + $0.val } ?? [])
+        // `model.spacingMM: []` plans the downsamplings for the spacing the model trains at; the config stored in every
+        // checkpoint (and compared on resume) holds that spacing.
+        let trainingSpacing = try DataLoader.trainingSpacing(reader: reader, config: config.loader)
+        var config = config
+        if config.model.spacingMM.isEmpty { config.model.spacingMM = trainingSpacing }
+        self.config = config
         let channelNames = try config.loader.channelNames(in: reader.header, file: options.dataset.path)
         guard channelNames.count == config.model.inChannels else {
             throw Error.channelMismatch(dataset: options.dataset.path, channels: channelNames.count, model: config.model.inChannels)
@@ -179,11 +184,10 @@ public final class Trainer {
         if let weights = loss.identification.regionWeights {
             logger.info("spinal-region weights", metadata: ["counts": "\(regionCounts)", "weights": "\(weights.map { ($0 * 1000).rounded() / 1000 })"])
         }
-        let spacings = try (loader.labelledIDs + loader.unlabelledIDs).map { try reader.geometry(of: $0).spacingMM }
         trainingData = Checkpoint.TrainingData(
             name: reader.header.name, channelNames: channelNames, classNames: reader.header.classNames,
             structureNames: reader.header.structureNames,
-            spacingMM: (0..<3).map { axis in Self.median(spacings.map { $0[axis] }) ?? config.model.spacingMM[axis] },
+            spacingMM: trainingSpacing,
             firstLevelCounts: firstLevelCounts, firstWholeLevelCounts: firstWholeLevelCounts)
         if let advice = PoolingPlan.mismatch(config.model, trainingSpacingMM: trainingData.spacingMM) { logger.warning("\(advice)") }
         try model.move(to: options.device)
@@ -215,12 +219,6 @@ public final class Trainer {
     /// The keys a step may log, in a fixed order (what ranks sum in `synchronizeStep`).
     static let stepLossKeys = ["loss.total", "loss.attribution"] + LossTerm.allCases.map { "loss." + $0.rawValue }
         + LearningTask.allCases.flatMap { ["loss." + $0.rawValue, "weight." + $0.rawValue] }
-
-    static func median(_ values: [Double]) -> Double? {
-        let sorted = values.sorted()
-        guard !sorted.isEmpty else { return nil }
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-    }
 
     static func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
 
