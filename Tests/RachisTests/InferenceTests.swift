@@ -587,4 +587,14 @@ struct PredictorTests {
             return "\(error)".contains("colour")
         }
     }
+
+    /// `rachis train` resolves `model.spacingMM: []`; a checkpoint that still holds it plans no known grid.
+    @Test func aCheckpointWithoutATrainingSpacingIsRefused() throws {
+        let folder = try TemporaryFolder()
+        let url = try Self.checkpoint(in: folder) { $0.model.spacingMM = [] }
+        #expect { try Predictor(checkpoint: url) } throws: { error in
+            guard case Predictor.Error.incompatibleCheckpoint = error else { return false }
+            return "\(error)".contains("records no training spacing") && "\(error)".contains(url.path)
+        }
+    }
 }
