@@ -221,6 +221,11 @@ struct TrainingTests {
             options.resume = true
             config.train.epochs = 2
             #expect(try Trainer(config: config, options: options).run() == .finished(epochs: 2))
+
+            config.loader.spacingMM = [0, 1.5, 1.5]
+            #expect { try Trainer(config: config, options: Trainer.Options(dataset: url, run: folder.file("zero"))) } throws: {
+                "\($0)".contains("spacingMM")
+            }
         }
     }
 

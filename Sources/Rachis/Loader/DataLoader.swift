@@ -45,6 +45,7 @@ public final class DataLoader: Sendable {
     /// the target spacing of the training split's subjects (`SpacingRule`, nnU-Net's rule); nil without `resample`
     /// (each subject keeps its own).
     public static func targetSpacing(reader: DatasetReader, config: LoaderConfig) throws -> [Double]? {
+        try config.validate()
         guard config.resample else { return nil }
         if !config.spacingMM.isEmpty { return config.spacingMM }
         let stored = try trainingSubjects(reader: reader, config: config).map { try reader.storedGeometry(of: $0) }
