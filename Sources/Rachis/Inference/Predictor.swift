@@ -116,8 +116,8 @@ public final class Predictor {
         channelNames = data?.channelNames ?? (0..<config.model.inChannels).map { "channel \($0)" }
         classNames = data?.classNames ?? (0..<config.model.classes).map { "class \($0)" }
         trainingSpacingMM = data?.spacingMM ?? config.model.spacingMM
-        guard trainingSpacingMM.count == 3, !config.model.spacingMM.isEmpty else {
-            throw Error.incompatibleCheckpoint(file: url.path, reason: "it records no training spacing (model.spacingMM is [] and no dataset spacing_mm): it was not written by rachis train")
+        guard !config.model.spacingMM.isEmpty else {
+            throw Error.incompatibleCheckpoint(file: url.path, reason: "it records no training spacing in its config (model.spacingMM is [], which rachis train resolves)")
         }
         guard channelNames.count == config.model.inChannels, classNames.count == config.model.classes else {
             throw Error.incompatibleCheckpoint(file: url.path, reason: "its dataset names \(channelNames.count) channels and \(classNames.count) classes, its model \(config.model.inChannels) and \(config.model.classes)")

@@ -48,29 +48,34 @@ public final class DataLoader: Sendable {
         try config.validate()
         guard config.resample else { return nil }
         if !config.spacingMM.isEmpty { return config.spacingMM }
-        let stored = try trainingSubjects(reader: reader, config: config).map { try reader.storedGeometry(of: $0) }
+        return try targetSpacing(stored: trainingGeometries(reader: reader, config: config), config: config)
+    }
+
+    /// `targetSpacing` from the training subjects' stored geometries.
+    private static func targetSpacing(stored: [Geometry], config: LoaderConfig) -> [Double]? {
+        guard config.resample else { return nil }
+        if !config.spacingMM.isEmpty { return config.spacingMM }
         return SpacingRule.targetSpacing(spacingsMM: stored.map(\.spacingMM), shapes: stored.map(\.shape))
     }
 
     /// The spacing [D, H, W] in mm the model trains at: per axis, the median over the training split's subjects of
     /// their spacing as the loader gives them (the target spacing as closely as whole voxel counts allow, or their own).
     public static func trainingSpacing(reader: DatasetReader, config: LoaderConfig) throws -> [Double] {
-        let target = try targetSpacing(reader: reader, config: config)
-        let spacings = try trainingSubjects(reader: reader, config: config).map { id in
-            let stored = try reader.storedGeometry(of: id)
-            return (target.map { stored.resampled(toSpacingMM: $0) } ?? stored).spacingMM
-        }
+        try config.validate()
+        let stored = try trainingGeometries(reader: reader, config: config)
+        let target = targetSpacing(stored: stored, config: config)
+        let spacings = stored.map { (target.map($0.resampled(toSpacingMM:)) ?? $0).spacingMM }
         return (0..<3).map { axis in SpacingRule.percentile(spacings.map { $0[axis] }, 50) }
     }
 
-    /// The config's training split, refused when unknown or empty.
-    private static func trainingSubjects(reader: DatasetReader, config: LoaderConfig) throws -> [String] {
+    /// The stored geometries of the config's training split, refused when unknown or empty.
+    private static func trainingGeometries(reader: DatasetReader, config: LoaderConfig) throws -> [Geometry] {
         let splits = try reader.splits()
         guard let split = splits.first(where: { $0.name == config.split }) else {
             throw LoaderError.unknownSplit(file: reader.url.path, split: config.split, available: splits.map(\.name))
         }
         guard !split.train.isEmpty else { throw LoaderError.emptySplit(file: reader.url.path, split: split.name, part: "train") }
-        return split.train
+        return try split.train.map { try reader.storedGeometry(of: $0) }
     }
 
     public init(reader: DatasetReader, config: LoaderConfig = LoaderConfig(), seed: UInt64, shard: Shard = .whole,
