@@ -108,7 +108,7 @@ struct DistributedTrainTests {
         #expect(difference < 1e-5, "two ranks differ from one process by \(difference)")
         #expect(control > 100 * Swift.max(difference, 1e-7), "the control differs by only \(control)")
         // The logged training loss is the mean over the ranks; validation is shared out and gathered.
-        for key in ["train.loss.total", "val.loss.total", "val.metric.psnr"] {
+        for key in ["train.loss.total", "train.gradNorm", "val.loss.total", "val.metric.psnr"] {
             let (a, b) = (try Self.column(key, of: scratch.path("r0")), try Self.column(key, of: scratch.path("one")))
             #expect(a.count == 2 && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * Swift.max(1, abs($1)) }, "\(key): \(a) vs \(b)")
         }

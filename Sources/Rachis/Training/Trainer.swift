@@ -508,7 +508,12 @@ public final class Trainer {
             timing.allReduce = lap()
         }
         if update {
-            if config.train.clipNorm > 0 { try GradientClipping.clipNorm(optimizer.parameters.map(\.parameter.tensor), maxNorm: config.train.clipNorm) }
+            // The norm of the gradient the step takes (the ranks' mean), before clipping: logged as `train.gradNorm`,
+            // and with clipping on, the share of the epoch's steps it scaled down as `train.clipped`.
+            let parameters = optimizer.parameters.map(\.parameter.tensor), limit = config.train.clipNorm
+            let norm = limit > 0 ? try GradientClipping.clipNorm(parameters, maxNorm: limit) : try GradientClipping.norm(parameters)
+            losses["gradNorm"] = norm
+            if limit > 0 { losses["clipped"] = norm > limit ? 1 : 0 }
             try optimizer.step()
         }
         timing.optimizer = lap()

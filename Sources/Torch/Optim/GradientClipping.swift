@@ -11,6 +11,15 @@ public enum GradientClipping {
         return total
     }
 
+    /// The global L2 norm of the parameters' gradients (parameters without one count as zero); changes nothing.
+    public static func norm(_ parameters: [Tensor]) throws -> Double {
+        guard !parameters.isEmpty else { return 0 }
+        var handles = parameters.map { Optional($0.handle) }
+        let total = ct_clip_grad_norm(&handles, Int32(parameters.count), 0, 0)
+        if total < 0 { throw TorchError.last("gradient norm", []) }
+        return total
+    }
+
     /// Clamps every gradient element to [-limit, limit].
     public static func clipValue(_ parameters: [Tensor], limit: Double) throws {
         try Torch.noGrad {

@@ -27,6 +27,14 @@ struct GradientClippingTests {
         #expect(try GradientClipping.clipNorm([try doubles([1]).requiringGrad()], maxNorm: 1) == 0)
     }
 
+    @Test func normMeasuresWithoutChangingTheGradients() throws {
+        let params = try Self.parameters()
+        #expect(Swift.abs(try GradientClipping.norm(params) - 13) < 1e-12)
+        #expect(try params[0].grad?.array(Double.self) == [3, 4])
+        #expect(try params[1].grad?.array(Double.self) == [12])
+        #expect(try GradientClipping.norm(params + [try doubles([2]).requiringGrad()]) == 13)
+    }
+
     @Test func clipValueClampsElements() throws {
         let params = try Self.parameters()
         try GradientClipping.clipValue(params, limit: 3.5)
