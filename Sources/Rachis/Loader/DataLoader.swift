@@ -46,16 +46,15 @@ public final class DataLoader: Sendable {
     /// (each subject keeps its own).
     public static func targetSpacing(reader: DatasetReader, config: LoaderConfig) throws -> [Double]? {
         try config.validate()
-        guard config.resample else { return nil }
-        if !config.spacingMM.isEmpty { return config.spacingMM }
-        return try targetSpacing(stored: trainingGeometries(reader: reader, config: config), config: config)
+        return try targetSpacing(config: config) { try trainingGeometries(reader: reader, config: config) }
     }
 
-    /// `targetSpacing` from the training subjects' stored geometries.
-    private static func targetSpacing(stored: [Geometry], config: LoaderConfig) -> [Double]? {
+    /// `targetSpacing` given the training subjects' stored geometries (read only when the rule needs them).
+    private static func targetSpacing(config: LoaderConfig, stored: () throws -> [Geometry]) rethrows -> [Double]? {
         guard config.resample else { return nil }
         if !config.spacingMM.isEmpty { return config.spacingMM }
-        return SpacingRule.targetSpacing(spacingsMM: stored.map(\.spacingMM), shapes: stored.map(\.shape))
+        let geometries = try stored()
+        return SpacingRule.targetSpacing(spacingsMM: geometries.map(\.spacingMM), shapes: geometries.map(\.shape))
     }
 
     /// The spacing [D, H, W] in mm the model trains at: per axis, the median over the training split's subjects of
@@ -63,7 +62,7 @@ public final class DataLoader: Sendable {
     public static func trainingSpacing(reader: DatasetReader, config: LoaderConfig) throws -> [Double] {
         try config.validate()
         let stored = try trainingGeometries(reader: reader, config: config)
-        let target = targetSpacing(stored: stored, config: config)
+        let target = targetSpacing(config: config) { stored }
         let spacings = stored.map { (target.map($0.resampled(toSpacingMM:)) ?? $0).spacingMM }
         return (0..<3).map { axis in SpacingRule.percentile(spacings.map { $0[axis] }, 50) }
     }
