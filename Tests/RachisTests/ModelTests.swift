@@ -136,6 +136,24 @@ struct SpineModelTests {
         }
     }
 
+    @Test func singleFullResolutionDecoderBlockHalvesTheFullResolutionConvolutions() throws {
+        var c = tinyConfig(stages: 2)
+        c.fullResolutionDecoder = .single
+        let (model, image) = try SeededTorch.run(3) { (try SpineModel(c), try Tensor.rand([2, 2, 8, 16, 16])) }
+        // parameterCountMatchesClosedForm's 7375, with one conv-norm-act at full resolution in each decoder: the
+        // segmentation decoder's 8 → 4 (864 + 8) instead of the residual block's 1344, the autoencoder's 4 → 4
+        // (432 + 8) instead of 880.
+        #expect(model.parameterCount == 7375 - 1344 + 872 - 880 + 440 + 5 * LevelIndex.count)
+        let names = model.namedParameters().map(\.name)
+        for name in ["decoder.stages.0.block.conv.weight", "decoder.stages.0.block.norm.weight", "autoencoder.stages.0.block.conv.weight"] {
+            #expect(names.contains(name), "\(name)")
+        }
+        #expect(!names.contains("decoder.stages.0.block.conv2.weight"))
+        let out = try model(image)
+        #expect(out.features.shape == [2, 4, 8, 16, 16])
+        #expect(out.reconstruction?.shape == [2, 2, 8, 16, 16])
+    }
+
     @Test func indivisibleInputThrows() throws {
         let model = try SeededTorch.run(4) { try SpineModel(tinyConfig()) }
         #expect(throws: ModelError.indivisibleInput(shape: [1, 2, 6, 16, 16], divisor: [4, 4, 4])) {

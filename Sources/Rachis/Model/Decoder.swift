@@ -4,15 +4,17 @@ private func triples(_ config: ModelConfig) -> [Triple] {
     PoolingPlan.factors(config).map { Triple($0[0], $0[1], $0[2]) }
 }
 
-/// One level of a decoder: an upsampling undoing that level's downsampling, then a residual block.
-/// `stages.s` brings level s+1 up to level s.
+/// One level of a decoder: an upsampling undoing that level's downsampling, then a residual block (at full
+/// resolution, level 0, the block `config.fullResolutionDecoder` names). `stages.s` brings level s+1 up to level s.
 final class DecoderStage: Module, @unchecked Sendable {
     let up: Upsampling
-    let block: ResidualBlock
+    let block: any UnaryLayer
 
-    init(from deeper: Int, to channels: Int, blockInput: Int, blockOutput: Int, factor: Triple, config: ModelConfig) throws {
+    init(level: Int, from deeper: Int, to channels: Int, blockInput: Int, blockOutput: Int, factor: Triple, config: ModelConfig) throws {
         up = try Upsampling(deeper, channels, factor: factor)
-        block = try ResidualBlock(blockInput, blockOutput, config: config)
+        block = level == 0 && config.fullResolutionDecoder == .single
+            ? try ConvNormAct(blockInput, blockOutput, config: config)
+            : try ResidualBlock(blockInput, blockOutput, config: config)
     }
 }
 
@@ -25,7 +27,7 @@ final class SegmentationDecoder: Module, @unchecked Sendable {
         let channels = config.stageChannels
         let factors = triples(config)
         stages = try (0..<config.stages - 1).map { s in
-            try DecoderStage(from: channels[s + 1], to: channels[s], blockInput: 2 * channels[s],
+            try DecoderStage(level: s, from: channels[s + 1], to: channels[s], blockInput: 2 * channels[s],
                              blockOutput: s == 0 ? config.featureChannels : channels[s], factor: factors[s], config: config)
         }
     }
@@ -50,7 +52,7 @@ final class AutoencoderDecoder: Module, @unchecked Sendable {
         let channels = config.stageChannels
         let factors = triples(config)
         stages = try (0..<config.stages - 1).map { s in
-            try DecoderStage(from: channels[s + 1], to: channels[s], blockInput: channels[s], blockOutput: channels[s],
+            try DecoderStage(level: s, from: channels[s + 1], to: channels[s], blockInput: channels[s], blockOutput: channels[s],
                              factor: factors[s], config: config)
         }
         output = try Conv3d(channels[0], config.inChannels, kernel: 1)

@@ -65,6 +65,16 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
         case segmentedBone
     }
 
+    /// The block each decoder runs at full resolution, after its last upsampling and skip connection: the most
+    /// expensive convolutions of the network (the segmentation decoder's two there are 47 % of a forward pass's
+    /// FLOPs with base.yaml's widths).
+    public enum FullResolutionDecoder: String, Codable, Sendable, CaseIterable {
+        /// A residual block, as at every coarser level: two 3×3×3 conv-norm steps and a skip.
+        case residual
+        /// One 3×3×3 conv-norm-act: half the full-resolution convolutions.
+        case single
+    }
+
     /// Which heads are built. A head that is off has no parameters and gives nil in `ModelOutput`.
     public struct Heads: Codable, Equatable, Sendable, DefaultConstructible {
         public var segmentation = true
@@ -135,13 +145,16 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
     /// 0 makes both heads read the shared features without shaping them (`SpineModel.identificationInput`). The
     /// forward pass is the same. Written configs without it pass all of it.
     public var identificationGradient = 1.0
+    /// The block both decoders (segmentation and autoencoder) run at full resolution. Written configs without it
+    /// run a residual block.
+    public var fullResolutionDecoder = FullResolutionDecoder.residual
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case inChannels, structureClasses, classes, width, stages, blocksPerStage, channelMultiplier, norm, normGroups,
              dropout, spacingMM, heads, classifierHidden, classifierDropout, pooling, featureChannels, poolImage, poolImageNoise,
-             classifierRegion, regionLateral, regionTrainingVoxels, classifierFeatures, identificationGradient
+             classifierRegion, regionLateral, regionTrainingVoxels, classifierFeatures, identificationGradient, fullResolutionDecoder
     }
 
     /// Width of the pooled per-vertebra decoder features.

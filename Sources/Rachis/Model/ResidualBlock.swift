@@ -50,7 +50,7 @@ final class Upsampling: Module, @unchecked Sendable {
 }
 
 /// Convolution, normalisation, activation: the encoder's stem.
-final class ConvNormAct: Module, @unchecked Sendable {
+final class ConvNormAct: Module, UnaryLayer, @unchecked Sendable {
     let conv: Conv3d
     let norm: any UnaryLayer
     let act: Activation
@@ -68,7 +68,7 @@ final class ConvNormAct: Module, @unchecked Sendable {
 
 /// Two 3×3×3 conv-norm steps with a skip (identity, or a 1×1×1 projection when the channels change):
 /// `act(norm2(conv2(drop(act(norm1(conv1(x)))))) + skip(x))`.
-final class ResidualBlock: Module, @unchecked Sendable {
+final class ResidualBlock: Module, UnaryLayer, @unchecked Sendable {
     let conv1: Conv3d
     let norm1: any UnaryLayer
     let act1: Activation

@@ -2277,6 +2277,13 @@ extension JSONSchema {
           "maximum": 1,
           "description": "The share of the identification heads' gradients (per-voxel levels and spinal regions) that reaches the shared encoder and decoder: 1 all of it, 0 none (the heads read the shared features without shaping them)."
         },
+        "fullResolutionDecoder": {
+          "enum": [
+            "residual",
+            "single"
+          ],
+          "description": "The block both decoders run at full resolution, after the last upsampling and skip: a residual block (two 3x3x3 conv-norm steps and a skip, as at every coarser level) or a single 3x3x3 conv-norm-act (half the most expensive convolutions of the network)."
+        },
         "regionLateral": {
           "type": "boolean",
           "description": "The spinal-region head also pools the decoder features over each vertebra's lateral region: every left-right slice at the heights and depths the vertebra occupies, where a thoracic vertebra's ribs join it."
