@@ -19,13 +19,13 @@ import Foundation
 ///    the per-level centroids of the identification head's argmax (`LevelMapDecoder`).
 ///    Then, with `edgeCandidates`, vertebrae that the field of view cuts at its top or bottom: a vertebra cut to a
 ///    sliver has no heatmap peak of its own (its centre lies outside the volume), and its voxels would otherwise join
-///    the neighbour's region. Each 6-connected component of the vertebra voxels (step 2's: identification
-///    foreground, within the bone mask when given) that touches the first or last H slice, holds at least
+///    the neighbour's region. Each 6-connected component of the vertebra voxels (step 2's) that touches the first or last H slice, holds at least
 ///    `minimumEdgeMM3`, lies at least `minimumSeparationMM` from every candidate, and has no candidate within its
 ///    rows (largest first: a cut vertebra's spinous process, apart from its body, is not one more) is one more
 ///    candidate, at its centroid, scored by its mean heatmap value.
-/// 2. Regions: every voxel the identification head calls vertebra (background probability below 0.5), and the
-///    segmentation bone when a bone mask is given, goes to the nearest candidate (in mm) within `maximumRadiusMM`.
+/// 2. Regions: every vertebra voxel (`vertebraVoxels`: with a bone mask, the segmentation's bone; without one, what
+///    the identification head calls vertebra, background probability below ½) goes to the nearest candidate (in mm)
+///    within `maximumRadiusMM`.
 ///    A vertebra's centroid is then its region's (body and posterior elements, as the reference centroids are);
 ///    a candidate with an empty region keeps its position. The region's centroid is the steadier one: a heatmap that
 ///    has not converged can peak beside the vertebra's centre (docs/learning.md, sixth round).
@@ -71,6 +71,20 @@ public struct VertebraDecoder: Sendable {
     public var edgeCandidates = true
     /// The smallest cut vertebra at the field of view's edge that counts as one, in mm³.
     public var minimumEdgeMM3 = 150.0
+    /// Which voxels are vertebrae (the cut vertebrae of step 1, the regions of step 2) when a bone mask is given;
+    /// without one, the identification head's foreground (background probability below ½).
+    public enum VertebraVoxels: String, Sendable, CaseIterable {
+        /// The segmentation's bone alone.
+        case bone
+        /// The segmentation's bone that the identification head also calls vertebra. The head calls much of a
+        /// vertebra that the field of view cuts background, so those went unfound, and the regions' centroids sat
+        /// off the reference ones (on the development set, three seeds: identification 0.940 against 0.954,
+        /// localization 2.59 mm against 1.96 mm; docs/learning.md, twenty-second round).
+        case boneAndIdentified
+    }
+    /// Which voxels are vertebrae when a bone mask is given: `bone` unless a caller asks (`rachis predict
+    /// --vertebra-voxels`).
+    public var vertebraVoxels = VertebraVoxels.bone
 
     public init(peakThreshold: Double = 0.2, minimumSeparationMM: Double = 15, maximumRadiusMM: Double = 40,
                 sampleRadiusMM: Double = 5, minimumForeground: Double = 0.5, sequence: LevelSequenceDecoder = LevelSequenceDecoder()) {
@@ -116,6 +130,7 @@ public struct VertebraDecoder: Sendable {
         let shape = geometry.shape, n = geometry.voxelCount
         precondition(levelProbabilities.count == LevelIndex.count * n, "level probabilities do not fit the geometry")
         precondition(heatmap.map { $0.count == n } ?? true, "heatmap does not fit the geometry")
+        precondition(boneMask.map { $0.count == n } ?? true, "bone mask does not fit the geometry")
         let spacing = geometry.spacingMM
         var candidates: [(voxel: [Double], score: Double)]
         let bodies = bodyMask.flatMap { mask -> [(voxel: [Double], score: Double, voxels: Int, rows: ClosedRange<Double>)]? in
@@ -148,8 +163,11 @@ public struct VertebraDecoder: Sendable {
             candidates = LevelMapDecoder(minimumVoxels: 20).decode(probabilities: levelProbabilities, shape: shape, geometry: geometry)
                 .map { (geometry.index(worldMM: $0.centroidMM), $0.confidence) }
         }
+        // The vertebra voxels (`vertebraVoxels`).
+        let foreground = (0..<n).map { i in
+            boneMask.map { $0[i] && (vertebraVoxels == .bone || levelProbabilities[i] < 0.5) } ?? (levelProbabilities[i] < 0.5)
+        }
         if edgeCandidates, !candidates.isEmpty, candidates.count < LevelSequenceDecoder.levelCount {
-            let foreground = (0..<n).map { levelProbabilities[$0] < 0.5 && boneMask?[$0] != false }
             let added = cutVertebrae(foreground: foreground, heatmap: heatmap, shape: shape, spacing: spacing, existing: candidates)
             candidates += added.prefix(LevelSequenceDecoder.levelCount - candidates.count)
         }
@@ -163,8 +181,7 @@ public struct VertebraDecoder: Sendable {
         var positions = [[Double]](repeating: [0, 0, 0], count: candidates.count)
         let r2max = maximumRadiusMM * maximumRadiusMM
         if !candidates.isEmpty {
-            precondition(boneMask.map { $0.count == n } ?? true, "bone mask does not fit the geometry")
-            for i in 0..<n where levelProbabilities[i] < 0.5 && boneMask?[i] != false {
+            for i in 0..<n where foreground[i] {
                 let d = i / (shape[1] * shape[2]), h = (i / shape[2]) % shape[1], w = i % shape[2]
                 var best = -1, bestDistance = r2max
                 for (c, candidate) in candidates.enumerated() {

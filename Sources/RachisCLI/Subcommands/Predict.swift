@@ -4,6 +4,7 @@ import Logging
 import Rachis
 
 extension VertebraDecoder.CandidateSource: ExpressibleByArgument {}
+extension VertebraDecoder.VertebraVoxels: ExpressibleByArgument {}
 
 extension RachisCommand {
     struct Predict: ParsableCommand {
@@ -51,6 +52,9 @@ extension RachisCommand {
         @Option(help: "Vertebra candidates: fused (the localization heatmap's peaks, and every vertebral body the segmentation separates that no peak marks), peaks (the heatmap's alone) or bodies (the segmentation's connected vertebral bodies alone).")
         var candidates: VertebraDecoder.CandidateSource = .fused
 
+        @Option(help: "Vertebra voxels: bone (every voxel the segmentation calls vertebral body, lesion or posterior elements) or boneAndIdentified (of those, the ones the identification head calls vertebra too). Without a segmentation head: the identification head's.")
+        var vertebraVoxels: VertebraDecoder.VertebraVoxels = .bone
+
         @Flag(help: "Also write <id>_heatmap.nii.gz and <id>_foreground.nii.gz (what the vertebra decoder saw) and <id>_probabilities.nii.gz (the segmentation softmax, one channel per structure), each when the model has the head.")
         var saveMaps = false
 
@@ -85,6 +89,7 @@ extension RachisCommand {
             options.resample = !noResample
             options.keepMaps = saveMaps
             options.decoder.candidates = candidates
+            options.decoder.vertebraVoxels = vertebraVoxels
             let checkpointURL = URL(fileURLWithPath: checkpoint)
             let predictor = try Predictor(checkpoint: checkpointURL, options: options, logger: logger)
             let folder = PredictionFolder(URL(fileURLWithPath: out))
