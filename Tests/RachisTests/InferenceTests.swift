@@ -528,6 +528,81 @@ struct PredictorTests {
         }
     }
 
+    /// `[k, D, H, W]` values mirrored along D.
+    static func mirrored<T>(_ values: [T], shape: [Int]) -> [T] {
+        let plane = shape[1] * shape[2], n = shape[0] * plane
+        return values.indices.map { i in
+            let (channel, d, rest) = (i / n, (i % n) / plane, i % plane)
+            return values[channel * n + (shape[0] - 1 - d) * plane + rest]
+        }
+    }
+
+    static func largestDifference(_ a: [Float], _ b: [Float]) -> Float {
+        zip(a, b).map { abs($0 - $1) }.max() ?? 0
+    }
+
+    @Test func mirroringAveragesTheOutputsOnTheImageAndOnItsMirrorImage() throws {
+        try Torch.exclusiveRandomness(seed: 0) {
+            let folder = try TemporaryFolder()
+            let reader = try DatasetReader(url: try TrainingFixture.dataset(in: folder))
+            // A classifier that convolves the image (base.yaml's): pooling features alone would not see the mirror.
+            let checkpoint = try Self.checkpoint(in: folder) {
+                ($0.model.classifierFeatures, $0.model.classifierRegion) = (.localInside, .segmentedBody)
+            }
+            var options = Predictor.Options()
+            #expect(options.mirror)
+            options.mirror = false
+            let plain = try Predictor(checkpoint: checkpoint, options: options)
+            options.mirror = true
+            let mirroring = try Predictor(checkpoint: checkpoint, options: options)
+            let id = reader.subjectIDs[0]
+            let input = try plain.input(dataset: reader, subject: id)
+            let (geometry, shape) = (input.geometry, input.geometry.shape)
+            let image = input.image, mirrorImage = Self.mirrored(input.image, shape: shape)
+            let a = try plain.maps(image: image, geometry: geometry, source: id)
+            let b = try plain.maps(image: mirrorImage, geometry: geometry, source: id)
+            let m = try mirroring.maps(image: image, geometry: geometry, source: id)
+            let mm = try mirroring.maps(image: mirrorImage, geometry: geometry, source: id)
+            let outputs: [(Predictor.Maps) -> [Float]?] = [\.structures, \.heatmap, \.levels, \.reconstruction, { try? $0.features.contiguous().array(Float.self) }]
+            for output in outputs {
+                let (onImage, onMirror, mirrored, mirroredOnMirror) = (output(a)!, output(b)!, output(m)!, output(mm)!)
+                // The untrained model is not symmetric, so the mean below is not the output itself.
+                #expect(Self.largestDifference(onImage, Self.mirrored(onMirror, shape: shape)) > 1e-3)
+                let mean = zip(onImage, Self.mirrored(onMirror, shape: shape)).map { ($0 + $1) / 2 }
+                #expect(Self.largestDifference(mirrored, mean) < 1e-5)
+                // Mirroring the image mirrors every map.
+                #expect(Self.largestDifference(mirroredOnMirror, Self.mirrored(mirrored, shape: shape)) < 1e-5)
+            }
+            // Two boxes as vertebrae, asymmetric along D, and their class probabilities.
+            var labels = [UInt8](repeating: 0, count: geometry.voxelCount)
+            for d in 1..<4 { for h in 10..<22 { for w in 8..<20 { labels[(d * shape[1] + h) * shape[2] + w] = 20 } } }
+            for d in 3..<8 { for h in 26..<38 { for w in 10..<22 { labels[(d * shape[1] + h) * shape[2] + w] = 21 } } }
+            let mirrorLabels = Self.mirrored(labels, shape: shape)
+            // Level 22 has no voxel: no evidence, no probabilities.
+            let all = try mirroring.classProbabilities(maps: m, shape: shape, labelMap: labels, levelIDs: [20, 21, 22], structures: nil)
+            #expect(all.count == 3 && all[2] == nil)
+            // Nor has a vertebra with no body or lesion voxel, for a classifier of the body (it would fall back to
+            // the whole vertebra).
+            var structures = [UInt8](repeating: UInt8(StructureLabel.vertebralBody.rawValue), count: labels.count)
+            for i in labels.indices where labels[i] == 21 { structures[i] = UInt8(StructureLabel.posteriorElements.rawValue) }
+            let bodiless = try mirroring.classProbabilities(maps: m, shape: shape, labelMap: labels, levelIDs: [20, 21], structures: structures)
+            #expect(bodiless[0] != nil && bodiless[1] == nil)
+            structures[labels.firstIndex(of: 21)!] = UInt8(StructureLabel.lesion.rawValue)
+            #expect(try mirroring.classProbabilities(maps: m, shape: shape, labelMap: labels, levelIDs: [20, 21], structures: structures).allSatisfy { $0 != nil })
+            let p = all.prefix(2).compactMap { $0 }
+            let onMirror = try mirroring.classProbabilities(maps: mm, shape: shape, labelMap: mirrorLabels, levelIDs: [20, 21], structures: nil).compactMap { $0 }
+            let halves = (try plain.classProbabilities(maps: m, shape: shape, labelMap: labels, levelIDs: [20, 21], structures: nil).compactMap { $0 },
+                          try plain.classProbabilities(maps: mm, shape: shape, labelMap: mirrorLabels, levelIDs: [20, 21], structures: nil).compactMap { $0 })
+            #expect(p.count == 2 && onMirror.count == 2 && halves.0.count == 2 && halves.1.count == 2)
+            #expect(p.allSatisfy { $0.count == 3 && abs($0.reduce(0, +) - 1) < 1e-6 })
+            for v in 0..<2 { for c in 0..<3 {
+                #expect(abs(p[v][c] - (halves.0[v][c] + halves.1[v][c]) / 2) < 1e-5)
+                #expect(abs(onMirror[v][c] - p[v][c]) < 1e-5)
+            } }
+            #expect(zip(halves.0, halves.1).contains { zip($0, $1).contains { abs($0 - $1) > 1e-4 } })
+        }
+    }
+
     @Test func predictionsRoundTripThroughTheFolder() throws {
         let folder = try TemporaryFolder()
         let geometry = Geometry(shape: [2, 3, 4], spacingMM: [4, 3, 3], originMM: [1, 2, 3])

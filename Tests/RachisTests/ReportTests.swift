@@ -321,7 +321,7 @@ struct ReportTests {
         let page = try HTMLDocument(String(contentsOf: out.appendingPathComponent("s1.html"), encoding: .utf8))
         #expect(page.text.contains("Level True level Distance mm True class"))
         #expect(page.text.contains("L1 L1 2.0 normal") && page.text.contains("L3 L4 2.0 active, \"inflamed\"") && page.text.contains("L2 none paired"))
-        #expect(page.text.contains("not paired (no predicted vertebra within 20 mm): L5"))
+        #expect(page.text.contains("not paired (no predicted vertebra with a class decision within 20 mm): L5"))
     }
 
     @Test func aLongSubjectTableSaysHowManyRowsAreLeftOutAndWhere() throws {

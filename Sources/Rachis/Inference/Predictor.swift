@@ -33,6 +33,11 @@ public final class Predictor {
         public var decoder = VertebraDecoder()
         /// Keep the heatmap and the vertebra probability in the returned volumes.
         public var keepMaps = false
+        /// Test-time mirroring along D (left-right), the flip training augments with (`loader.augment.flipLeftRight`):
+        /// every map is the mean of the model's output on the image and, flipped back, on the image flipped, and each
+        /// vertebra's class probabilities the mean of the classifier's on both (nnU-Net's mirroring). Twice the
+        /// model's work.
+        public var mirror = true
         public init() {}
     }
 
@@ -265,7 +270,7 @@ public final class Predictor {
         let (model, config) = (self.model, self.config)
         return try Torch.noGrad {
             let input = try Tensor(image, shape: [1, c] + shape).to(device: options.device)
-            var blended = try sliding.blend(input) { crop in
+            func outputs(_ crop: Tensor) throws -> [SlidingWindow.Output: Tensor] {
                 let output = try model(config.train.channelsLast ? try crop.channelsLast3d() : crop)
                 var parts: [SlidingWindow.Output: Tensor] = [.features: output.features]
                 if config.model.heads.identification { parts[.context] = try model.fullResolutionContext(output) }
@@ -273,6 +278,15 @@ public final class Predictor {
                 if let hm = output.heatmap { parts[.heatmap] = hm }
                 if let l = output.levels { parts[.levels] = try l.softmax(dim: 1) }
                 if let r = output.reconstruction { parts[.reconstruction] = r }
+                return parts
+            }
+            let mirror = options.mirror
+            var blended = try sliding.blend(input) { crop in
+                var parts = try outputs(crop)
+                guard mirror else { return parts }
+                for (output, value) in try outputs(crop.flip([2])) {
+                    parts[output] = try parts[output]!.apply(.add, value.flip([2])).apply(.mul, 0.5)
+                }
                 return parts
             }
             // Maps the decoder reads become arrays one at a time, each tensor released once copied.
@@ -317,6 +331,36 @@ public final class Predictor {
         ModelGrid(input: geometry, targetSpacingMM: options.resample ? trainingSpacingMM : nil)
     }
 
+    /// The class probabilities of each vertebra `levelIDs[i]` of `labelMap` (`[D, H, W]` on the model grid, as
+    /// `maps`): the classifier over the vertebra's region (`SpineModel.classifierRegion`, within the voxels
+    /// `structures` calls body or lesion), with `options.mirror` the mean of its softmax on the image and on the
+    /// image mirrored with its regions; nil for a vertebra whose region is empty (no evidence to decide from: the
+    /// classifier would answer with its response to zero features).
+    public func classProbabilities(maps: Maps, shape: [Int], labelMap: [UInt8], levelIDs: [Int], structures: [UInt8]?) throws -> [[Double]?] {
+        guard !levelIDs.isEmpty else { return [] }
+        return try Torch.noGrad {
+            let map = try Tensor(labelMap.map(Int64.init), shape: shape).to(device: options.device)
+            let allowed = try structures.map { try SpineModel.bodyVoxels(structures: Tensor($0.map(Int64.init), shape: shape)).to(device: options.device) }
+            let regions = try levelIDs.map { (sample: 0, mask: try model.classifierRegion(map.eq(Double($0)).to(.float32), allowed: allowed)) }
+            let input = try Tensor(maps.input, shape: [1, config.model.inChannels] + shape).to(device: options.device)
+            var softmax = try model.classify(features: maps.features, image: input, regions: regions).softmax(dim: 1)
+            if options.mirror {
+                let mirroredRegions = try regions.map { (sample: $0.sample, mask: try $0.mask.flip([0])) }
+                let mirrored = try model.classify(features: maps.features.flip([2]), image: input.flip([2]), regions: mirroredRegions)
+                softmax = try softmax.apply(.add, mirrored.softmax(dim: 1)).apply(.mul, 0.5)
+            }
+            let p = try softmax.to(.float64, device: .cpu).array(Double.self), k = config.model.classes
+            // The evidence: the region's voxels, with a body classifier region its body voxels alone (a region
+            // without any falls back to the whole vertebra, as in training, but gives no decision here).
+            let evidence = try levelIDs.map { id -> Double in
+                let region = try map.eq(Double(id)).to(.float32)
+                guard config.model.classifierRegion.isBody, let allowed else { return try region.sum().item() }
+                return try (region * allowed.to(region.dtype)).sum().item()
+            }
+            return levelIDs.indices.map { evidence[$0] > 0 ? Array(p[($0 * k)..<(($0 + 1) * k)]) : nil }
+        }
+    }
+
     /// Predicts one subject from its image on its own grid (`[C, D, H, W]` on `geometry`): the image is brought to
     /// the model grid (`grid(for:)`), vertebrae are decoded and classified there, and the label maps, the maps
     /// and the centroids' voxel indices come back on `geometry`.
@@ -352,19 +396,10 @@ public final class Predictor {
         }
         var probabilities: [[Double]?] = decoded.vertebrae.map { _ in nil }
         if config.model.heads.classification, !decoded.vertebrae.isEmpty {
-            probabilities = try Torch.noGrad {
-                let map = try Tensor(decoded.labelMap.map(Int64.init), shape: modelGeometry.shape).to(device: options.device)
-                // The classifier's region of each vertebra: with `model.classifierRegion: body`, the voxels the
-                // segmentation calls body or lesion.
-                let allowed = try structures.map { try SpineModel.bodyVoxels(structures: Tensor($0.map(Int64.init), shape: modelGeometry.shape)).to(device: options.device) }
-                let regions = try decoded.vertebrae.map { (sample: 0, mask: try model.classifierRegion(map.eq(Double($0.levelID)).to(.float32), allowed: allowed)) }
-                let input = try Tensor(maps.input, shape: [1, c] + modelGeometry.shape).to(device: options.device)
-                let logits = try model.classify(features: maps.features, image: input, regions: regions)
-                let p = try logits.softmax(dim: 1).to(.float64, device: .cpu).array(Double.self)
-                let k = config.model.classes
-                return decoded.vertebrae.indices.map { Array(p[($0 * k)..<(($0 + 1) * k)]) }
-            }
+            probabilities = try classProbabilities(maps: maps, shape: modelGeometry.shape, labelMap: decoded.labelMap,
+                                                   levelIDs: decoded.vertebrae.map(\.levelID), structures: structures)
         }
+        let classified = config.model.heads.classification
         // Back onto the input's grid: the label maps, and each region's voxels counted there.
         let labelMap = grid.labelsToInput(decoded.labelMap)
         var regionVoxels = [Int](repeating: 0, count: 256)
@@ -375,6 +410,7 @@ public final class Predictor {
             if v.identificationConfidence < options.minimumConfidence { flags.append(.lowIdentificationConfidence) }
             if let p = probabilities[i], (p.max() ?? 0) < options.minimumConfidence { flags.append(.lowClassConfidence) }
             if v.voxels == 0 { flags.append(.emptyRegion) }
+            if classified, probabilities[i] == nil { flags.append(.emptyClassRegion) }
             if v.touchesFieldOfViewEdge { flags.append(.cutByFieldOfView) }
             let voxels = grid.resamples ? regionVoxels[min(max(v.levelID, 0), 255)] : v.voxels
             return VertebraPrediction(levelID: v.levelID, centroidMM: v.centroidMM, centroidVoxel: geometry.index(worldMM: v.centroidMM),

@@ -6,8 +6,12 @@ public enum VertebraFlag: String, Codable, CaseIterable, Sendable {
     case lowIdentificationConfidence
     /// The decided class's probability is below the threshold.
     case lowClassConfidence
-    /// No voxel was assigned to the vertebra's region: its class comes from empty features.
+    /// No voxel was assigned to the vertebra's region (and so no class decision: `emptyClassRegion`).
     case emptyRegion
+    /// The classifier's region of the vertebra is empty (with `model.classifierRegion: segmentedBody`, none of its
+    /// voxels is vertebral body or lesion: the field of view cuts the body away, or the segmentation finds none):
+    /// there is no evidence where SpA lesions lie to decide its class from, so there is no class decision.
+    case emptyClassRegion
     /// The vertebra touches the top or bottom of the field of view: part of it may be missing.
     case cutByFieldOfView
     /// `rachis attribution validate` found most of the decision's evidence outside the vertebra.

@@ -39,7 +39,8 @@ public struct Evaluation: Codable, Equatable, Sendable {
     public struct ClassificationSummary: Codable, Equatable, Sendable {
         /// Ground-truth vertebrae with a class that were paired with a predicted vertebra (the metrics are over these).
         public var paired: Int
-        /// Ground-truth vertebrae with a class and no predicted vertebra within the pairing distance (or no centroid).
+        /// Ground-truth vertebrae with a class and no predicted vertebra with a class decision within the pairing
+        /// distance (none found there, or one without a decision: `VertebraFlag.emptyClassRegion`), or no centroid.
         public var missed: Int
         public var overall: ClassificationResult
         /// By ground-truth level, cranial to caudal; only levels with a paired vertebra.
@@ -123,8 +124,8 @@ public enum EvaluationReference: String, Codable, Sendable {
 
 public struct SubjectClassification: Codable, Equatable, Sendable {
     public var pairs: [ClassificationPair]
-    /// Levels of the ground-truth vertebrae with a class left unpaired (no predicted vertebra within the pairing
-    /// distance, or no ground-truth centroid), cranial to caudal.
+    /// Levels of the ground-truth vertebrae with a class left unpaired (no predicted vertebra with a class decision
+    /// within the pairing distance, or no ground-truth centroid), cranial to caudal.
     public var missed: [String]
 }
 

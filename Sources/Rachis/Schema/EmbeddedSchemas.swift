@@ -1642,6 +1642,7 @@ extension JSONSchema {
                 "lowIdentificationConfidence",
                 "lowClassConfidence",
                 "emptyRegion",
+                "emptyClassRegion",
                 "cutByFieldOfView",
                 "evidenceOutsideVertebra"
               ]

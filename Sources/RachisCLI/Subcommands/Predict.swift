@@ -58,6 +58,9 @@ extension RachisCommand {
         @Flag(help: "Also write <id>_heatmap.nii.gz and <id>_foreground.nii.gz (what the vertebra decoder saw) and <id>_probabilities.nii.gz (the segmentation softmax, one channel per structure), each when the model has the head.")
         var saveMaps = false
 
+        @Flag(inversion: .prefixedNo, help: "Average the model's outputs on the image and on its left-right mirror image (test-time mirroring, the flip training augments with; twice the network's work). --no-mirror: one pass.")
+        var mirror = true
+
         @Flag(help: "Run the model on the image's own voxels instead of resampling it to the training spacing (for experts: the model was trained at one spacing).")
         var noResample = false
 
@@ -88,6 +91,7 @@ extension RachisCommand {
             options.allowSpacingMismatch = allowSpacingMismatch
             options.resample = !noResample
             options.keepMaps = saveMaps
+            options.mirror = mirror
             options.decoder.candidates = candidates
             options.decoder.vertebraVoxels = vertebraVoxels
             let checkpointURL = URL(fileURLWithPath: checkpoint)
