@@ -142,6 +142,9 @@ struct ReportTests {
         let table = page.components(separatedBy: "<table class=\"vertebrae\">")[1].components(separatedBy: "</table>")[0]
         #expect(table.components(separatedBy: "<tr").count - 1 == 1 + 3)
         #expect(table.components(separatedBy: "<tr class=\"flagged\">").count - 1 == 2)
+        // Each flag says what it means when pointed at.
+        let explained = VertebraFlag.emptyRegion.explanation.replacingOccurrences(of: "'", with: "&#39;")
+        #expect(table.contains("<span class=\"flag\" title=\"\(explained)\">emptyRegion</span>"))
         #expect(page.contains("spacing &lt;odd&gt; &amp; &quot;far&quot;") && !page.contains("<odd>"))
         #expect(page.contains("T1 &lt;w&gt;") && !page.contains("<w>") && page.contains("/runs/&lt;a&gt;/checkpoint_last.h5"))
         #expect(page.contains("p(active, &quot;inflamed&quot;)") && page.contains("missingLevel"))

@@ -16,6 +16,18 @@ public enum VertebraFlag: String, Codable, CaseIterable, Sendable {
     case cutByFieldOfView
     /// `rachis attribution validate` found most of the decision's evidence outside the vertebra.
     case evidenceOutsideVertebra
+
+    /// One sentence for a reader of a report (the flag's tooltip).
+    public var explanation: String {
+        switch self {
+        case .lowIdentificationConfidence: "the level's probability is below the confidence threshold (--min-confidence)"
+        case .lowClassConfidence: "the decided class's probability is below the confidence threshold (--min-confidence)"
+        case .emptyRegion: "no voxel was assigned to this vertebra's region"
+        case .emptyClassRegion: "no voxel of this vertebra's region is vertebral body or lesion (cut away by the field of view, or not segmented): no class decision"
+        case .cutByFieldOfView: "the vertebra touches the top or bottom of the field of view: part of it may be missing"
+        case .evidenceOutsideVertebra: "rachis attribution validate found most of the decision's evidence outside the vertebra"
+        }
+    }
 }
 
 /// The attribution check of one vertebra's class decision (`rachis attribution validate`).

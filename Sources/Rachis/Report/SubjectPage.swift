@@ -163,7 +163,7 @@ enum SubjectPage {
                 let verdict = a?.passed.map { $0 ? "pass" : "fail" } ?? "–"
                 html += "<td class=\"num\">\(HTML.number(a.map { $0.consistency.massInsidePositive }))\(a == nil ? "" : " " + e(verdict))</td>"
             }
-            html += "<td class=\"wrap\">" + v.flags.map { "<span class=\"flag\">\(e($0.rawValue))</span>" }.joined(separator: " ") + "</td></tr>\n"
+            html += "<td class=\"wrap\">" + v.flags.map { "<span class=\"flag\" title=\"\(e($0.explanation))\">\(e($0.rawValue))</span>" }.joined(separator: " ") + "</td></tr>\n"
         }
         return html + "</tbody>\n</table>\n"
     }
