@@ -334,8 +334,9 @@ public final class Predictor {
     /// The class probabilities of each vertebra `levelIDs[i]` of `labelMap` (`[D, H, W]` on the model grid, as
     /// `maps`): the classifier over the vertebra's region (`SpineModel.classifierRegion`, within the voxels
     /// `structures` calls body or lesion), with `options.mirror` the mean of its softmax on the image and on the
-    /// image mirrored with its regions; nil for a vertebra whose region is empty (no evidence to decide from: the
-    /// classifier would answer with its response to zero features).
+    /// image mirrored with its regions; nil for a vertebra with no evidence to decide from: an empty region or, for
+    /// a body classifier region, one without a body or lesion voxel (the classifier would fall back to the whole
+    /// vertebra: `VertebraFlag.emptyClassRegion`).
     public func classProbabilities(maps: Maps, shape: [Int], labelMap: [UInt8], levelIDs: [Int], structures: [UInt8]?) throws -> [[Double]?] {
         guard !levelIDs.isEmpty else { return [] }
         return try Torch.noGrad {
