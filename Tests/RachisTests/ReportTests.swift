@@ -177,12 +177,12 @@ struct ReportTests {
             ClassificationPair(levelID: 23, level: "L4", trueClass: 1, predictedLevel: "L3", decision: 1, classProbabilities: [0.45, 0.55], distanceMM: 2),
         ]
         let subject = SubjectEvaluation(subjectID: "s1", datasetSubject: "s1", reference: .truth, annotation: "full", localization: localization.aggregate(),
-                                        classification: SubjectClassification(pairs: pairs, missed: ["L5"]),
+                                        classification: SubjectClassification(pairs: pairs, missed: ["L5"], undecided: ["L5"]),
                                         segmentation: segmentation.cases[0].structures, reconstructionPSNR: 21.5)
         let aggregate = Evaluation.Aggregate(
             subjects: 1, references: Evaluation.ReferenceCounts(truth: 1, labels: 0), segmentationLeftOut: [], localization: localization.aggregate(),
             classification: Evaluation.ClassificationSummary(
-                paired: 2, missed: 1, overall: classification.aggregate(),
+                paired: 2, missed: 1, undecided: 1, overall: classification.aggregate(),
                 perLevel: [Evaluation.LevelClassification(levelID: 20, level: "L1", result: classification.aggregate())]),
             segmentation: segmentation.aggregate(), reconstructionPSNR: Evaluation.PSNRSummary(meanDB: 21.5, count: 1))
         return Evaluation(created: "2026-12-02T00:00:00Z", rachisVersion: "test", dataset: "d<1>.h5", predictions: predictions,
@@ -298,6 +298,7 @@ struct ReportTests {
             #expect(index.text.contains(shown), "\(shown)")
         }
         #expect(a.localization.identifiedCount == 2 && index.text.contains("2 of 4 ground-truth vertebrae identified (3 predicted)"))
+        #expect(index.text.contains("2 vertebrae paired (1 ground-truth vertebrae with a class left unpaired, 1 of them found without a class decision, not counted)"))
         // The confusion matrix, per level (the true L4 given L3), and the subject's own identification rate.
         #expect(index.tags.contains("table") && index.text.contains("true ↓ / decided →"))
         #expect(index.text.contains("L4 1 0 0 L3 ×1 0 1 1 –") && index.text.contains("L5 1 0 – 1 0 – –"), "\(index.text)")
@@ -324,7 +325,7 @@ struct ReportTests {
         let page = try HTMLDocument(String(contentsOf: out.appendingPathComponent("s1.html"), encoding: .utf8))
         #expect(page.text.contains("Level True level Distance mm True class"))
         #expect(page.text.contains("L1 L1 2.0 normal") && page.text.contains("L3 L4 2.0 active, \"inflamed\"") && page.text.contains("L2 none paired"))
-        #expect(page.text.contains("not paired (no predicted vertebra with a class decision within 20 mm): L5"))
+        #expect(page.text.contains("not paired (no predicted vertebra with a class decision within 20 mm): L5 (found without a class decision: L5)"))
     }
 
     @Test func aLongSubjectTableSaysHowManyRowsAreLeftOutAndWhere() throws {

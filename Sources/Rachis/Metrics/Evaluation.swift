@@ -42,6 +42,9 @@ public struct Evaluation: Codable, Equatable, Sendable {
         /// Ground-truth vertebrae with a class and no predicted vertebra with a class decision within the pairing
         /// distance (none found there, or one without a decision: `VertebraFlag.emptyClassRegion`), or no centroid.
         public var missed: Int
+        /// Of `missed`, those found without a class decision (`SubjectClassification.undecided`). Nil in evaluations
+        /// written before it.
+        public var undecided: Int?
         public var overall: ClassificationResult
         /// By ground-truth level, cranial to caudal; only levels with a paired vertebra.
         public var perLevel: [LevelClassification]
@@ -127,6 +130,9 @@ public struct SubjectClassification: Codable, Equatable, Sendable {
     /// Levels of the ground-truth vertebrae with a class left unpaired (no predicted vertebra with a class decision
     /// within the pairing distance, or no ground-truth centroid), cranial to caudal.
     public var missed: [String]
+    /// Those of `missed` whose nearest predicted vertebra lies within the pairing distance and has no class
+    /// decision (`VertebraFlag.emptyClassRegion`): found, but not classified. Nil in evaluations written before it.
+    public var undecided: [String]?
 }
 
 /// A ground-truth vertebra with a class and the predicted vertebra paired with it.
@@ -190,7 +196,7 @@ public struct Evaluator {
         var classification = ClassificationMetric(classNames: classNames)
         var perLevel: [VertebraLevel: ClassificationMetric] = [:]
         var segmentation = SegmentationMetric(hd95: hd95)
-        var (paired, missed) = (0, 0)
+        var (paired, missed, undecided) = (0, 0, 0)
         var references = Evaluation.ReferenceCounts(truth: 0, labels: 0)
         var leftOut: [Evaluation.LeftOut] = []
         var subjects: [SubjectEvaluation] = []
@@ -240,6 +246,7 @@ public struct Evaluator {
                 }
                 paired += result.pairs.count
                 missed += result.missed.count
+                undecided += result.undecided?.count ?? 0
                 subjectClassification = result
             }
 
@@ -275,7 +282,7 @@ public struct Evaluator {
         let aggregate = Evaluation.Aggregate(
             subjects: subjects.count, references: references, segmentationLeftOut: leftOut, localization: localization.aggregate(),
             classification: Evaluation.ClassificationSummary(
-                paired: paired, missed: missed, overall: classification.aggregate(),
+                paired: paired, missed: missed, undecided: undecided, overall: classification.aggregate(),
                 perLevel: perLevel.keys.sorted().map { Evaluation.LevelClassification(levelID: $0.id, level: $0.name, result: perLevel[$0]!.aggregate()) }),
             segmentation: segmentation.aggregate(),
             reconstructionPSNR: Evaluation.PSNRSummary(meanDB: psnr.mean, count: psnr.count))
@@ -288,11 +295,12 @@ public struct Evaluator {
     /// probabilities: all (truth, prediction) pairs within `maximumDistanceMM` taken by increasing distance, each
     /// vertebra at most once, regardless of level. The rest of the classed truth is `missed`.
     public static func classificationPairs(truth: [VertebraRecord], predicted: [VertebraPrediction], maximumDistanceMM: Double) -> SubjectClassification {
+        func separation(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot() }
         var candidates: [(distance: Double, t: Int, p: Int)] = []
         for (t, v) in truth.enumerated() where v.classIndex != nil {
             guard let c = v.centroidMM else { continue }
             for (p, u) in predicted.enumerated() where u.classProbabilities != nil {
-                let d = zip(c, u.centroidMM).reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
+                let d = separation(c, u.centroidMM)
                 if d <= maximumDistanceMM { candidates.append((d, t, p)) }
             }
         }
@@ -304,17 +312,21 @@ public struct Evaluator {
             pairOf[c.t] = (c.p, c.distance)
             used.insert(c.p)
         }
-        var pairs: [ClassificationPair] = [], missed: [String] = []
+        var pairs: [ClassificationPair] = [], missed: [String] = [], undecided: [String] = []
         for (t, v) in truth.enumerated() {
             guard let trueClass = v.classIndex else { continue }
             guard let (p, distance) = pairOf[t] else {
                 missed.append(v.level.name)
+                if let c = v.centroidMM, let nearest = predicted.min(by: { separation(c, $0.centroidMM) < separation(c, $1.centroidMM) }),
+                   nearest.classProbabilities == nil, separation(c, nearest.centroidMM) <= maximumDistanceMM {
+                    undecided.append(v.level.name)
+                }
                 continue
             }
             let u = predicted[p]
             pairs.append(ClassificationPair(levelID: v.level.id, level: v.level.name, trueClass: trueClass, predictedLevel: u.level,
                                             decision: u.decision ?? 0, classProbabilities: u.classProbabilities ?? [], distanceMM: distance))
         }
-        return SubjectClassification(pairs: pairs, missed: missed)
+        return SubjectClassification(pairs: pairs, missed: missed, undecided: undecided)
     }
 }

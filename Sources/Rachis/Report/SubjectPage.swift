@@ -94,7 +94,8 @@ enum SubjectPage {
         if let c = s.classification {
             let correct = c.pairs.filter { $0.decision == $0.trueClass }.count
             html += "<dt>Classification</dt><dd>\(correct) of \(c.pairs.count) paired vertebrae decided as their true class"
-                + (c.missed.isEmpty ? "" : "; not paired (no predicted vertebra with a class decision within 20 mm): " + e(c.missed.joined(separator: ", "))) + "</dd>\n"
+                + (c.missed.isEmpty ? "" : "; not paired (no predicted vertebra with a class decision within 20 mm): " + e(c.missed.joined(separator: ", ")))
+                + (c.undecided?.isEmpty ?? true ? "" : " (found without a class decision: " + e(c.undecided!.joined(separator: ", ")) + ")") + "</dd>\n"
         }
         for structure in s.segmentation ?? [] {
             html += "<dt>\(e(structure.name))</dt><dd>Dice \(HTML.metric(structure.dice)), HD95 \(HTML.metric(structure.hd95MM)) mm "

@@ -158,7 +158,15 @@ enum HandPredictions {
         #expect(result.pairs.map(\.distanceMM) == [1, 2] && result.missed == ["L3"])
         // One prediction between two truths goes to the nearer; the other truth is missed.
         let single = Evaluator.classificationPairs(truth: Array(truth.prefix(2)), predicted: [p(20, 6)], maximumDistanceMM: 20)
-        #expect(single.pairs.map(\.level) == ["L2"] && single.missed == ["L1"])
+        #expect(single.pairs.map(\.level) == ["L2"] && single.missed == ["L1"] && single.undecided == [])
+        // A vertebra found without a class decision (no body in view) is missed, and said to be undecided when it
+        // is the nearest prediction and within the distance: L3's at z 55 is; at z 75 (25 mm) it is not.
+        var bodiless = p(22, 55)
+        bodiless.classProbabilities = nil
+        let found = Evaluator.classificationPairs(truth: truth, predicted: [p(20, 1), p(23, 8), bodiless], maximumDistanceMM: 20)
+        #expect(found.pairs.map(\.level) == ["L1", "L2"] && found.missed == ["L3"] && found.undecided == ["L3"])
+        bodiless.centroidMM = [0, 0, 75]
+        #expect(Evaluator.classificationPairs(truth: truth, predicted: [p(20, 1), p(23, 8), bodiless], maximumDistanceMM: 20).undecided == [])
     }
 
     @Test func badInputIsRejectedNamingTheFiles() throws {
