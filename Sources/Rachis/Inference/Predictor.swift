@@ -342,7 +342,16 @@ public final class Predictor {
         return try Torch.noGrad {
             let map = try Tensor(labelMap.map(Int64.init), shape: shape).to(device: options.device)
             let allowed = try structures.map { try SpineModel.bodyVoxels(structures: Tensor($0.map(Int64.init), shape: shape)).to(device: options.device) }
-            let regions = try levelIDs.map { (sample: 0, mask: try model.classifierRegion(map.eq(Double($0)).to(.float32), allowed: allowed)) }
+            let vertebrae = try levelIDs.map { try map.eq(Double($0)).to(.float32) }
+            // The evidence: a region's voxels, with a body classifier region its body voxels alone (a region without
+            // any would fall back to the whole vertebra, as in training); only vertebrae with some are classified.
+            let decided = try vertebrae.indices.filter { i in
+                let evidence = config.model.classifierRegion.isBody ? try allowed.map { try vertebrae[i] * $0 } ?? vertebrae[i] : vertebrae[i]
+                return try evidence.sum().item() > 0
+            }
+            var result = [[Double]?](repeating: nil, count: levelIDs.count)
+            guard !decided.isEmpty else { return result }
+            let regions = try decided.map { (sample: 0, mask: try model.classifierRegion(vertebrae[$0], allowed: allowed)) }
             let input = try Tensor(maps.input, shape: [1, config.model.inChannels] + shape).to(device: options.device)
             var softmax = try model.classify(features: maps.features, image: input, regions: regions).softmax(dim: 1)
             if options.mirror {
@@ -351,14 +360,8 @@ public final class Predictor {
                 softmax = try softmax.apply(.add, mirrored.softmax(dim: 1)).apply(.mul, 0.5)
             }
             let p = try softmax.to(.float64, device: .cpu).array(Double.self), k = config.model.classes
-            // The evidence: the region's voxels, with a body classifier region its body voxels alone (a region
-            // without any falls back to the whole vertebra, as in training, but gives no decision here).
-            let evidence = try levelIDs.map { id -> Double in
-                let region = try map.eq(Double(id)).to(.float32)
-                guard config.model.classifierRegion.isBody, let allowed else { return try region.sum().item() }
-                return try (region * allowed.to(region.dtype)).sum().item()
-            }
-            return levelIDs.indices.map { evidence[$0] > 0 ? Array(p[($0 * k)..<(($0 + 1) * k)]) : nil }
+            for (row, i) in decided.enumerated() { result[i] = Array(p[(row * k)..<((row + 1) * k)]) }
+            return result
         }
     }
 

@@ -19,8 +19,8 @@ import Foundation
 ///    the per-level centroids of the identification head's argmax (`LevelMapDecoder`).
 ///    Then, with `edgeCandidates`, vertebrae that the field of view cuts at its top or bottom: a vertebra cut to a
 ///    sliver has no heatmap peak of its own (its centre lies outside the volume), and its voxels would otherwise join
-///    the neighbour's region. Each 6-connected component of the vertebra voxels (step 2's) that touches the first or last H slice, holds at least
-///    `minimumEdgeMM3`, lies at least `minimumSeparationMM` from every candidate, and has no candidate within its
+///    the neighbour's region. Each 6-connected component of the vertebra voxels (step 2's) that touches the first or
+///    last H slice, holds at least `minimumEdgeMM3`, lies at least `minimumSeparationMM` from every candidate, and has no candidate within its
 ///    rows (largest first: a cut vertebra's spinous process, apart from its body, is not one more) is one more
 ///    candidate, at its centroid, scored by its mean heatmap value.
 /// 2. Regions: every vertebra voxel (`vertebraVoxels`: with a bone mask, the segmentation's bone; without one, what

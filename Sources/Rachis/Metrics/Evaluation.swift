@@ -46,6 +46,9 @@ public struct Evaluation: Codable, Equatable, Sendable {
         /// written before it.
         public var undecided: Int?
         public var overall: ClassificationResult
+        /// ", K of them found without a class decision" when K > 0, else "": what `evaluate` and the report add to
+        /// the missed count.
+        public var undecidedNote: String { (undecided ?? 0) > 0 ? ", \(undecided!) of them found without a class decision" : "" }
         /// By ground-truth level, cranial to caudal; only levels with a paired vertebra.
         public var perLevel: [LevelClassification]
     }

@@ -42,8 +42,7 @@ enum EvaluationSection {
             }
         }
         if let c = e.classification {
-            let undecided = (c.undecided ?? 0) > 0 ? ", \(c.undecided!) of them found without a class decision" : ""
-            let over = "\(c.overall.count) vertebrae paired (\(c.missed) ground-truth vertebrae with a class left unpaired\(undecided), not counted)"
+            let over = "\(c.overall.count) vertebrae paired (\(c.missed) ground-truth vertebrae with a class left unpaired\(c.undecidedNote), not counted)"
             let pairing = "; each ground-truth vertebra with a class paired with the nearest predicted vertebra within 20 mm, regardless of level"
             rows.append(Summary(metric: "Balanced accuracy", value: c.overall.balancedAccuracy, unit: "", count: over,
                                 rule: "mean sensitivity over the classes present" + pairing + rules("classification")))

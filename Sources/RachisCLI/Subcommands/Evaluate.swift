@@ -75,7 +75,7 @@ extension RachisCommand {
             ] + (a.localization.whole.map { w in [
                 "  whole vertebrae        identification \(value(w.identificationRate)) (\(w.identifiedCount)/\(w.truthCount)), localization \(value(w.meanDistanceMM, 2)) mm  (not cut by the field of view)",
             ] } ?? []) + [
-                "balanced accuracy        \(value(c.balancedAccuracy))  (\(a.classification.paired) paired, \(a.classification.missed) missed\((a.classification.undecided ?? 0) > 0 ? ", \(a.classification.undecided!) of them found without a class decision" : ""))",
+                "balanced accuracy        \(value(c.balancedAccuracy))  (\(a.classification.paired) paired, \(a.classification.missed) missed\(a.classification.undecidedNote))",
                 "macro AUC                \(value(c.macroAUC))",
                 "ECE                      \(value(c.expectedCalibrationError))",
             ]
