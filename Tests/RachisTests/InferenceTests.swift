@@ -579,20 +579,22 @@ struct PredictorTests {
             for d in 3..<8 { for h in 26..<38 { for w in 10..<22 { labels[(d * shape[1] + h) * shape[2] + w] = 21 } } }
             let mirrorLabels = Self.mirrored(labels, shape: shape)
             // Level 22 has no voxel: no evidence, no probabilities.
-            let all = try mirroring.classProbabilities(maps: m, shape: shape, labelMap: labels, levelIDs: [20, 21, 22], structures: nil)
-            #expect(all.count == 3 && all[2] == nil)
+            let decisions = try mirroring.classDecisions(maps: m, shape: shape, labelMap: labels, levelIDs: [20, 21, 22], structures: nil)
+            #expect(decisions.count == 3 && decisions[2] == .emptyRegion && decisions[2].flag == .emptyClassRegion)
+            let all = decisions.map(\.probabilities)
             // Nor has a vertebra with no body or lesion voxel, for a classifier of the body (it would fall back to
             // the whole vertebra).
             var structures = [UInt8](repeating: UInt8(StructureLabel.vertebralBody.rawValue), count: labels.count)
             for i in labels.indices where labels[i] == 21 { structures[i] = UInt8(StructureLabel.posteriorElements.rawValue) }
-            let bodiless = try mirroring.classProbabilities(maps: m, shape: shape, labelMap: labels, levelIDs: [20, 21], structures: structures)
+            let bodiless = try mirroring.classDecisions(maps: m, shape: shape, labelMap: labels, levelIDs: [20, 21], structures: structures).map(\.probabilities)
             #expect(bodiless[0] != nil && bodiless[1] == nil)
+            #expect(try mirroring.classDecisions(maps: m, shape: shape, labelMap: labels, levelIDs: [20, 21], structures: structures)[1] == .emptyRegion)
             structures[labels.firstIndex(of: 21)!] = UInt8(StructureLabel.lesion.rawValue)
-            #expect(try mirroring.classProbabilities(maps: m, shape: shape, labelMap: labels, levelIDs: [20, 21], structures: structures).allSatisfy { $0 != nil })
+            #expect(try mirroring.classDecisions(maps: m, shape: shape, labelMap: labels, levelIDs: [20, 21], structures: structures).map(\.probabilities).allSatisfy { $0 != nil })
             let p = all.prefix(2).compactMap { $0 }
-            let onMirror = try mirroring.classProbabilities(maps: mm, shape: shape, labelMap: mirrorLabels, levelIDs: [20, 21], structures: nil).compactMap { $0 }
-            let halves = (try plain.classProbabilities(maps: m, shape: shape, labelMap: labels, levelIDs: [20, 21], structures: nil).compactMap { $0 },
-                          try plain.classProbabilities(maps: mm, shape: shape, labelMap: mirrorLabels, levelIDs: [20, 21], structures: nil).compactMap { $0 })
+            let onMirror = try mirroring.classDecisions(maps: mm, shape: shape, labelMap: mirrorLabels, levelIDs: [20, 21], structures: nil).map(\.probabilities).compactMap { $0 }
+            let halves = (try plain.classDecisions(maps: m, shape: shape, labelMap: labels, levelIDs: [20, 21], structures: nil).map(\.probabilities).compactMap { $0 },
+                          try plain.classDecisions(maps: mm, shape: shape, labelMap: mirrorLabels, levelIDs: [20, 21], structures: nil).map(\.probabilities).compactMap { $0 })
             #expect(p.count == 2 && onMirror.count == 2 && halves.0.count == 2 && halves.1.count == 2)
             #expect(p.allSatisfy { $0.count == 3 && abs($0.reduce(0, +) - 1) < 1e-6 })
             for v in 0..<2 { for c in 0..<3 {
@@ -601,6 +603,53 @@ struct PredictorTests {
             } }
             #expect(zip(halves.0, halves.1).contains { zip($0, $1).contains { abs($0 - $1) > 1e-4 } })
         }
+    }
+
+    /// With `model.minimumClassRegionShare`, a vertebra the field of view cuts whose region holds less than that share
+    /// of the median whole vertebra's gets no decision (`partialRegion`); the median is over the uncut ones, and
+    /// with none (or a share of 0) every vertebra with evidence is decided.
+    @Test func aSliverWithTooLittleInViewGetsNoClassDecision() throws {
+        try Torch.exclusiveRandomness(seed: 0) {
+            let folder = try TemporaryFolder()
+            let reader = try DatasetReader(url: try TrainingFixture.dataset(in: folder))
+            let checkpoint = try Self.checkpoint(in: folder) { $0.model.minimumClassRegionShare = 0.25 }
+            let predictor = try Predictor(checkpoint: checkpoint, options: Predictor.Options())
+            let id = reader.subjectIDs[0]
+            let input = try predictor.input(dataset: reader, subject: id)
+            let shape = input.geometry.shape
+            let maps = try predictor.maps(image: input.image, geometry: input.geometry, source: id)
+            // Whole vertebrae of 3·12·12 = 432 and 5·10·12 = 600 voxels (median 516), and slivers of 1·10·12 = 120
+            // (under a quarter: 129) and 1·13·12 = 156 (over it) at the top and bottom rows.
+            var labels = [UInt8](repeating: 0, count: input.geometry.voxelCount)
+            func box(_ level: UInt8, _ d: Range<Int>, _ h: Range<Int>, _ w: Range<Int>) {
+                for d in d { for h in h { for w in w { labels[(d * shape[1] + h) * shape[2] + w] = level } } }
+            }
+            box(20, 1..<4, 12..<24, 8..<20)
+            box(21, 3..<8, 24..<34, 10..<22)
+            box(19, 2..<3, 0..<10, 8..<20)
+            box(22, 2..<3, (shape[1] - 13)..<shape[1], 8..<20)
+            let levels = [19, 20, 21, 22], cut = [true, false, false, true]
+            let decisions = try predictor.classDecisions(maps: maps, shape: shape, labelMap: labels, levelIDs: levels, cut: cut, structures: nil)
+            #expect(decisions[0] == .partialRegion && decisions[0].flag == .partialClassRegion)
+            #expect(decisions[1...].allSatisfy { $0.probabilities?.count == 3 })
+            // Nothing whole to compare with: every vertebra with evidence is decided.
+            let noneWhole = try predictor.classDecisions(maps: maps, shape: shape, labelMap: labels, levelIDs: levels, cut: [true, true, true, true], structures: nil)
+            #expect(noneWhole.allSatisfy { $0.probabilities != nil })
+            // The decided vertebrae's probabilities do not depend on which others are decided.
+            for i in 1..<4 { #expect(zip(noneWhole[i].probabilities!, decisions[i].probabilities!).allSatisfy { abs($0 - $1) < 1e-6 }) }
+        }
+    }
+
+    @Test func theShareOfAWholeVertebraIsTakenFromTheMedianOfTheUncutOnes() {
+        // Uncut evidence 400, 300, 500 (median 400); a quarter of it is 100.
+        let voxels: [Double] = [99, 400, 300, 100, 500, 0, 90]
+        let cut = [true, false, false, true, false, true, true]
+        #expect(SpineModel.largeEnoughToClassify(voxels: voxels, cut: cut, minimumShare: 0.25) == [false, true, true, true, true, false, false])
+        // An even count takes the mean of the middle two: (300 + 400) / 2 = 350, a quarter 87.5.
+        #expect(SpineModel.largeEnoughToClassify(voxels: [300, 400, 88, 87], cut: [false, false, true, true], minimumShare: 0.25) == [true, true, true, false])
+        // A share of 0, or no uncut vertebra with evidence: all of them.
+        #expect(SpineModel.largeEnoughToClassify(voxels: voxels, cut: cut, minimumShare: 0) == voxels.map { _ in true })
+        #expect(SpineModel.largeEnoughToClassify(voxels: [5, 500, 0], cut: [true, true, false], minimumShare: 0.5) == [true, true, true])
     }
 
     @Test func predictionsRoundTripThroughTheFolder() throws {

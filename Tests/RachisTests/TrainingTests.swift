@@ -391,6 +391,51 @@ struct ClassifierRegionTrainingTests {
         }
     }
 
+    /// With `model.minimumClassRegionShare`, training leaves out each labelled vertebra whose body voxels are fewer
+    /// than that share of the median over its sample's uncut vertebrae, counted here independently from the
+    /// batch's arrays; with a share of 0 it keeps every one.
+    @Test func trainingLeavesOutVertebraeWithTooLittleInView() throws {
+        try Torch.exclusiveRandomness(seed: 5) {
+            let folder = try TemporaryFolder()
+            let url = try TrainingFixture.dataset(in: folder)
+            var config = TrainingFixture.config(epochs: 1)
+            config.model.classifierRegion = .body
+            config.model.minimumClassRegionShare = 0.6
+            let trainer = try Trainer(config: config, options: Trainer.Options(dataset: url, run: folder.file("run")))
+            config.model.minimumClassRegionShare = 0
+            let keepsAll = try Trainer(config: config, options: Trainer.Options(dataset: url, run: folder.file("run0")))
+            trainer.model.eval()
+            var leftOut = 0
+            let training = try (0..<trainer.loader.batchesPerEpoch).map { try trainer.loader.batch(epoch: 0, index: $0) }
+            for batch in try training + trainer.loader.validationBatches() {
+                let labelled = batch.vertebrae.filter { $0.classIndex != nil }
+                guard labelled.allSatisfy(\.hasRegion) else { continue }
+                let output = try Torch.noGrad { try trainer.model(batch.image) }
+                let (_, kept) = try Torch.noGrad { try trainer.classification(output, batch) }
+                let (_, all) = try Torch.noGrad { try keepsAll.classification(output, batch) }
+                #expect(all.vertebrae.count == labelled.count)
+                let shape = Array(batch.levels.shape.dropFirst()), n = shape.reduce(1, *)
+                let levels = try batch.levels.contiguous().array(Int64.self)
+                let structures = try batch.structures.contiguous().array(Int64.self)
+                let known = try batch.structuresKnown.contiguous().array(Float.self)
+                func body(_ v: VertebraTarget) -> Double {
+                    let index = Int64(LevelIndex.index(ofLevelID: v.levelID)), base = v.sample * n
+                    return Double((0..<n).count { levels[base + $0] == index && (known[base + $0] == 0 || [1, 4].contains(structures[base + $0])) })
+                }
+                var expected: [(Int, Int)] = []
+                for sample in 0..<batch.count {
+                    let rows = labelled.filter { $0.sample == sample }
+                    let whole = rows.filter { !$0.isCut }.map(body).filter { $0 > 0 }.sorted()
+                    let median = whole.isEmpty ? 0 : whole.count % 2 == 1 ? whole[whole.count / 2] : (whole[whole.count / 2 - 1] + whole[whole.count / 2]) / 2
+                    for v in rows where whole.isEmpty || body(v) >= 0.6 * median { expected.append((v.sample, v.levelID)) }
+                }
+                #expect(kept.vertebrae.map(\.sample) == expected.map(\.0) && kept.vertebrae.map(\.levelID) == expected.map(\.1))
+                leftOut += labelled.count - kept.vertebrae.count
+            }
+            #expect(leftOut > 0, "some vertebra had too little in view")
+        }
+    }
+
     /// With `model.classifierRegion: body` training classifies each labelled vertebra over its voxels labelled body
     /// or lesion (and those of unknown structure), computed here independently from the batch's arrays; with
     /// `segmentedBody`, over those the segmentation head calls so.

@@ -38,6 +38,10 @@ public final class Predictor {
         /// vertebra's class probabilities the mean of the classifier's on both (nnU-Net's mirroring). Twice the
         /// model's work.
         public var mirror = true
+        /// The classifier decides only vertebrae whose region holds at least this share of a whole vertebra's
+        /// (`SpineModel.largeEnoughToClassify`); nil: the share the model was trained with
+        /// (`ModelConfig.minimumClassRegionShare`).
+        public var minimumClassRegionShare: Double? = nil
         public init() {}
     }
 
@@ -331,25 +335,51 @@ public final class Predictor {
         ModelGrid(input: geometry, targetSpacingMM: options.resample ? trainingSpacingMM : nil)
     }
 
-    /// The class probabilities of each vertebra `levelIDs[i]` of `labelMap` (`[D, H, W]` on the model grid, as
-    /// `maps`): the classifier over the vertebra's region (`SpineModel.classifierRegion`, within the voxels
-    /// `structures` calls body or lesion), with `options.mirror` the mean of its softmax on the image and on the
-    /// image mirrored with its regions; nil for a vertebra with no evidence to decide from: an empty region or, for
-    /// a body classifier region, one without a body or lesion voxel (the classifier would fall back to the whole
-    /// vertebra: `VertebraFlag.emptyClassRegion`).
-    public func classProbabilities(maps: Maps, shape: [Int], labelMap: [UInt8], levelIDs: [Int], structures: [UInt8]?) throws -> [[Double]?] {
+    /// A vertebra's class decision, or why it has none.
+    public enum ClassDecision: Equatable, Sendable {
+        /// The classifier's softmax.
+        case probabilities([Double])
+        /// No evidence to decide from: an empty region or, for a body classifier region, one without a body or
+        /// lesion voxel (the classifier would fall back to the whole vertebra: `VertebraFlag.emptyClassRegion`).
+        case emptyRegion
+        /// Too little of the vertebra in view: evidence short of `model.minimumClassRegionShare` of a whole
+        /// vertebra's (`VertebraFlag.partialClassRegion`).
+        case partialRegion
+
+        public var probabilities: [Double]? { if case let .probabilities(p) = self { p } else { nil } }
+
+        /// The flag a vertebra without a decision carries.
+        public var flag: VertebraFlag? {
+            switch self {
+            case .probabilities: nil
+            case .emptyRegion: .emptyClassRegion
+            case .partialRegion: .partialClassRegion
+            }
+        }
+    }
+
+    /// The class decision of each vertebra `levelIDs[i]` of `labelMap` (`[D, H, W]` on the model grid, as `maps`;
+    /// `cut[i]`: the field of view cuts it): the classifier over the vertebra's region
+    /// (`SpineModel.classifierRegion`, within the voxels `structures` calls body or lesion), with `options.mirror`
+    /// the mean of its softmax on the image and on the image mirrored with its regions; none for a vertebra with no
+    /// evidence or too little of it (`SpineModel.largeEnoughToClassify` with `options.minimumClassRegionShare`).
+    public func classDecisions(maps: Maps, shape: [Int], labelMap: [UInt8], levelIDs: [Int], cut: [Bool]? = nil,
+                               structures: [UInt8]?) throws -> [ClassDecision] {
         guard !levelIDs.isEmpty else { return [] }
         return try Torch.noGrad {
             let map = try Tensor(labelMap.map(Int64.init), shape: shape).to(device: options.device)
             let allowed = try structures.map { try SpineModel.bodyVoxels(structures: Tensor($0.map(Int64.init), shape: shape)).to(device: options.device) }
             let vertebrae = try levelIDs.map { try map.eq(Double($0)).to(.float32) }
             // The evidence: a region's voxels, with a body classifier region its body voxels alone (a region without
-            // any would fall back to the whole vertebra, as in training); only vertebrae with some are classified.
-            let decided = try vertebrae.indices.filter { i in
+            // any would fall back to the whole vertebra, as in training); only vertebrae with enough are classified.
+            let voxels = try vertebrae.indices.map { i in
                 let evidence = config.model.classifierRegion.isBody ? try allowed.map { try vertebrae[i] * $0 } ?? vertebrae[i] : vertebrae[i]
-                return try evidence.sum().item() > 0
+                return try evidence.sum().item()
             }
-            var result = [[Double]?](repeating: nil, count: levelIDs.count)
+            let large = SpineModel.largeEnoughToClassify(voxels: voxels, cut: cut ?? voxels.map { _ in false },
+                                                         minimumShare: options.minimumClassRegionShare ?? config.model.minimumClassRegionShare)
+            var result: [ClassDecision] = voxels.indices.map { voxels[$0] > 0 && !large[$0] ? .partialRegion : .emptyRegion }
+            let decided = voxels.indices.filter { voxels[$0] > 0 && large[$0] }
             guard !decided.isEmpty else { return result }
             let regions = try decided.map { (sample: 0, mask: try model.classifierRegion(vertebrae[$0], allowed: allowed)) }
             let input = try Tensor(maps.input, shape: [1, config.model.inChannels] + shape).to(device: options.device)
@@ -360,7 +390,7 @@ public final class Predictor {
                 softmax = try softmax.apply(.add, mirrored.softmax(dim: 1)).apply(.mul, 0.5)
             }
             let p = try softmax.to(.float64, device: .cpu).array(Double.self), k = config.model.classes
-            for (row, i) in decided.enumerated() { result[i] = Array(p[(row * k)..<((row + 1) * k)]) }
+            for (row, i) in decided.enumerated() { result[i] = .probabilities(Array(p[(row * k)..<((row + 1) * k)])) }
             return result
         }
     }
@@ -398,12 +428,13 @@ public final class Predictor {
         } else {
             warnings.append("the model has no identification head: no vertebrae decoded")
         }
-        var probabilities: [[Double]?] = decoded.vertebrae.map { _ in nil }
+        var decisions: [ClassDecision]? = nil
         if config.model.heads.classification, !decoded.vertebrae.isEmpty {
-            probabilities = try classProbabilities(maps: maps, shape: modelGeometry.shape, labelMap: decoded.labelMap,
-                                                   levelIDs: decoded.vertebrae.map(\.levelID), structures: structures)
+            decisions = try classDecisions(maps: maps, shape: modelGeometry.shape, labelMap: decoded.labelMap,
+                                           levelIDs: decoded.vertebrae.map(\.levelID), cut: decoded.vertebrae.map(\.touchesFieldOfViewEdge),
+                                           structures: structures)
         }
-        let classified = config.model.heads.classification
+        let probabilities = decoded.vertebrae.indices.map { decisions?[$0].probabilities }
         // Back onto the input's grid: the label maps, and each region's voxels counted there.
         let labelMap = grid.labelsToInput(decoded.labelMap)
         var regionVoxels = [Int](repeating: 0, count: 256)
@@ -414,7 +445,7 @@ public final class Predictor {
             if v.identificationConfidence < options.minimumConfidence { flags.append(.lowIdentificationConfidence) }
             if let p = probabilities[i], (p.max() ?? 0) < options.minimumConfidence { flags.append(.lowClassConfidence) }
             if v.voxels == 0 { flags.append(.emptyRegion) }
-            if classified, probabilities[i] == nil { flags.append(.emptyClassRegion) }
+            if let flag = decisions?[i].flag { flags.append(flag) }
             if v.touchesFieldOfViewEdge { flags.append(.cutByFieldOfView) }
             let voxels = grid.resamples ? regionVoxels[min(max(v.levelID, 0), 255)] : v.voxels
             return VertebraPrediction(levelID: v.levelID, centroidMM: v.centroidMM, centroidVoxel: geometry.index(worldMM: v.centroidMM),

@@ -12,6 +12,10 @@ public enum VertebraFlag: String, Codable, CaseIterable, Sendable {
     /// voxels is vertebral body or lesion: the field of view cuts the body away, or the segmentation finds none):
     /// there is no evidence where SpA lesions lie to decide its class from, so there is no class decision.
     case emptyClassRegion
+    /// Too little of the vertebra is in view to grade: its classifier region holds less than the model's
+    /// `minimumClassRegionShare` of a whole vertebra's in the same image (a sliver the field of view cuts), so there
+    /// is no class decision.
+    case partialClassRegion
     /// The vertebra touches the top or bottom of the field of view: part of it may be missing.
     case cutByFieldOfView
     /// `rachis attribution validate` found most of the decision's evidence outside the vertebra.
@@ -24,6 +28,7 @@ public enum VertebraFlag: String, Codable, CaseIterable, Sendable {
         case .lowClassConfidence: "the decided class's probability is below the confidence threshold (--min-confidence)"
         case .emptyRegion: "no voxel was assigned to this vertebra's region"
         case .emptyClassRegion: "no voxel of this vertebra's region is vertebral body or lesion (cut away by the field of view, or not segmented): no class decision"
+        case .partialClassRegion: "too little of this vertebra's body is in view to grade (less than the model's minimum share of a whole one, model.minimumClassRegionShare): no class decision"
         case .cutByFieldOfView: "the vertebra touches the top or bottom of the field of view: part of it may be missing"
         case .evidenceOutsideVertebra: "rachis attribution validate found most of the decision's evidence outside the vertebra"
         }

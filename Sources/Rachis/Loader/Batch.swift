@@ -13,7 +13,8 @@ public struct VertebraTarget: Sendable {
     public var centroidVoxel: [Double]?
     /// Whether the vertebra's voxels are labelled in `vertebraLabels` (its region can be taken from the labels).
     public var hasRegion: Bool
-    /// The vertebra touches the crop or field-of-view edge.
+    /// The vertebra touches the crop's or the field of view's first or last row along the spine (H), or its box
+    /// reaches beyond the crop: part of it may be missing, as `VertebraFlag.cutByFieldOfView` says at inference.
     public var isCut: Bool
 
     public init(sample: Int, levelID: Int, classIndex: Int?, softClass: [Double]? = nil, centroidVoxel: [Double]?,

@@ -241,7 +241,7 @@ struct CropSample {
                     guard vertebraKnown[i] != 0, vertebraLabels[i] != 0 else { continue }
                     let l = Int(vertebraLabels[i])
                     count[l] += 1
-                    if d == 0 || h == 0 || w == 0 || d == size[0] - 1 || h == size[1] - 1 || w == size[2] - 1 { touchesEdge[l] = true }
+                    if h == 0 || h == size[1] - 1 { touchesEdge[l] = true }
                 }
             }
         }

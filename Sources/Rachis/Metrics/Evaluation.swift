@@ -40,7 +40,8 @@ public struct Evaluation: Codable, Equatable, Sendable {
         /// Ground-truth vertebrae with a class that were paired with a predicted vertebra (the metrics are over these).
         public var paired: Int
         /// Ground-truth vertebrae with a class and no predicted vertebra with a class decision within the pairing
-        /// distance (none found there, or one without a decision: `VertebraFlag.emptyClassRegion`), or no centroid.
+        /// distance (none found there, or one without a decision: `VertebraFlag.emptyClassRegion`,
+        /// `.partialClassRegion`), or no centroid.
         public var missed: Int
         /// Of `missed`, those found without a class decision (`SubjectClassification.undecided`). Nil in evaluations
         /// written before it.
@@ -134,7 +135,7 @@ public struct SubjectClassification: Codable, Equatable, Sendable {
     /// within the pairing distance, or no ground-truth centroid), cranial to caudal.
     public var missed: [String]
     /// Those of `missed` whose nearest predicted vertebra lies within the pairing distance and has no class
-    /// decision (`VertebraFlag.emptyClassRegion`): found, but not classified. Nil in evaluations written before it.
+    /// decision (`VertebraFlag.emptyClassRegion`, `.partialClassRegion`): found, but not classified. Nil in evaluations written before it.
     public var undecided: [String]?
 }
 

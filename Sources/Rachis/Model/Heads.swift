@@ -301,6 +301,19 @@ extension SpineModel {
         return try Self.restrict(region, to: allowed)
     }
 
+    /// Which of one volume's vertebrae hold enough of themselves in view for a class decision
+    /// (`ModelConfig.minimumClassRegionShare`): those whose evidence `voxels[i]` (their classifier region's voxel
+    /// count) is at least `minimumShare` times the median over the vertebrae with evidence that `cut` does not mark.
+    /// All of them when the share is 0 or no vertebra is whole (nothing to compare with). Training and inference
+    /// both select with this.
+    public static func largeEnoughToClassify(voxels: [Double], cut: [Bool], minimumShare: Double) -> [Bool] {
+        let whole = zip(voxels, cut).filter { !$0.1 && $0.0 > 0 }.map(\.0).sorted()
+        guard minimumShare > 0, !whole.isEmpty else { return voxels.map { _ in true } }
+        let m = whole.count
+        let median = m % 2 == 1 ? whole[m / 2] : (whole[m / 2 - 1] + whole[m / 2]) / 2
+        return voxels.map { $0 >= minimumShare * median }
+    }
+
     /// `region` times `allowed` (0/1 on the same grid), or `region` itself when that keeps no voxel above ½ or
     /// `allowed` is nil.
     static func restrict(_ region: Tensor, to allowed: Tensor?) throws -> Tensor {

@@ -148,13 +148,20 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
     /// The block both decoders (segmentation and autoencoder) run at full resolution. Written configs without it
     /// run a residual block.
     public var fullResolutionDecoder = FullResolutionDecoder.residual
+    /// The classification head decides, and trains on, only a vertebra whose classifier region holds at least this
+    /// share of a whole vertebra's: of the median over the vertebrae of the same volume that the field of view (in
+    /// training also the crop) does not cut along the spine (`SpineModel.largeEnoughToClassify`). A sliver of a body
+    /// at the edge of the field of view shows too little to grade, and its class describes voxels out of view.
+    /// 0 decides every vertebra with a voxel of evidence, as written configs without it.
+    public var minimumClassRegionShare = 0.0
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case inChannels, structureClasses, classes, width, stages, blocksPerStage, channelMultiplier, norm, normGroups,
              dropout, spacingMM, heads, classifierHidden, classifierDropout, pooling, featureChannels, poolImage, poolImageNoise,
-             classifierRegion, regionLateral, regionTrainingVoxels, classifierFeatures, identificationGradient, fullResolutionDecoder
+             classifierRegion, regionLateral, regionTrainingVoxels, classifierFeatures, identificationGradient, fullResolutionDecoder,
+             minimumClassRegionShare
     }
 
     /// Width of the pooled per-vertebra decoder features.
@@ -217,5 +224,6 @@ extension ModelConfig {
         try require(classifierHidden >= 1, .classifierHidden, classifierHidden, "must be at least 1")
         try require((0..<1).contains(classifierDropout), .classifierDropout, classifierDropout, "must be in [0, 1)")
         try require((0...1).contains(identificationGradient), .identificationGradient, identificationGradient, "must be in [0, 1]")
+        try require((0..<1).contains(minimumClassRegionShare), .minimumClassRegionShare, minimumClassRegionShare, "must be in [0, 1)")
     }
 }

@@ -1643,6 +1643,7 @@ extension JSONSchema {
                 "lowClassConfidence",
                 "emptyRegion",
                 "emptyClassRegion",
+                "partialClassRegion",
                 "cutByFieldOfView",
                 "evidenceOutsideVertebra"
               ]
@@ -2284,6 +2285,12 @@ extension JSONSchema {
             "single"
           ],
           "description": "The block both decoders run at full resolution, after the last upsampling and skip: a residual block (two 3x3x3 conv-norm steps and a skip, as at every coarser level) or a single 3x3x3 conv-norm-act (half the most expensive convolutions of the network)."
+        },
+        "minimumClassRegionShare": {
+          "type": "number",
+          "minimum": 0,
+          "exclusiveMaximum": 1,
+          "description": "The classification head decides, and trains on, only a vertebra whose classifier region holds at least this share of the median over the vertebrae of the same image that the field of view (in training also the crop) does not cut: a sliver at the edge shows too little to grade (prediction flags it partialClassRegion). 0 decides every vertebra with a voxel of evidence."
         },
         "regionLateral": {
           "type": "boolean",

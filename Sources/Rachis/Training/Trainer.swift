@@ -317,7 +317,8 @@ public final class Trainer {
 
     /// Class logits for the batch's vertebrae that have a class and a region: the labelled region when the labels
     /// cover it, else the identification head's soft region (`SoftRegions`, detached), each restricted by
-    /// `SpineModel.classifierRegion`. A vertebra with neither is left out. Returns the logits and the batch restricted
+    /// `SpineModel.classifierRegion`. A vertebra with neither is left out, and so is one with too little of itself in
+    /// view (`ModelConfig.minimumClassRegionShare`). Returns the logits and the batch restricted
     /// to exactly those vertebrae, in the same order.
     func classification(_ output: ModelOutput, _ batch: Batch) throws -> (Tensor?, Batch) {
         var restricted = batch
@@ -337,6 +338,7 @@ public final class Trainer {
         }
         var regions: [(sample: Int, mask: Tensor)] = []
         var kept: [VertebraTarget] = []
+        var voxels: [Double] = []
         for vertebra in batch.vertebrae where vertebra.classIndex != nil {
             let index = LevelIndex.index(ofLevelID: vertebra.levelID)
             let mask: Tensor
@@ -350,6 +352,23 @@ public final class Trainer {
             }
             regions.append((vertebra.sample, try model.classifierRegion(mask, allowed: allowed?[.at(vertebra.sample)]).to(device: options.device)))
             kept.append(vertebra)
+            if config.model.minimumClassRegionShare > 0 {
+                let evidence = try allowed.map { try mask * $0[.at(vertebra.sample)] } ?? mask
+                voxels.append(try evidence.gt(0.5).sum().item())
+            }
+        }
+        // A sliver the field of view or the crop cuts is left out, as inference leaves it undecided; with no body
+        // segmented anywhere in a sample yet (early in training) every region keeps its fallback.
+        if config.model.minimumClassRegionShare > 0 {
+            var large = [Bool](repeating: true, count: kept.count)
+            for sample in Set(kept.map(\.sample)) {
+                let rows = kept.indices.filter { kept[$0].sample == sample }
+                let verdict = SpineModel.largeEnoughToClassify(voxels: rows.map { voxels[$0] }, cut: rows.map { kept[$0].isCut },
+                                                               minimumShare: config.model.minimumClassRegionShare)
+                for (row, ok) in zip(rows, verdict) { large[row] = ok }
+            }
+            regions = regions.indices.filter { large[$0] }.map { regions[$0] }
+            kept = kept.indices.filter { large[$0] }.map { kept[$0] }
         }
         restricted.vertebrae = kept
         guard !regions.isEmpty else { return (nil, restricted) }

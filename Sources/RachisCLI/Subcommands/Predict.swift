@@ -55,6 +55,9 @@ extension RachisCommand {
         @Option(help: "Vertebra voxels: bone (every voxel the segmentation calls vertebral body, lesion or posterior elements) or boneAndIdentified (of those, the ones the identification head calls vertebra too). Without a segmentation head: the identification head's.")
         var vertebraVoxels: VertebraDecoder.VertebraVoxels = .bone
 
+        @Option(help: "Classify only vertebrae whose classifier region holds at least this share of a whole vertebra's in the same image (the median over those the field of view does not cut); the others get no class decision (flag partialClassRegion). Default: the share the model was trained with (model.minimumClassRegionShare); 0 classifies every vertebra with a voxel of evidence.")
+        var minClassRegionShare: Double?
+
         @Flag(help: "Also write <id>_heatmap.nii.gz and <id>_foreground.nii.gz (what the vertebra decoder saw) and <id>_probabilities.nii.gz (the segmentation softmax, one channel per structure), each when the model has the head.")
         var saveMaps = false
 
@@ -77,6 +80,7 @@ extension RachisCommand {
             if dataset.data == nil, !dataset.subject.isEmpty || dataset.split != nil { throw ValidationError("--subject and --split need --data.") }
             if dataset.data != nil, id != nil { throw ValidationError("--id names an --image subject; with --data use --subject.") }
             guard (0...1).contains(minConfidence) else { throw ValidationError("--min-confidence must be in [0, 1].") }
+            if let share = minClassRegionShare, !(0..<1).contains(share) { throw ValidationError("--min-class-region-share must be in [0, 1).") }
             if allowSpacingMismatch, !noResample { throw ValidationError("--allow-spacing-mismatch only applies with --no-resample (predict resamples to the training spacing).") }
         }
 
@@ -94,6 +98,7 @@ extension RachisCommand {
             options.mirror = mirror
             options.decoder.candidates = candidates
             options.decoder.vertebraVoxels = vertebraVoxels
+            options.minimumClassRegionShare = minClassRegionShare
             let checkpointURL = URL(fileURLWithPath: checkpoint)
             let predictor = try Predictor(checkpoint: checkpointURL, options: options, logger: logger)
             let folder = PredictionFolder(URL(fileURLWithPath: out))
