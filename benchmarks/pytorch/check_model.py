@@ -5,7 +5,9 @@ names, types, output shapes, parameter counts and FLOPs, and the same totals, as
         [--crop 24,96,64] [--batch 1] [--variants]
 
 With --variants it also checks a few other model configs written to a temporary folder (other widths, block
-counts, norms, spacings, heads switched off). Exits 1 on any difference.
+counts, norms, spacings, heads switched off, and the classifier and decoder options: poolings, the local branch,
+image pooling and noise gauge, the lateral region, either full-resolution decoder block). Exits 1 on any
+difference.
 """
 
 from __future__ import annotations
@@ -31,6 +33,19 @@ VARIANTS = {
     "batchnorm-mult3-noheads": {"width": 6, "stages": 3, "blocksPerStage": [1, 1, 1], "channelMultiplier": 3,
                                 "norm": "batch", "inChannels": 1, "classes": 4,
                                 "heads": {"autoencoder": False, "localization": False}},
+    "local-max-noise-lateral": {"width": 8, "normGroups": 4, "featureChannels": 8, "classifierFeatures": "local",
+                                "pooling": "max", "poolImageNoise": True, "regionLateral": True,
+                                "fullResolutionDecoder": "residual", "identificationGradient": 0.5,
+                                "minimumClassRegionShare": 0.3, "classifierRegion": "body"},
+    "single-inside-mean-instance": {"width": 4, "stages": 3, "blocksPerStage": [0, 1, 2], "norm": "instance",
+                                    "featureChannels": 6, "spacingMM": [1.0, 1.0, 3.0], "pooling": "mean",
+                                    "fullResolutionDecoder": "single", "classifierFeatures": "localInside",
+                                    "poolImage": True, "poolImageNoise": True, "regionLateral": True,
+                                    "regionTrainingVoxels": "segmentedBone", "identificationGradient": 0.0,
+                                    "heads": {"autoencoder": False}},
+    "single-batchnorm-decoder-noid": {"width": 6, "stages": 3, "blocksPerStage": [1, 1, 1], "norm": "batch",
+                                      "fullResolutionDecoder": "single", "poolImage": True, "dropout": 0.2,
+                                      "classifierRegion": "segmentedBody", "heads": {"identification": False}},
 }
 
 
@@ -90,7 +105,8 @@ def main() -> int:
             for name, section in VARIANTS.items():
                 path = Path(tmp) / f"{name}.json"
                 path.write_text(json.dumps({"model": section}))
-                ok = compare(path, rachis, "20,32,32" if name == "stages3-thick" else "16,32,32", 2) and ok
+                crop = {"stages3-thick": "20,32,32", "single-inside-mean-instance": "16,32,36"}.get(name, "16,32,32")
+                ok = compare(path, rachis, crop, 2) and ok
     return 0 if ok else 1
 
 

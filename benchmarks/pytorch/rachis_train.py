@@ -353,7 +353,7 @@ def class_logits(model: SpineModel, output: dict, batch: dict):
         kept.append(v)
     if not regions:
         return None, kept
-    return model.classify(output["features"], regions), kept
+    return model.classify(output["features"], regions, image=batch["image"]), kept
 
 
 class TrainStep:
