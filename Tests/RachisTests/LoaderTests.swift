@@ -213,10 +213,10 @@ struct LoaderTests {
         #expect(b.vertebrae.map(\.levelID) == s.vertebrae.map(\.level.id))
         #expect(b.vertebrae.map(\.classIndex) == s.vertebrae.map(\.classIndex))
         #expect(b.vertebrae.allSatisfy { $0.hasRegion })
-        // Cut: by the field of view, or label voxels on the crop's (here the volume's) faces.
+        // Cut along the spine: by the field of view, or label voxels on the crop's (here the volume's) first or last
+        // row along H. A vertebra that only touches a side face is not cut.
         var onFace = Set<UInt8>()
-        for d in 0..<shape[0] { for h in 0..<shape[1] { for w in 0..<shape[2] where
-            [d, h, w].enumerated().contains(where: { $1 == 0 || $1 == shape[$0] - 1 }) && s.vertebraAnnotated[s.voxelIndex(d, h, w)] != 0 {
+        for d in 0..<shape[0] { for h in [0, shape[1] - 1] { for w in 0..<shape[2] where s.vertebraAnnotated[s.voxelIndex(d, h, w)] != 0 {
             onFace.insert(s.vertebraLabels[s.voxelIndex(d, h, w)])
         } } }
         #expect(b.vertebrae.map(\.isCut) == s.vertebrae.map { $0.cutByFieldOfView || onFace.contains(UInt8($0.level.id)) })

@@ -233,17 +233,11 @@ struct CropSample {
     /// One target per table row at least partly inside the crop (rows without a known position are always listed).
     func vertebraTargets(sample: Int, classCount: Int) -> [VertebraTarget] {
         var count = [Int](repeating: 0, count: 256), touchesEdge = [Bool](repeating: false, count: 256)
-        var i = 0
-        for d in 0..<size[0] {
-            for h in 0..<size[1] {
-                for w in 0..<size[2] {
-                    defer { i += 1 }
-                    guard vertebraKnown[i] != 0, vertebraLabels[i] != 0 else { continue }
-                    let l = Int(vertebraLabels[i])
-                    count[l] += 1
-                    if h == 0 || h == size[1] - 1 { touchesEdge[l] = true }
-                }
-            }
+        let rows = size[1], columns = size[2]
+        for i in vertebraLabels.indices where vertebraKnown[i] != 0 && vertebraLabels[i] != 0 {
+            let l = Int(vertebraLabels[i]), h = (i / columns) % rows
+            count[l] += 1
+            if h == 0 || h == rows - 1 { touchesEdge[l] = true }
         }
         let wholeVolume = (0..<3).allSatisfy { offset[$0] <= 0 && offset[$0] + size[$0] >= layout.shape[$0] }
         return layout.vertebrae.indices.compactMap { row in
