@@ -92,7 +92,7 @@ struct SpineModelTests {
         let (model, image) = try SeededTorch.run(1) { (try SpineModel(tinyConfig(spacing: spacing)), try Tensor.rand([2, 2, 8, 16, 16])) }
         let out = try model(image)
         #expect(out.features.shape == [2, 4, 8, 16, 16])
-        #expect(out.segmentation?.shape == [2, 6, 8, 16, 16])
+        #expect(out.segmentation?.shape == [2, StructureLabel.allCases.count, 8, 16, 16])
         #expect(out.heatmap?.shape == [2, 1, 8, 16, 16])
         #expect(out.levels?.shape == [2, LevelIndex.count, 8, 16, 16])
         #expect(out.reconstruction?.shape == [2, 2, 8, 16, 16])
@@ -122,11 +122,11 @@ struct SpineModelTests {
         c.heads = .init()
         let model = try SeededTorch.run(3) { try SpineModel(c) }
         // Hand count for inChannels 2, width 4, 2 stages of 1 block, F = 4, hidden 5, factor [2, 2, 2]:
-        // encoder 224 + 880 + 264 + 3488, decoder 36 + 1344, heads 30 + 5 + 5·L, classifier 45 + 18 (mean and max: 2F
+        // encoder 224 + 880 + 264 + 3488, decoder 36 + 1344, heads 35 (7 structures) + 5 + 5·L, classifier 45 + 18 (mean and max: 2F
         // inputs), spinal regions 85 + 30 (2F + 8 bottleneck channels in, 5 regions out), autoencoder 36 + 880 + 10.
-        #expect(model.parameterCount == 7375 + 5 * LevelIndex.count)
+        #expect(model.parameterCount == 7380 + 5 * LevelIndex.count)
         c.blocksPerStage = [0, 1]
-        #expect(try SeededTorch.run(3) { try SpineModel(c) }.parameterCount == 7375 - 880 + 5 * LevelIndex.count)
+        #expect(try SeededTorch.run(3) { try SpineModel(c) }.parameterCount == 7380 - 880 + 5 * LevelIndex.count)
         let names = model.namedParameters().map(\.name)
         for name in ["encoder.stem.conv.weight", "encoder.stages.0.blocks.0.conv1.weight", "encoder.stages.1.down.weight",
                      "decoder.stages.0.up.conv.weight", "decoder.stages.0.block.projection.weight", "segmentation.weight",
@@ -140,10 +140,10 @@ struct SpineModelTests {
         var c = tinyConfig(stages: 2)
         c.fullResolutionDecoder = .single
         let (model, image) = try SeededTorch.run(3) { (try SpineModel(c), try Tensor.rand([2, 2, 8, 16, 16])) }
-        // parameterCountMatchesClosedForm's 7375, with one conv-norm-act at full resolution in each decoder: the
+        // parameterCountMatchesClosedForm's 7380, with one conv-norm-act at full resolution in each decoder: the
         // segmentation decoder's 8 → 4 (864 + 8) instead of the residual block's 1344, the autoencoder's 4 → 4
         // (432 + 8) instead of 880.
-        #expect(model.parameterCount == 7375 - 1344 + 872 - 880 + 440 + 5 * LevelIndex.count)
+        #expect(model.parameterCount == 7380 - 1344 + 872 - 880 + 440 + 5 * LevelIndex.count)
         let names = model.namedParameters().map(\.name)
         for name in ["decoder.stages.0.block.conv.weight", "decoder.stages.0.block.norm.weight", "autoencoder.stages.0.block.conv.weight"] {
             #expect(names.contains(name), "\(name)")

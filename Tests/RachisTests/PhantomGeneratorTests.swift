@@ -223,13 +223,14 @@ struct PhantomGeneratorTests {
         #expect(seen.allSatisfy { $0 > 0 }, "T13, L6, missing L5 seen: \(seen)")
     }
 
-    @Test func ribsAreUnlabelledBoneBesideThoracicBodies() throws {
+    @Test func ribsAreRibStructuresBesideThoracicBodiesInNoVertebra() throws {
         let plain = recipe { $0.shape = [16, 56, 40]; $0.spacingMM = [4, 3.5, 3.5]; $0.fovCenterLevels = ["T10", "T12"] }
         let ribbed = recipe { $0.shape = [16, 56, 40]; $0.spacingMM = [4, 3.5, 3.5]; $0.fovCenterLevels = ["T10", "T12"]; $0.ribs = true }
         let a = plain.sample(at: 2), b = ribbed.sample(at: 2)
-        // Same anatomy and labels: ribs belong to no vertebra and no structure.
+        // Same anatomy and vertebra labels: ribs belong to no vertebra (VerSe's masks leave them out).
         #expect(a.truth.levels == b.truth.levels && a.truth.vertebraLabels == b.truth.vertebraLabels)
-        #expect(a.truth.structureLabels == b.truth.structureLabels)
+        let rib = StructureLabel.rib.rawValue
+        #expect(!a.truth.structureLabels.contains(rib))
         let n = a.truth.vertebraLabels.count
         let changed = (0..<n).filter { a.subject.image[$0] != b.subject.image[$0] }
         #expect(changed.count > 100)
@@ -239,6 +240,13 @@ struct PhantomGeneratorTests {
         #expect(Double(lateral.count) >= 0.95 * Double(changed.count))
         let labelled = changed.filter { a.truth.vertebraLabels[$0] != 0 }
         #expect(Double(labelled.count) <= 0.05 * Double(changed.count), "\(labelled.count) of \(changed.count) rib voxels in a vertebra")
+        // The structure labels differ only where a rib was drawn: rib voxels (at least half covered, as every
+        // structure) that were background, never another structure's.
+        let relabelled = (0..<n).filter { a.truth.structureLabels[$0] != b.truth.structureLabels[$0] }
+        #expect(relabelled.count > 50)
+        #expect(relabelled.allSatisfy { b.truth.structureLabels[$0] == rib && a.truth.structureLabels[$0] == 0 })
+        #expect(Set(relabelled).isSubset(of: Set(changed)))
+        #expect(b.truth.structureLabels.filter { $0 == rib }.count == relabelled.count)
     }
 
     @Test func thirteenthThoracicRibsAreRudimentary() throws {

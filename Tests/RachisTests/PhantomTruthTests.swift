@@ -65,11 +65,12 @@ import Testing
         let reader = try DatasetReader(url: url)
         for sample in samples {
             let subject = sample.subject
-            var expected = [Int](repeating: 0, count: 6)
+            let classes = StructureLabel.allCases.count
+            var expected = [Int](repeating: 0, count: classes)
             if LearningTask.supported(by: subject.annotationMode).contains(.segmentation) {
                 for (label, known) in zip(subject.structureLabels, subject.structureAnnotated) where known != 0 { expected[Int(label)] += 1 }
             }
-            #expect(try reader.annotatedStructureCounts(of: subject.id, classes: 6) == expected, "\(subject.id) \(subject.annotationMode)")
+            #expect(try reader.annotatedStructureCounts(of: subject.id, classes: classes) == expected, "\(subject.id) \(subject.annotationMode)")
             if subject.annotationMode == .box || subject.annotationMode == .unlabelled { #expect(expected.allSatisfy { $0 == 0 }) }
             if subject.annotationMode == .full { #expect(expected.reduce(0, +) == subject.geometry.voxelCount && expected[4] + expected[5] > 0) }
         }

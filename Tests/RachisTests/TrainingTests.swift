@@ -248,20 +248,36 @@ struct TrainingTests {
         }
     }
 
-    /// A model segments at least the structures its dataset names (otherwise a label past its classes would reach
-    /// the loss): training refuses it, naming the file and the key, before anything is written.
+    /// A model segments at least the dataset's structures: one without the rib class is refused a dataset that names
+    /// ribs, naming the file and the key; a dataset written before the rib class (six structure names, no rib
+    /// voxels) still trains the seven-class model.
     @Test func theModelSegmentsEveryStructureTheDatasetNames() throws {
         try Torch.exclusiveRandomness {
             let folder = try TemporaryFolder()
             let url = try TrainingFixture.dataset(in: folder)
-            #expect(try DatasetReader(url: url).header.structureNames.count == 6)
+            #expect(try DatasetReader(url: url).header.structureNames.last == "rib")
             var config = TrainingFixture.config(epochs: 1, stepsPerEpoch: 1)
-            config.model.structureClasses = 5
-            let run = folder.file("run")
-            #expect { try Trainer(config: config, options: Trainer.Options(dataset: url, run: run)) } throws: {
-                "\($0)" == "\(url.path) names 6 structures (structure_names), the model config segments 5 (model.structureClasses): set it to at least 6"
+            config.model.structureClasses = 6
+            #expect { try Trainer(config: config, options: Trainer.Options(dataset: url, run: folder.file("a"))) } throws: {
+                "\($0)" == "\(url.path) names 7 structures (structure_names), the model config segments 6 (model.structureClasses): set it to at least 7"
             }
-            #expect(!FileManager.default.fileExists(atPath: run.path))
+            #expect(!FileManager.default.fileExists(atPath: folder.file("a").path))
+            // The pre-rib dataset: the same subjects with ribs relabelled background, and six structure names.
+            let old = folder.file("old.h5")
+            var subjects = try TestData.phantomSubjects(count: 8)
+            for k in subjects.indices {
+                subjects[k].structureLabels = subjects[k].structureLabels.map { $0 == StructureLabel.rib.rawValue ? 0 : $0 }
+            }
+            var header = TestData.header(for: subjects)
+            header.structureNames.removeLast()
+            let members = subjects.map { Splitting.Member(id: $0.id, stratum: Splitting.stratum(of: $0.vertebrae)) }
+            try DatasetFile.create(at: old, header: header, provenance: Provenance(command: "test")) { writer in
+                for s in subjects { try writer.add(s) }
+                try writer.add(try Splitting.holdout(members, val: 0.25, test: 0, seed: 0))
+            }
+            #expect(try DatasetValidator().validate(old).isEmpty)
+            config.model.structureClasses = 7
+            #expect(try Trainer(config: config, options: Trainer.Options(dataset: old, run: folder.file("b"))).run() == .finished(epochs: 1))
         }
     }
 }

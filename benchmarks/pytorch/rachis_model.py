@@ -90,7 +90,7 @@ class ModelConfig:
     """The `model:` section, with ModelConfig.swift's keys, in its order, and defaults."""
 
     inChannels: int = 2
-    structureClasses: int = 6
+    structureClasses: int = 7
     classes: int = 3
     width: int = 16
     stages: int = 4

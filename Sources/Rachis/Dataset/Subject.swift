@@ -88,6 +88,9 @@ public enum StructureLabel: UInt8, CaseIterable, Codable, Sendable {
     case lesion = 4
     /// Pedicles, laminae and spinous process.
     case posteriorElements = 5
+    /// A rib beside a thoracic vertebra: bone like the posterior elements, not part of the vertebra's mask (as in
+    /// VerSe), and the cue a reader counts thoracic levels by.
+    case rib = 6
 
     public var name: String {
         switch self {
@@ -97,6 +100,7 @@ public enum StructureLabel: UInt8, CaseIterable, Codable, Sendable {
         case .spinalCanal: "spinal canal"
         case .lesion: "lesion"
         case .posteriorElements: "posterior elements"
+        case .rib: "rib"
         }
     }
 }

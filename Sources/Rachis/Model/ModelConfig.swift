@@ -91,8 +91,9 @@ public struct ModelConfig: Codable, Equatable, Sendable, DefaultConstructible {
 
     /// Image channels of the input (and of the reconstruction).
     public var inChannels = 2
-    /// Structure classes of the auxiliary segmentation (`StructureLabel`).
-    public var structureClasses = 6
+    /// Structure classes of the auxiliary segmentation: the first `structureClasses` of `StructureLabel` (6 leaves
+    /// out ribs, as models trained before the rib class did).
+    public var structureClasses = StructureLabel.allCases.count
     /// Per-vertebra classes of the classification head.
     public var classes = 3
     /// Channels of the first (full-resolution) stage.

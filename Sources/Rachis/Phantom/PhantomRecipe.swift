@@ -27,7 +27,7 @@ public struct PhantomRecipe: Codable, Equatable, Sendable {
     /// lumbar level, each a third of it.
     public var transitionalRate = 0.1
     public var posteriorElements = true
-    /// Draw a pair of ribs at every thoracic vertebra (unlabelled bone beside the body, cut by the field of view's
+    /// Draw a pair of ribs at every thoracic vertebra (bone beside the body, labelled `rib`, cut by the field of view's
     /// sides): the cue that tells a thoracic vertebra from a lumbar one. T13 carries a rudimentary pair, a third as
     /// long, so that a 13th thoracic vertebra can be told from T12 without counting from C2.
     public var ribs = false

@@ -135,7 +135,7 @@ struct PhantomRenderer {
         }
         for v in anatomy.vertebrae {
             let id = UInt8(v.level.id)
-            for rib in v.ribs { paint([rib], tissue: Tissue.posterior, structure: nil) }
+            for rib in v.ribs { paint([rib], tissue: Tissue.posterior, structure: .rib) }
             for element in v.posterior {
                 paint([element], tissue: Tissue.posterior, structure: .posteriorElements, level: id)
             }

@@ -883,7 +883,7 @@ extension JSONSchema {
                   "properties": {
                     "structure": {
                       "type": "object",
-                      "description": "[K] structure label value (1 vertebral body ... 5 posterior elements).",
+                      "description": "[K] structure label value (1 vertebral body ... 5 posterior elements, 6 rib).",
                       "required": [
                         "dtype",
                         "shape"
@@ -2113,7 +2113,7 @@ extension JSONSchema {
                 "maximum": 5
               },
               "minItems": 1,
-              "description": "Structure classes that get bounds (1 vertebral body, 2 disc, 3 spinal canal, 4 lesion, 5 posterior elements)."
+              "description": "Structure classes that get bounds (1 vertebral body, 2 disc, 3 spinal canal, 4 lesion, 5 posterior elements, 6 rib)."
             },
             "entropyWeight": {
               "type": "number",
@@ -2338,7 +2338,8 @@ extension JSONSchema {
           "type": "integer"
         },
         "structureClasses": {
-          "type": "integer"
+          "type": "integer",
+          "description": "Structure classes the segmentation head predicts: the first structureClasses of background, vertebral body, intervertebral disc, spinal canal, lesion, posterior elements, rib (default 7; 6 leaves out ribs). At least the number of structure names of the training dataset."
         },
         "width": {
           "type": "integer"
