@@ -168,6 +168,8 @@ struct PredictCommandTests {
             (["--data", "d.h5", "--subject", "nobody"], "no subject \"nobody\""),
             (["--data", "d.h5", "--split", "fold9"], "has no split \"fold9\""),
             (["--data", "d.h5", "--image", "t1.nii.gz"], "either --data or --image"),
+            (["--data", "d.h5", "--min-class-region-share", "1.5"], "--min-class-region-share must be in [0, 1)"),
+            (["--data", "d.h5", "--rudimentary-rib-share=-0.1"], "--rudimentary-rib-share must be in [0, 1)"),
         ]
         for (arguments, message) in cases {
             let result = try CLI.run(["predict", "--checkpoint", "run/checkpoint_last.h5", "--out", "p"] + arguments, in: scratch.url)

@@ -290,6 +290,98 @@ struct VertebraDecoderTests {
         #expect(SpinalRegion.index(ofLevelID: 99) == nil)
     }
 
+    /// The scene's blocks as bone in the middle slices (d 1...2) and ribs beside them (d 0 and 3) at rows of each
+    /// block and `ribColumns[b]` (W) of block b (nil: none); the region head says thoracic, thoracic, lumbar.
+    static func ribScene(ribColumns: [ClosedRange<Int>?]) -> (scene: (heatmap: [Float], levels: [Float], geometry: Geometry, blocks: [ClosedRange<Int>]),
+                                                               bone: [Bool], ribs: [Bool], tables: ([Int], Int) -> [[Double]]) {
+        let s = Self.scene()
+        var bone = [Bool](repeating: false, count: s.geometry.voxelCount), ribs = bone
+        for i in bone.indices {
+            let d = i / 400, h = (i / 10) % 40, w = i % 10
+            guard let b = s.blocks.firstIndex(where: { $0.contains(h) }) else { continue }
+            if (1...2).contains(d), (2...7).contains(w) { bone[i] = true }
+            if d == 0 || d == 3, let columns = ribColumns[b], columns.contains(w) { ribs[i] = true }
+        }
+        let regions: [[Double]] = [[0, 0.9, 0, 0.1, 0], [0, 0.8, 0, 0.2, 0], [0, 0.1, 0, 0.9, 0]]
+        return (s, bone, ribs, { _, _ in regions.map { SpinalRegion.levelTable(regionProbabilities: $0) } })
+    }
+
+    /// Levels from the ribs. At 2 mm voxels a block's ribs at W 3...6 hold 2 x 6 x 4 = 48 voxels (384 mm³, above
+    /// the 300 mm³ that make a vertebra rib-bearing), at 3...5 36 (three quarters of 48: not under the 0.6 share)
+    /// and at 4...4 12 (a quarter: rudimentary). The region head alone says thoracic, thoracic, lumbar: T11, T12, L1.
+    @Test func ribsSayWhichVertebraeAreThoracicAndWhichIsT13() throws {
+        func levels(_ columns: [ClosedRange<Int>?], regions: [[Double]]? = nil, ribLevels: Bool = true) throws -> [Int] {
+            let r = Self.ribScene(ribColumns: columns)
+            var decoder = VertebraDecoder()
+            decoder.ribLevels = ribLevels
+            let tables = regions.map { rows in { (_: [Int], _: Int) in rows.map { SpinalRegion.levelTable(regionProbabilities: $0) } } } ?? r.tables
+            return try decoder.decode(heatmap: r.scene.heatmap, levelProbabilities: r.scene.levels, geometry: r.scene.geometry,
+                                      boneMask: r.bone, ribMask: r.ribs, levelTables: tables).vertebrae.map(\.levelID)
+        }
+        // A rudimentary pair under a full one, nothing below: T12, T13, L1; with the rule off, the head's levels.
+        #expect(try levels([3...6, 4...4, nil]) == [19, 28, 20])
+        #expect(try levels([3...6, 4...4, nil], ribLevels: false) == [18, 19, 20])
+        // Three quarters of the pair above is not rudimentary (and is under 300 mm³: no evidence); ribs below the
+        // short pair too (not the last with ribs): no T13.
+        #expect(try levels([3...6, 3...5, nil]) == [18, 19, 20])
+        #expect(try levels([3...6, 4...4, 4...4]) == [18, 19, 20])
+        // The head calls the second block lumbar, but it has full ribs: thoracic (T11, T12, L1, against T12, L1, L2).
+        let wrong: [[Double]] = [[0, 0.9, 0, 0.1, 0], [0, 0.2, 0, 0.8, 0], [0, 0.1, 0, 0.9, 0]]
+        #expect(try levels([nil, nil, nil], regions: wrong) == [19, 20, 21])
+        #expect(try levels([3...6, 3...6, nil], regions: wrong) == [18, 19, 20])
+        // The head calls the third block thoracic too (three thoracic levels, no boundary in view), but it has no
+        // ribs below two with ribs: lumbar.
+        let late: [[Double]] = [[0, 0.9, 0, 0.1, 0], [0, 0.9, 0, 0.1, 0], [0, 0.8, 0, 0.2, 0]]
+        #expect(try levels([nil, nil, nil], regions: late).allSatisfy { (8...19).contains($0) })
+        #expect(try levels([3...6, 3...6, nil], regions: late) == [18, 19, 20])
+        // Without a rib mask the region head's levels stand.
+        let r = Self.ribScene(ribColumns: [3...6, 4...4, nil])
+        #expect(try VertebraDecoder().decode(heatmap: r.scene.heatmap, levelProbabilities: r.scene.levels, geometry: r.scene.geometry,
+                                             boneMask: r.bone, levelTables: r.tables).vertebrae.map(\.levelID) == [18, 19, 20])
+    }
+
+    /// Rib voxels go to the vertebra that holds most of their (H, W) column, in any D slice; the evidence compares
+    /// each vertebra with the one above (closed-form cases).
+    @Test func ribsAreCountedByColumnAndComparedWithTheVertebraAbove() {
+        // [D 3, H 2, W 2], columns p = h * 2 + w: vertebra 0 holds column 0 in three slices and column 1 in two
+        // against vertebra 1's one; vertebra 1 holds column 2; column 3 is nobody's, so its ribs count for none.
+        let owner = [0, 0, 1, -1,
+                     0, 1, 1, -1,
+                     0, 0, -1, -1]
+        let ribs = [false, true, false, true,
+                    true, false, true, true,
+                    true, false, true, false]
+        #expect(VertebraDecoder.ribVoxels(ribMask: ribs, owner: owner, count: 2, shape: [3, 2, 2]) == [3, 2])
+        func evidence(_ counts: [Int], cut: [Int] = []) -> [VertebraDecoder.RibEvidence] {
+            VertebraDecoder.ribEvidence(ribVoxels: counts, cut: counts.indices.map { cut.contains($0) }, rudimentaryShare: 0.5, minimum: 50)
+        }
+        // Above the ribs nothing is known; T13 is under half of the pair above; below it, lumbar or sacral.
+        #expect(evidence([0, 100, 40, 0, 0]) == [.none, .thoracic, .thirteenthThoracic, .belowTheRibs, .belowTheRibs])
+        // At the bottom with nothing below; under a cut pair (a cut one only has fewer): T13.
+        #expect(evidence([100, 40]) == [.thoracic, .thirteenthThoracic])
+        #expect(evidence([60, 25, 0], cut: [0]) == [.thoracic, .thirteenthThoracic, .belowTheRibs])
+        // Half is not under half; 4 of 100 counts as none (under 5 %); 40 with 20 below is not the last; a cut one
+        // with few ribs, or a cut one with none, says nothing.
+        #expect(evidence([100, 50, 0]) == [.thoracic, .thoracic, .belowTheRibs])
+        #expect(evidence([100, 4, 0]) == [.thoracic, .belowTheRibs, .belowTheRibs])
+        #expect(evidence([100, 40, 20]) == [.thoracic, .none, .none])
+        #expect(evidence([100, 40, 0], cut: [1, 2]) == [.thoracic, .none, .none])
+        // No vertebra with a pair's worth: no evidence at all.
+        #expect(evidence([40, 20, 0]) == [.none, .none, .none])
+        // The row: the levels the evidence leaves keep their ratios, their largest scaled to the row's largest; the
+        // others get a hundredth.
+        let row = SpinalRegion.levelTable(regionProbabilities: [0, 0.6, 0.01, 0.3, 0.09])
+        let ids = VertebraLevel.anatomicalIDs
+        for (k, p) in VertebraDecoder.favouring(row, VertebraDecoder.RibEvidence.thirteenthThoracic.levels).enumerated() {
+            #expect(abs(p - (ids[k] == 28 ? 0.6 : row[k] * 0.01)) < 1e-15)
+        }
+        for (k, p) in VertebraDecoder.favouring(row, VertebraDecoder.RibEvidence.belowTheRibs.levels).enumerated() {
+            let expected = (20...25).contains(ids[k]) ? 0.6 : ids[k] == 26 ? 0.18 : row[k] * 0.01
+            #expect(abs(p - expected) < 1e-12)
+        }
+        #expect(VertebraDecoder.favouring(row, nil) == row)
+    }
+
     @Test func aVertebraTheFieldOfViewCutsIsACandidateWithoutAPeak() throws {
         // A sliver of T12 in the first two H slices (w 2...7): no heatmap peak of its own (the L1 peak's tail falls
         // off towards it), 4 × 2 × 6 voxels of 8 mm³ = 384 mm³.

@@ -325,6 +325,11 @@ public final class Predictor {
     }
 
     /// Voxels labelled with one of `labels`.
+    /// The voxels `structures` calls rib (none from a model that segments no ribs).
+    static func ribMask(_ structures: [UInt8]) -> [Bool] {
+        mask(structures, of: [.rib])
+    }
+
     static func mask(_ structures: [UInt8], of labels: Set<StructureLabel>) -> [Bool] {
         let values = Set(labels.map(\.rawValue))
         return structures.map { values.contains($0) }
@@ -421,7 +426,7 @@ public final class Predictor {
         if let levels = maps.levels {
             decoded = try options.decoder.decode(heatmap: maps.heatmap, levelProbabilities: levels, geometry: modelGeometry,
                                                  bodyMask: structures.map(Self.bodyMask),
-                                                 boneMask: structures.map(Self.boneMask)) { owner, count in
+                                                 boneMask: structures.map(Self.boneMask), ribMask: structures.map(Self.ribMask)) { owner, count in
                 guard let context = maps.context else { return nil }
                 return try self.model.levelTables(features: maps.features, context: context, owner: owner, count: count)
             }

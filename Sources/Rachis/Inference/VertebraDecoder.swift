@@ -33,8 +33,10 @@ import Foundation
 ///    caller gives them (`levelTables`: every level of a region gets the region's probability, so levels are
 ///    counted from the region boundaries in view), otherwise from the identification probabilities averaged over
 ///    its region (over a `sampleRadiusMM` ball around the centroid when the region is empty), renormalised without
-///    background; the candidates, sorted cranial to caudal (by H, which points inferior in the canonical grid), are labelled
-///    jointly by `LevelSequenceDecoder`.
+///    background. With a rib mask (the segmentation's ribs) and `ribLevels`, each vertebra's ribs then rule levels out
+///    (`ribEvidence`): ribs make it thoracic, a rudimentary last pair T13, no ribs below ribs lumbar or sacral. The
+///    candidates, sorted cranial to caudal (by H, which points inferior in the canonical grid), are labelled jointly
+///    by `LevelSequenceDecoder`.
 public struct VertebraDecoder: Sendable {
     public var peakThreshold: Double
     public var minimumSeparationMM: Double
@@ -86,6 +88,26 @@ public struct VertebraDecoder: Sendable {
     /// --vertebra-voxels`).
     public var vertebraVoxels = VertebraVoxels.bone
 
+    /// Levels from the ribs (step 3, with a rib mask; `ribEvidence`): a vertebra with ribs is thoracic, one with a
+    /// rudimentary pair the 13th thoracic, and one the field of view does not cut with no ribs below one with ribs
+    /// is lumbar or sacral, whatever the spinal-region head said (it errs at the thoracolumbar junction; the
+    /// segmentation's ribs rarely do: docs/learning.md, twenty-fourth round).
+    public var ribLevels = true
+    /// A vertebra whose ribs hold fewer than this share of the rib voxels of the vertebra above it, and that is the
+    /// last with ribs, carries the rudimentary pair of a T13. 0: no T13 from ribs. On the development and
+    /// transitional sets a T13's ribs held 0.15-0.50 of its T12's, and no other vertebra's fewer than 0.69 of the
+    /// one above's (docs/learning.md, twenty-fourth round).
+    public var rudimentaryRibShare = 0.6
+    /// Rib voxels below this share of the most any vertebra in view has count as none (a stray voxel the
+    /// segmentation calls rib).
+    static let ribPresenceShare = 0.05
+    /// The least rib volume, in mm³, that makes a vertebra rib-bearing: a rib pair in view is about 1,400 mm³ in the
+    /// default phantoms, a rudimentary one about 500.
+    static let minimumRibMM3 = 300.0
+    /// How much less likely the levels the ribs rule out become (`favouring`): `LevelSequenceDecoder` then follows
+    /// the ribs whatever the spinal-region head said (the transitional prior costs T13 a factor of 10).
+    static let ruledOutByRibs = 0.01
+
     public init(peakThreshold: Double = 0.2, minimumSeparationMM: Double = 15, maximumRadiusMM: Double = 40,
                 sampleRadiusMM: Double = 5, minimumForeground: Double = 0.5, sequence: LevelSequenceDecoder = LevelSequenceDecoder()) {
         (self.peakThreshold, self.minimumSeparationMM, self.maximumRadiusMM, self.sampleRadiusMM, self.sequence) =
@@ -125,8 +147,11 @@ public struct VertebraDecoder: Sendable {
     ///     vertebra (the spinal-region head's, `SpineModel.levelTables`), or nil to use the identification
     ///     probabilities averaged over each region. A vertebra with an empty region is given the voxels within
     ///     `sampleRadiusMM` of its centroid.
+    ///   - ribMask: `[D, H, W]` voxels the segmentation calls rib, or nil: a vertebra with rudimentary ribs is
+    ///     numbered T13 (`rudimentaryRibShare`).
     public func decode(heatmap: [Float]?, levelProbabilities: [Float], geometry: Geometry, bodyMask: [Bool]? = nil,
-                       boneMask: [Bool]? = nil, levelTables: (([Int], Int) throws -> [[Double]]?)? = nil) throws -> Result {
+                       boneMask: [Bool]? = nil, ribMask: [Bool]? = nil,
+                       levelTables: (([Int], Int) throws -> [[Double]]?)? = nil) throws -> Result {
         let shape = geometry.shape, n = geometry.voxelCount
         precondition(levelProbabilities.count == LevelIndex.count * n, "level probabilities do not fit the geometry")
         precondition(heatmap.map { $0.count == n } ?? true, "heatmap does not fit the geometry")
@@ -220,6 +245,13 @@ public struct VertebraDecoder: Sendable {
                 tables = rows
             }
         }
+        if let ribMask, ribLevels, !candidates.isEmpty {
+            precondition(ribMask.count == n, "rib mask does not fit the geometry")
+            let ribs = Self.ribVoxels(ribMask: ribMask, owner: owner, count: candidates.count, shape: shape)
+            let evidence = Self.ribEvidence(ribVoxels: ribs, cut: touches, rudimentaryShare: rudimentaryRibShare,
+                                            minimum: Self.minimumRibMM3 / spacing.reduce(1, *))
+            for c in candidates.indices { tables[c] = Self.favouring(tables[c], evidence[c].levels) }
+        }
         // The vertebra's centroid: its region's (body and posterior elements), as the reference centroids are.
         for k in candidates.indices where counts[k] > 0 { candidates[k].voxel = positions[k].map { $0 / Double(counts[k]) } }
         let decoded = try sequence.decode(tables, priorRow: sequence.priorOnFirstWhole ? candidates.indices.first { !touches[$0] } : 0)
@@ -231,6 +263,90 @@ public struct VertebraDecoder: Sendable {
         }
         let labelMap = owner.map { $0 < 0 ? UInt8(0) : UInt8(ids[$0]) }
         return Result(vertebrae: vertebrae, labelMap: labelMap, flags: Self.flags(positions: decoded.positions))
+    }
+
+    /// Rib voxels beside each of `count` vertebrae: the `ribMask` voxels, in any slice along D (left-right), of the
+    /// (H, W) columns where the vertebra holds more voxels than any other (`owner`: each voxel's vertebra or -1). A rib
+    /// leaves its vertebra at the height of the body's back, so its voxels lie in the columns of the vertebra's region.
+    static func ribVoxels(ribMask: [Bool], owner: [Int], count: Int, shape: [Int]) -> [Int] {
+        let plane = shape[1] * shape[2]
+        var votes = [Int](repeating: 0, count: plane * count)
+        for (i, o) in owner.enumerated() where o >= 0 { votes[(i % plane) * count + o] += 1 }
+        let column = (0..<plane).map { p -> Int in
+            let row = votes[(p * count)..<((p + 1) * count)]
+            guard let top = row.max(), top > 0 else { return -1 }
+            return row.firstIndex(of: top)! - p * count
+        }
+        var ribs = [Int](repeating: 0, count: count)
+        for (i, rib) in ribMask.enumerated() where rib {
+            let c = column[i % plane]
+            if c >= 0 { ribs[c] += 1 }
+        }
+        return ribs
+    }
+
+    /// What a vertebra's ribs say about its level.
+    enum RibEvidence: Equatable {
+        /// Nothing: no ribs in view, but cut by the field of view or above every vertebra with ribs (or none has).
+        case none
+        /// Ribs: a thoracic vertebra, T1-T12.
+        case thoracic
+        /// A rudimentary pair, and the last: T13.
+        case thirteenthThoracic
+        /// No ribs, whole in view, below a vertebra with ribs: lumbar or sacral.
+        case belowTheRibs
+
+        /// The anatomical positions (`VertebraLevel.anatomicalIDs`' indices) the evidence leaves; nil: all.
+        var levels: Set<Int>? {
+            let ids = VertebraLevel.anatomicalIDs
+            switch self {
+            case .none: return nil
+            case .thoracic: return Set(ids.indices.filter { (8...19).contains(ids[$0]) })
+            case .thirteenthThoracic: return [ids.firstIndex(of: 28)!]
+            case .belowTheRibs: return Set(ids.indices.filter { (20...26).contains(ids[$0]) })
+            }
+        }
+    }
+
+    /// Each vertebra's rib evidence, given its rib voxels (`ribVoxels`, cranial to caudal) and whether the field of
+    /// view cuts it:
+    /// - `thirteenthThoracic` when it is not cut, the vertebra above has at least `minimum` rib voxels (cut or not: a
+    ///   cut one only has fewer), this one fewer than `rudimentaryShare` of them, and the one below (if any) none;
+    /// - otherwise `thoracic` with at least `minimum` rib voxels;
+    /// - `belowTheRibs` when it is not cut, has none, and a vertebra above it has ribs;
+    /// - `none` otherwise.
+    /// "None" is below `ribPresenceShare` of the most any vertebra has. A vertebra is compared with its neighbour,
+    /// not with a fixed size, so that the rule holds at any field of view's width.
+    static func ribEvidence(ribVoxels: [Int], cut: [Bool], rudimentaryShare: Double, minimum: Double) -> [RibEvidence] {
+        let counts = ribVoxels.map(Double.init)
+        let most = counts.max() ?? 0
+        guard most >= minimum else { return counts.map { _ in .none } }
+        let present = counts.map { $0 >= ribPresenceShare * most }
+        var evidence = [RibEvidence](repeating: .none, count: counts.count)
+        var ribsAbove = false
+        for i in counts.indices {
+            let last = i + 1 == counts.count || !present[i + 1]
+            if i > 0, !cut[i], present[i], last, counts[i - 1] >= minimum, counts[i] < rudimentaryShare * counts[i - 1] {
+                evidence[i] = .thirteenthThoracic
+            } else if counts[i] >= minimum {
+                evidence[i] = .thoracic
+            } else if !cut[i], !present[i], ribsAbove {
+                evidence[i] = .belowTheRibs
+            }
+            ribsAbove = ribsAbove || evidence[i] == .thoracic || evidence[i] == .thirteenthThoracic
+        }
+        return evidence
+    }
+
+    /// A level row (`LevelSequenceDecoder.levelCount`) favouring `positions` (nil: the row as it is): those keep their
+    /// ratios, scaled so that the largest of them is the row's largest; every other level gets `ruledOutByRibs`
+    /// times its own.
+    static func favouring(_ row: [Double], _ positions: Set<Int>?) -> [Double] {
+        guard let positions, let top = row.max() else { return row }
+        let favoured = positions.map { row[$0] }.max() ?? 0
+        return row.indices.map { k in
+            positions.contains(k) ? (favoured > 0 ? row[k] * top / favoured : top) : row[k] * ruledOutByRibs
+        }
     }
 
     /// Separable Gaussian smoothing (σ per axis in voxels, kernel cut at 3σ, edges renormalised).

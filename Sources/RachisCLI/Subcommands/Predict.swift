@@ -58,6 +58,12 @@ extension RachisCommand {
         @Option(help: "Classify only vertebrae whose classifier region holds at least this share of a whole vertebra's in the same image (the median over those the field of view does not cut); the others get no class decision (flag partialClassRegion). Default: the share the model was trained with (model.minimumClassRegionShare); 0 classifies every vertebra with a voxel of evidence.")
         var minClassRegionShare: Double?
 
+        @Flag(inversion: .prefixedNo, help: "Levels from the segmentation's ribs (a model that segments ribs): a vertebra with ribs is thoracic, the last one with a rudimentary pair T13, a whole one with none below them lumbar or sacral. --no-rib-levels: the spinal-region head's alone.")
+        var ribLevels = VertebraDecoder().ribLevels
+
+        @Option(help: "With --rib-levels: a vertebra is T13 when its ribs hold fewer than this share of the rib voxels of the vertebra above it and it is the last with ribs. 0: no T13 from ribs.")
+        var rudimentaryRibShare: Double = VertebraDecoder().rudimentaryRibShare
+
         @Flag(help: "Also write <id>_heatmap.nii.gz and <id>_foreground.nii.gz (what the vertebra decoder saw) and <id>_probabilities.nii.gz (the segmentation softmax, one channel per structure), each when the model has the head.")
         var saveMaps = false
 
@@ -81,6 +87,7 @@ extension RachisCommand {
             if dataset.data != nil, id != nil { throw ValidationError("--id names an --image subject; with --data use --subject.") }
             guard (0...1).contains(minConfidence) else { throw ValidationError("--min-confidence must be in [0, 1].") }
             if let share = minClassRegionShare, !(0..<1).contains(share) { throw ValidationError("--min-class-region-share must be in [0, 1).") }
+            if !(0..<1).contains(rudimentaryRibShare) { throw ValidationError("--rudimentary-rib-share must be in [0, 1).") }
             if allowSpacingMismatch, !noResample { throw ValidationError("--allow-spacing-mismatch only applies with --no-resample (predict resamples to the training spacing).") }
         }
 
@@ -98,6 +105,8 @@ extension RachisCommand {
             options.mirror = mirror
             options.decoder.candidates = candidates
             options.decoder.vertebraVoxels = vertebraVoxels
+            options.decoder.ribLevels = ribLevels
+            options.decoder.rudimentaryRibShare = rudimentaryRibShare
             options.minimumClassRegionShare = minClassRegionShare
             let checkpointURL = URL(fileURLWithPath: checkpoint)
             let predictor = try Predictor(checkpoint: checkpointURL, options: options, logger: logger)
