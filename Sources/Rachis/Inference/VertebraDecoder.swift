@@ -147,8 +147,8 @@ public struct VertebraDecoder: Sendable {
     ///     vertebra (the spinal-region head's, `SpineModel.levelTables`), or nil to use the identification
     ///     probabilities averaged over each region. A vertebra with an empty region is given the voxels within
     ///     `sampleRadiusMM` of its centroid.
-    ///   - ribMask: `[D, H, W]` voxels the segmentation calls rib, or nil: a vertebra with rudimentary ribs is
-    ///     numbered T13 (`rudimentaryRibShare`).
+    ///   - ribMask: `[D, H, W]` voxels the segmentation calls rib, or nil: with `ribLevels`, each vertebra's ribs rule
+    ///     levels out of its row (`ribEvidence`: thoracic, T13, or lumbar and sacral).
     public func decode(heatmap: [Float]?, levelProbabilities: [Float], geometry: Geometry, bodyMask: [Bool]? = nil,
                        boneMask: [Bool]? = nil, ribMask: [Bool]? = nil,
                        levelTables: (([Int], Int) throws -> [[Double]]?)? = nil) throws -> Result {
