@@ -324,12 +324,12 @@ public final class Predictor {
         mask(structures, of: [.vertebralBody, .lesion, .posteriorElements])
     }
 
-    /// Voxels labelled with one of `labels`.
     /// The voxels `structures` calls rib (none from a model that segments no ribs).
     static func ribMask(_ structures: [UInt8]) -> [Bool] {
         mask(structures, of: [.rib])
     }
 
+    /// Voxels labelled with one of `labels`.
     static func mask(_ structures: [UInt8], of labels: Set<StructureLabel>) -> [Bool] {
         let values = Set(labels.map(\.rawValue))
         return structures.map { values.contains($0) }
@@ -425,8 +425,7 @@ public final class Predictor {
         var decoded = VertebraDecoder.Result(vertebrae: [], labelMap: [UInt8](repeating: 0, count: n), flags: [.noVertebrae])
         if let levels = maps.levels {
             decoded = try options.decoder.decode(heatmap: maps.heatmap, levelProbabilities: levels, geometry: modelGeometry,
-                                                 bodyMask: structures.map(Self.bodyMask),
-                                                 boneMask: structures.map(Self.boneMask), ribMask: structures.map(Self.ribMask)) { owner, count in
+                                                 structures: structures) { owner, count in
                 guard let context = maps.context else { return nil }
                 return try self.model.levelTables(features: maps.features, context: context, owner: owner, count: count)
             }

@@ -265,6 +265,15 @@ public struct VertebraDecoder: Sendable {
         return Result(vertebrae: vertebrae, labelMap: labelMap, flags: Self.flags(positions: decoded.positions))
     }
 
+    /// `decode` with its masks from a segmentation's structure labels `structures` `[D, H, W]` (nil: none): bodies
+    /// (body, lesion), bone (and posterior elements) and ribs, as prediction and validation both decode.
+    public func decode(heatmap: [Float]?, levelProbabilities: [Float], geometry: Geometry, structures: [UInt8]?,
+                       levelTables: (([Int], Int) throws -> [[Double]]?)? = nil) throws -> Result {
+        try decode(heatmap: heatmap, levelProbabilities: levelProbabilities, geometry: geometry,
+                   bodyMask: structures.map(Predictor.bodyMask), boneMask: structures.map(Predictor.boneMask),
+                   ribMask: structures.map(Predictor.ribMask), levelTables: levelTables)
+    }
+
     /// Rib voxels beside each of `count` vertebrae: the `ribMask` voxels, in any slice along D (left-right), of the
     /// (H, W) columns where the vertebra holds more voxels than any other (`owner`: each voxel's vertebra or -1). A rib
     /// leaves its vertebra at the height of the body's back, so its voxels lie in the columns of the vertebra's region.
@@ -287,7 +296,8 @@ public struct VertebraDecoder: Sendable {
 
     /// What a vertebra's ribs say about its level.
     enum RibEvidence: Equatable {
-        /// Nothing: no ribs in view, but cut by the field of view or above every vertebra with ribs (or none has).
+        /// Nothing to go by: none of the cases below (no vertebra in view has a pair's worth of ribs, or this one is
+        /// cut, above every vertebra with ribs, or has a few rib voxels that make neither a pair nor the last one).
         case none
         /// Ribs: a thoracic vertebra, T1-T12.
         case thoracic

@@ -90,8 +90,7 @@ struct ValidationAccumulator {
                 let sampleContext = try context?.slice(dim: 0, start: sample, end: sample + 1)
                 let structures = try output.segmentation.map { try $0[.at(sample)].argmax(dim: 0).to(.uint8, device: .cpu).contiguous().array(UInt8.self) }
                 let predicted = try decoder.decode(heatmap: heatmap, levelProbabilities: probabilities, geometry: geometry,
-                                                   bodyMask: structures.map(Predictor.bodyMask), boneMask: structures.map(Predictor.boneMask),
-                                                   ribMask: structures.map(Predictor.ribMask)) { owner, count in
+                                                   structures: structures) { owner, count in
                     guard let model, let sampleContext else { return nil }
                     return try model.levelTables(features: features, context: sampleContext, owner: owner, count: count)
                 }.vertebrae
